@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The rules for a plugin's configuration and for the identifiers CNI passes around.
+
+This module is the single source of those rules. Plugins run it on every exec (it imports
+nothing heavy: no `re`, no pydantic); the pydantic models in :mod:`cni.spec.netconf` call the
+same check functions for their fields, and a property test shows that both accept and refuse
+the same configs with the same error codes.
+"""
+
+from __future__ import annotations
+
+from cni.errors import CNIError, DecodingFailure, InvalidNetworkConfig
+
+_ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_ID_REST = _ID_FIRST | frozenset("_.-")
+_IFNAME_FORBIDDEN = frozenset("/:")
+IFNAME_MAX = 15
+
+
+def is_valid_id(value: object) -> bool:
+    """Container IDs and network names: `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$` (the spec's rule)."""
+    return (
+        isinstance(value, str)
+        and value != ""
+        and value[0] in _ID_FIRST
+        and all(c in _ID_REST for c in value)
+    )
+
+
+def ifname_problem(value: str) -> str | None:
+    """Why `value` is not a usable interface name, or None when it is."""
+    if not value:
+        return "is empty"
+    if len(value) > IFNAME_MAX:
+        return f"is longer than {IFNAME_MAX} characters"
+    if value in (".", ".."):
+        return "may not be '.' or '..'"
+    if any(c in _IFNAME_FORBIDDEN or c.isspace() or c == "\0" for c in value):
+        return "may not contain '/', ':', NUL or white space"
+    return None
+
+
+def plugin_type_problem(value: object) -> str | None:
+    """Why `value` cannot name a plugin executable (CVE-2021-20206), or None."""
+    if not isinstance(value, str):
+        return "must be a string"
+    if value in ("", ".", ".."):
+        return "may not be empty, '.' or '..'"
+    if any(c in "/\\\0" for c in value):
+        return "may not contain a path separator or NUL"
+    return None
+
+
+# --- field checks: each takes the value and returns a problem, or None when valid --------
+
+
+def _str(value: object) -> str | None:
+    return None if isinstance(value, str) else "must be a string"
+
+
+def _bool(value: object) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _object(value: object) -> str | None:
+    return None if isinstance(value, dict) else "must be an object"
+
+
+def _str_list(value: object) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return "must be a list of strings"
+    return None
+
+
+def _name(value: object) -> str | None:
+    if not is_valid_id(value):
+        return "must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+    return None
+
+
+def _capabilities(value: object) -> str | None:
+    if not isinstance(value, dict) or not all(isinstance(v, bool) for v in value.values()):
+        return "must be an object of true/false values"
+    return None
+
+
+def _ipam(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return "must be an object"
+    if "type" in value:
+        problem = plugin_type_problem(value["type"])
+        if problem:
+            return f"type {problem}"
+    return None
+
+
+_DNS_FIELDS = {"nameservers": _str_list, "domain": _str, "search": _str_list, "options": _str_list}
+
+
+def _dns(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return "must be an object"
+    for key, check in _DNS_FIELDS.items():
+        if key in value:
+            problem = check(value[key])
+            if problem:
+                return f"{key} {problem}"
+    return None
+
+
+def _version(value: object) -> str | None:
+    return None if isinstance(value, str) else "must be a string"
+
+
+#: The keys every plugin config may carry: key -> (check, error class, required).
+#: `cniVersion` of the wrong type is a decoding failure (code 6), as in the Go library;
+#: every other problem is an invalid network config (code 7). Other keys pass through.
+PLUGIN_FIELDS: dict[str, tuple[object, type[CNIError], bool]] = {
+    "cniVersion": (_version, DecodingFailure, False),
+    "name": (_name, InvalidNetworkConfig, True),
+    "type": (plugin_type_problem, InvalidNetworkConfig, True),
+    "capabilities": (_capabilities, InvalidNetworkConfig, False),
+    "runtimeConfig": (_object, InvalidNetworkConfig, False),
+    "args": (_object, InvalidNetworkConfig, False),
+    "ipMasq": (_bool, InvalidNetworkConfig, False),
+    "ipam": (_ipam, InvalidNetworkConfig, False),
+    "dns": (_dns, InvalidNetworkConfig, False),
+    "prevResult": (_object, InvalidNetworkConfig, False),
+}
+
+
+def field_problem(key: str, value: object) -> str | None:
+    """Why `value` is not valid for the common plugin key `key`, or None."""
+    check = PLUGIN_FIELDS[key][0]
+    assert callable(check)
+    problem: str | None = check(value)
+    return problem
+
+
+def field_error(key: str, value: object, problem: str) -> CNIError:
+    """The error for a bad common key, naming key and value."""
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return PLUGIN_FIELDS[key][1](f"invalid config: {key} {shown} {problem}")
+
+
+def check_plugin_conf(conf: object) -> dict[str, object]:
+    """Validates the common keys of a plugin config; returns it typed as a dict.
+
+    Keys are checked in :data:`PLUGIN_FIELDS` order, so the first problem reported is the
+    same whichever layer checks.
+    """
+    if not isinstance(conf, dict):
+        raise DecodingFailure("invalid config: expected a JSON object")
+    for key, (_, error, required) in PLUGIN_FIELDS.items():
+        if key not in conf:
+            if required:
+                raise error(f"invalid config: missing {key}")
+            continue
+        problem = field_problem(key, conf[key])
+        if problem:
+            raise field_error(key, conf[key], problem)
+    return conf

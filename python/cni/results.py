@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Results as plain dicts, converted between every wire version.
+
+Three wire families exist: 0.1.0/0.2.0 (`ip4`/`ip6`), 0.3.0-0.4.0 (`interfaces`, `ips`
+with `version`, `routes`) and 1.0.0/1.1.0 (no `ips[].version`; 1.1.0 adds interface
+`mtu`/`socketPath`/`pciID` and route `mtu`/`advmss`/`priority`/`table`/`scope`).
+Conversion goes through the 1.x shape and follows the Go library's rules
+(`pkg/types/{020,040,100}`): going down to 0.2.0 keeps the first IPv4 and first IPv6
+address and only `dst`/`gw` of their routes; going down to 0.4.0 drops the interface
+fields 0.4.0 lacks but, like Go's shared Route type, keeps the extra route fields.
+
+The pydantic models in :mod:`cni.spec.result` validate results; this module only
+reshapes them, so plugins can use it without importing pydantic.
+"""
+
+from __future__ import annotations
+
+from cni.errors import IncompatibleCNIVersion
+from cni.versions import ALL, DEFAULT
+
+_LEGACY = ("0.1.0", "0.2.0")
+_V04 = ("0.3.0", "0.3.1", "0.4.0")
+_INTERFACE_04_KEYS = ("name", "mac", "sandbox")
+
+Result = dict[str, object]
+
+
+def _family(version: str) -> tuple[str, ...]:
+    for family in (_LEGACY, _V04):
+        if version in family:
+            return family
+    if version in ALL:
+        return ("1.0.0", "1.1.0")
+    raise IncompatibleCNIVersion(
+        f"unsupported result version {version!r}", f"supported versions are {', '.join(ALL)}"
+    )
+
+
+def ip_version(address: object) -> str:
+    """"4" or "6" for an address or CIDR (an IPv4-mapped IPv6 address counts as 4, as in Go)."""
+    return "4" if "." in str(address) else "6"
+
+
+def _dicts(value: object) -> list[dict[str, object]]:
+    return [dict(item) for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _with_dns(out: Result, source: Result) -> Result:
+    dns = source.get("dns")
+    if isinstance(dns, dict) and dns:
+        out["dns"] = dict(dns)
+    return out
+
+
+def _legacy_to_v1(result: Result) -> Result:
+    ips: list[dict[str, object]] = []
+    routes: list[dict[str, object]] = []
+    for key in ("ip4", "ip6"):
+        block = result.get(key)
+        if not isinstance(block, dict):
+            continue
+        ip: dict[str, object] = {"address": block.get("ip")}
+        if block.get("gateway"):
+            ip["gateway"] = block["gateway"]
+        ips.append(ip)
+        routes.extend(_dicts(block.get("routes")))
+    out: Result = {}
+    if ips:
+        out["ips"] = ips
+    if routes:
+        out["routes"] = routes
+    return _with_dns(out, result)
+
+
+def _v04_to_v1(result: Result) -> Result:
+    out: Result = {}
+    interfaces = [{k: i[k] for k in _INTERFACE_04_KEYS if k in i} for i in _dicts(result.get("interfaces"))]
+    if interfaces:
+        out["interfaces"] = interfaces
+    ips = [{k: v for k, v in ip.items() if k != "version"} for ip in _dicts(result.get("ips"))]
+    if ips:
+        out["ips"] = ips
+    routes = _dicts(result.get("routes"))
+    if routes:
+        out["routes"] = routes
+    return _with_dns(out, result)
+
+
+def _v1_copy(result: Result) -> Result:
+    out: Result = {}
+    for key in ("interfaces", "ips", "routes"):
+        items = _dicts(result.get(key))
+        if items:
+            out[key] = items
+    return _with_dns(out, result)
+
+
+def _v1_to_v04(result: Result, version: str) -> Result:
+    out: Result = {"cniVersion": version}
+    interfaces = [{k: i[k] for k in _INTERFACE_04_KEYS if k in i} for i in _dicts(result.get("interfaces"))]
+    if interfaces:
+        out["interfaces"] = interfaces
+    ips = []
+    for ip in _dicts(result.get("ips")):
+        ips.append({"version": ip_version(ip.get("address")), **ip})
+    if ips:
+        out["ips"] = ips
+    routes = _dicts(result.get("routes"))
+    if routes:
+        out["routes"] = routes
+    return _with_dns(out, result)
+
+
+def _v1_to_legacy(result: Result, version: str) -> Result:
+    blocks: dict[str, dict[str, object]] = {}
+    for ip in _dicts(result.get("ips")):
+        key = "ip" + ip_version(ip.get("address"))
+        if key not in blocks:
+            block: dict[str, object] = {"ip": ip.get("address")}
+            if ip.get("gateway"):
+                block["gateway"] = ip["gateway"]
+            blocks[key] = block
+    if not blocks:
+        raise IncompatibleCNIVersion(
+            f"cannot convert result to version {version}: no valid IP addresses",
+            "results before 0.3.0 need at least one IP address",
+        )
+    for route in _dicts(result.get("routes")):
+        block = blocks.get("ip" + ip_version(route.get("dst")))
+        if block is not None:
+            kept = {k: route[k] for k in ("dst", "gw") if k in route}
+            routes = block.setdefault("routes", [])
+            assert isinstance(routes, list)
+            routes.append(kept)
+    out: Result = {"cniVersion": version}
+    for key in ("ip4", "ip6"):
+        if key in blocks:
+            out[key] = blocks[key]
+    return _with_dns(out, result)
+
+
+def convert(result: Result, to_version: str, *, from_version: str | None = None) -> Result:
+    """Returns `result` reshaped for `to_version`, as a new dict.
+
+    The source version is the result's `cniVersion`; `from_version` stands in when the
+    result has none (the runtime stamps the config's version, as libcni does), and
+    otherwise a result without a version is 0.1.0.
+    """
+    source = result.get("cniVersion") or from_version or DEFAULT
+    if not isinstance(source, str):
+        raise IncompatibleCNIVersion(f"invalid result cniVersion {source!r}")
+    source_family = _family(source)
+    target_family = _family(to_version)
+    if source_family == target_family:
+        if source_family == _LEGACY:
+            # 0.1.0 and 0.2.0 share a shape; copy only the keys it has.
+            same: Result = {"cniVersion": to_version}
+            for key in ("ip4", "ip6"):
+                if isinstance(result.get(key), dict):
+                    same[key] = result[key]
+            return _with_dns(same, result)
+        if source_family == _V04:
+            return _v1_to_v04(_v04_to_v1(result), to_version)
+        return {"cniVersion": to_version, **_v1_copy(result)}
+    if source_family == _LEGACY:
+        v1 = _legacy_to_v1(result)
+    elif source_family == _V04:
+        v1 = _v04_to_v1(result)
+    else:
+        v1 = _v1_copy(result)
+    if target_family == _LEGACY:
+        return _v1_to_legacy(v1, to_version)
+    if target_family == _V04:
+        return _v1_to_v04(v1, to_version)
+    return {"cniVersion": to_version, **v1}

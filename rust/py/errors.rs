@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Core errors become the exception classes defined in `cni.errors`, so users import and
+//! catch one definition. This file is the only mapping.
+
+use pyo3::PyErr;
+
+use crate::json::JsonError;
+
+pyo3::import_exception!(cni.errors, DecodingFailure);
+pyo3::import_exception!(cni.errors, IOFailure);
+
+impl From<JsonError> for PyErr {
+    fn from(err: JsonError) -> PyErr {
+        match err {
+            // CNI code 6: the content could not be decoded.
+            JsonError::Syntax(_) | JsonError::DuplicateKey(_) => {
+                DecodingFailure::new_err(err.to_string())
+            }
+            // CNI code 5: a resource bound was hit while reading input.
+            JsonError::TooDeep => IOFailure::new_err(err.to_string()),
+            JsonError::NonFinite => pyo3::exceptions::PyValueError::new_err(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The PyO3 glue: the only place that knows about Python. It converts between Python
+//! objects and core types and maps core errors to the exception classes of `cni.errors`.
+
+mod errors;
+mod json;
+
+use pyo3::prelude::*;
+
+/// `cni._native`: the private extension module. Its typed surface is `_native.pyi`.
+#[pymodule(gil_used = false)]
+mod _native {
+    #[pymodule_export]
+    use super::json::{dumps, loads};
+}
