@@ -148,13 +148,14 @@ def field_error(key: str, value: object, problem: str) -> CNIError:
 def check_plugin_conf(conf: object) -> dict[str, object]:
     """Validates the common keys of a plugin config; returns it typed as a dict.
 
-    Keys are checked in :data:`PLUGIN_FIELDS` order, so the first problem reported is the
+    A key set to null counts as absent. Keys are checked in :data:`PLUGIN_FIELDS` order, so the first problem reported is the
     same whichever layer checks.
     """
     if not isinstance(conf, dict):
         raise DecodingFailure("invalid config: expected a JSON object")
     for key, (_, error, required) in PLUGIN_FIELDS.items():
-        if key not in conf:
+        if conf.get(key) is None:
+            # null means absent, as it does to Go's decoder.
             if required:
                 raise error(f"invalid config: missing {key}")
             continue

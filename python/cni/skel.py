@@ -33,6 +33,7 @@ from cni.errors import (
     InternalError,
     InvalidEnvironmentVariables,
     InvalidNetNS,
+    InvalidNetworkConfig,
     IOFailure,
 )
 
@@ -209,6 +210,8 @@ def dispatch(
     _check_env(command, env)
     data = _read_stdin(stdin)
     parsed = _parse_conf(command, data, supported)
+    if command == "CHECK" and not isinstance(parsed.get("prevResult"), dict):
+        raise InvalidNetworkConfig("required prevResult missing: CHECK compares against the ADD result")
     netns = env.get("CNI_NETNS", "")
     _check_netns(command, netns, env)
     from cni.invoke import split_path

@@ -1,0 +1,72 @@
+# The single entry point. `make test` works on a fresh Debian 12 machine as root.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+PYTHON    ?= python3
+# Debian packages, pinned to the versions tested (Debian 12); apt falls back to the
+# candidate version when a point release has replaced one.
+APT_PKGS  := iproute2=6.1.0-3 iptables=1.8.9-2 nftables=1.0.6-2+deb12u2 \
+             containernetworking-plugins=1.1.1+ds1-3+b5 golang-go=2:1.19~1 \
+             golang-github-appc-cni-dev=1.1.2-1 hyperfine=1.15.0-2
+STAMP     := $(VENV)/.installed
+
+.PHONY: help
+help: ## list targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: system-deps
+system-deps: ## install the Debian packages the tests use (root)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=""; for p in $(APT_PKGS); do dpkg -s "$${p%%=*}" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		if [ -n "$$missing" ]; then \
+			export DEBIAN_FRONTEND=noninteractive; apt-get update -q; \
+			apt-get install -y -q --no-install-recommends $$missing || \
+			apt-get install -y -q --no-install-recommends $$(for p in $$missing; do echo "$${p%%=*}"; done); \
+		fi; \
+		$(PYTHON) -m venv --help >/dev/null 2>&1 || apt-get install -y -q python3-venv; \
+	fi
+
+$(STAMP): pyproject.toml Cargo.toml Cargo.lock requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(STAMP)
+
+.PHONY: build
+build: venv ## build the extension (release) and install the package into .venv, editable
+	$(VENV)/bin/maturin develop --release -q
+
+.PHONY: test
+test: system-deps build ## everything: Rust unit tests, then the whole pytest suite
+	cargo test --quiet
+	$(PY) -m pytest
+
+.PHONY: test-rust
+test-rust: ## Rust unit tests only (no Python)
+	cargo test
+
+.PHONY: bench
+bench: build ## run the benchmarks in benches/
+	$(PY) -m pytest benches --benchmark-enable -p no:cacheprovider
+
+.PHONY: lint
+lint: venv ## ruff, mypy, rustfmt --check, clippy -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+	cargo fmt --check
+	cargo clippy --all-targets --features python -- -D warnings
+
+.PHONY: format
+format: venv ## apply ruff format and rustfmt
+	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches
+	cargo fmt
+
+.PHONY: clean
+clean: ## remove build outputs and the venv
+	rm -rf target $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,279 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`cni`: drive CNI networks from a shell, with cnitool's semantics and readable output.
+
+    cni add|check|del NETWORK NETNS     attach, verify or detach a network namespace
+    cni gc|status NETWORK               collect stale attachments; ask if plugins are ready
+    cni list | validate [NETWORK...]    show networks; check plugins exist and speak the version
+    cni schema TYPE | version           JSON Schema of a config; our versions
+    cni install DIR                     write one executable per plugin into DIR
+
+Like cnitool it reads NETCONFPATH (default /etc/cni/net.d), CNI_PATH, CNI_ARGS, CAP_ARGS
+(JSON) and CNI_IFNAME (default eth0); each has a flag that takes precedence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cni import __version__, versions
+from cni.errors import CNIError
+
+DEFAULT_CONF_DIR = "/etc/cni/net.d"
+DEFAULT_CNI_PATH = "/opt/cni/bin"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cni", description="Run CNI networks and plugins.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--conf-dir", default=os.environ.get("NETCONFPATH", DEFAULT_CONF_DIR),
+                       help="directory of network configs (env NETCONFPATH)")
+        p.add_argument("--cni-path", default=os.environ.get("CNI_PATH", DEFAULT_CNI_PATH),
+                       help="colon-separated plugin directories (env CNI_PATH)")
+        p.add_argument("--cache-dir", default="/var/lib/cni", help="result cache directory")
+        p.add_argument("--timeout", type=float, default=120.0, help="seconds each plugin may run")
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    for verb, text in (("add", "attach NETNS to NETWORK"), ("check", "check an attachment"),
+                       ("del", "detach NETNS from NETWORK")):
+        p = sub.add_parser(verb, help=text)
+        common(p)
+        p.add_argument("network")
+        p.add_argument("netns")
+        p.add_argument("--ifname", default=os.environ.get("CNI_IFNAME", "eth0"), help="env CNI_IFNAME")
+        p.add_argument("--args", default=os.environ.get("CNI_ARGS", ""), help="K=V;K=V (env CNI_ARGS)")
+        p.add_argument("--cap-args", default=os.environ.get("CAP_ARGS", ""), help="JSON object (env CAP_ARGS)")
+        p.add_argument("--container-id", help="default: derived from NETNS, as cnitool does")
+    p = sub.add_parser("gc", help="remove resources of attachments not listed as valid")
+    common(p)
+    p.add_argument("network")
+    p.add_argument("--valid", action="append", default=[], metavar="CONTAINERID/IFNAME",
+                   help="an attachment to keep (repeatable); none given means none are kept")
+    p = sub.add_parser("status", help="ask every plugin of NETWORK whether it can serve ADD")
+    common(p)
+    p.add_argument("network")
+    p = sub.add_parser("list", help="list networks and their plugins")
+    common(p)
+    p = sub.add_parser("validate", help="check plugins exist and support the config version")
+    common(p)
+    p.add_argument("networks", nargs="*", help="default: every network")
+    p = sub.add_parser("schema", help="print the JSON Schema of a config")
+    p.add_argument("type", help="conflist, netconf, result, or a plugin type")
+    p = sub.add_parser("version", help="print versions")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("install", help="write one executable per plugin into DIR")
+    p.add_argument("dir")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def container_id_for(netns: str) -> str:
+    """cnitool's container ID for a netns path: stable, so DEL finds what ADD made."""
+    return "cnitool-" + hashlib.sha512(os.path.abspath(netns).encode()).hexdigest()[:20]
+
+
+def _print_json(obj: object) -> None:
+    from cni._native import dumps
+
+    print(dumps(obj, 2))
+
+
+def _table(headers: Sequence[str], rows: list[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_result(result: dict[str, Any]) -> str:
+    """A result as readable tables (interfaces, addresses, routes, DNS)."""
+    from cni.spec.result import parse_result
+
+    model = parse_result(result)
+    parts = [f"cniVersion {model.cni_version}"]
+    if model.interfaces:
+        parts.append(_table(["#", "interface", "mac", "mtu", "sandbox"],
+                            [[n, i.name, i.mac, i.mtu, i.sandbox] for n, i in enumerate(model.interfaces)]))
+    if model.ips:
+        parts.append(_table(["address", "gateway", "interface"],
+                            [[ip.address, ip.gateway, ip.interface] for ip in model.ips]))
+    if model.routes:
+        parts.append(_table(["destination", "via", "metric", "table", "scope", "mtu"],
+                            [[r.dst, r.gw, r.priority, r.table, r.scope, r.mtu] for r in model.routes]))
+    if model.dns and model.dns.nameservers:
+        parts.append("dns " + ", ".join(model.dns.nameservers)
+                     + (f" search {' '.join(model.dns.search)}" if model.dns.search else ""))
+    return "\n\n".join(parts)
+
+
+def _runtime(ns: argparse.Namespace) -> Any:
+    from cni.runtime import CNIConfig
+
+    return CNIConfig(ns.cni_path.split(":"), cache_dir=ns.cache_dir, timeout=ns.timeout)
+
+
+def _network(ns: argparse.Namespace) -> Any:
+    from cni.runtime import load_dir
+
+    return load_dir(ns.conf_dir).get(ns.network)
+
+
+def _rt(ns: argparse.Namespace) -> Any:
+    from cni import cniargs
+    from cni._native import loads
+    from cni.errors import InvalidNetworkConfig
+    from cni.runtime import RuntimeConf
+
+    caps = loads(ns.cap_args) if ns.cap_args else {}
+    if not isinstance(caps, dict):
+        raise InvalidNetworkConfig("CAP_ARGS must be a JSON object")
+    return RuntimeConf(
+        container_id=ns.container_id or container_id_for(ns.netns),
+        netns=os.path.abspath(ns.netns),
+        ifname=ns.ifname,
+        args=cniargs.parse(ns.args),
+        capability_args=caps,
+    )
+
+
+def _cmd_attach(ns: argparse.Namespace) -> int:
+    cni, network, rt = _runtime(ns), _network(ns), _rt(ns)
+    if ns.command == "add":
+        result = cni.add_network_list(network, rt)
+        _print_json(result) if ns.json else print(render_result(result))
+    elif ns.command == "check":
+        cni.check_network_list(network, rt)
+        _print_json({"network": network.name, "ok": True}) if ns.json else print(f"{network.name}: ok")
+    else:
+        cni.del_network_list(network, rt)
+        if ns.json:
+            _print_json({"network": network.name, "deleted": True})
+    return 0
+
+
+def _cmd_gc(ns: argparse.Namespace) -> int:
+    valid = []
+    for item in ns.valid:
+        cid, _, ifname = item.partition("/")
+        valid.append((cid, ifname or "eth0"))
+    _runtime(ns).gc_network_list(_network(ns), valid)
+    return 0
+
+
+def _cmd_status(ns: argparse.Namespace) -> int:
+    network = _network(ns)
+    _runtime(ns).get_status_network_list(network)
+    _print_json({"network": network.name, "ready": True}) if ns.json else print(f"{network.name}: ready")
+    return 0
+
+
+def _cmd_list(ns: argparse.Namespace) -> int:
+    from cni.runtime import load_dir
+
+    loaded = load_dir(ns.conf_dir)
+    if ns.json:
+        _print_json({
+            "networks": [{"name": n.name, "cniVersion": n.cni_version, "file": n.source,
+                          "plugins": [p.get("type") for p in n.plugins]} for n in loaded.networks],
+            "errors": [{"file": path, **err.to_dict()} for path, err in loaded.errors],
+        })
+    else:
+        rows = [[n.name, n.cni_version, " -> ".join(str(p.get("type")) for p in n.plugins), n.source]
+                for n in loaded.networks]
+        print(_table(["network", "version", "plugins", "file"], rows) if rows else f"no networks in {ns.conf_dir}")
+        for path, err in loaded.errors:
+            print(f"error: {path}: {err}", file=sys.stderr)
+    return 1 if loaded.errors else 0
+
+
+def _cmd_validate(ns: argparse.Namespace) -> int:
+    from cni.runtime import load_dir
+
+    loaded = load_dir(ns.conf_dir)
+    cni = _runtime(ns)
+    names = ns.networks or [n.name for n in loaded.networks]
+    failed = bool(loaded.errors) and not ns.networks
+    report = []
+    for name in names:
+        try:
+            caps = cni.validate_network_list(loaded.get(name))
+            report.append({"network": name, "ok": True, "capabilities": caps})
+        except CNIError as err:
+            failed = True
+            report.append({"network": name, "ok": False, "error": str(err)})
+    if ns.json:
+        _print_json(report)
+    else:
+        for entry in report:
+            if entry["ok"]:
+                caps = ", ".join(entry["capabilities"]) or "none"
+                print(f"{entry['network']}: ok (capabilities: {caps})")
+            else:
+                print(f"{entry['network']}: {entry['error']}")
+        if not ns.networks:
+            for path, err in loaded.errors:
+                print(f"{path}: {err}")
+    return 1 if failed else 0
+
+
+def _cmd_schema(ns: argparse.Namespace) -> int:
+    from cni.errors import InvalidNetworkConfig
+    from cni.spec import NetConf, NetConfList, Result
+
+    models: dict[str, Any] = {"conflist": NetConfList, "netconf": NetConf, "result": Result}
+    model = models.get(ns.type)
+    if model is None:
+        raise InvalidNetworkConfig(f"no schema for {ns.type!r}", f"known: {', '.join(sorted(models))}")
+    _print_json(model.model_json_schema(by_alias=True))
+    return 0
+
+
+def _cmd_version(ns: argparse.Namespace) -> int:
+    info = {"version": __version__, "cniVersion": versions.CURRENT, "supportedVersions": list(versions.ALL)}
+    if ns.json:
+        _print_json(info)
+    else:
+        print(f"cni {__version__}, CNI spec {versions.CURRENT} (results {', '.join(versions.ALL)})")
+    return 0
+
+
+def _cmd_install(ns: argparse.Namespace) -> int:
+    from cni.install import install
+
+    written = install(ns.dir)
+    if ns.json:
+        _print_json({"dir": ns.dir, "plugins": sorted(written)})
+    else:
+        print(f"installed {len(written)} plugins into {ns.dir}: {' '.join(sorted(written)) or '(none)'}")
+    return 0
+
+
+_COMMANDS = {
+    "add": _cmd_attach, "check": _cmd_attach, "del": _cmd_attach, "gc": _cmd_gc, "status": _cmd_status,
+    "list": _cmd_list, "validate": _cmd_validate, "schema": _cmd_schema, "version": _cmd_version,
+    "install": _cmd_install,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cni` command; returns the exit status."""
+    ns = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[ns.command](ns)
+    except CNIError as err:
+        if getattr(ns, "json", False):
+            _print_json(err.to_dict())
+        else:
+            print(f"cni {ns.command}: error {err.code}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The plugins this package ships, by the reference type name runtimes exec them as.
+
+Each module has a `main() -> int` that runs :func:`cni.skel.plugin_main`. `cni install`
+writes one launcher per entry; this table is the only list of plugins.
+"""
+
+#: Reference type name -> module with the plugin's `main()`.
+PLUGINS: dict[str, str] = {}

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixtures: the test plugin on a CNI_PATH, throwaway namespaces, the Go oracle."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cni.install import install
+
+TESTS = Path(__file__).parent
+REFERENCE_PLUGINS = Path("/usr/lib/cni")
+GOPATH = Path("/usr/share/gocode")
+
+
+@pytest.fixture(scope="session")
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CNI_PATH directory holding our test plugin as `echo` (and `echo2`)."""
+    directory = tmp_path_factory.mktemp("cni-bin")
+    install(str(directory), {"echo": "echo_plugin", "echo2": "echo_plugin"}, [str(TESTS / "plugins")])
+    return directory
+
+
+@pytest.fixture
+def debug_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "debug"
+    directory.mkdir()
+    return directory
+
+
+def calls(debug_dir: Path) -> list[str]:
+    """The commands the test plugin recorded, in order."""
+    return [p.name.split("-", 1)[1].removesuffix(".json") for p in sorted(debug_dir.iterdir())]
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _can_make_netns() -> bool:
+    if not is_root() or shutil.which("ip") is None:
+        return False
+    name = f"cniprobe-{uuid.uuid4().hex[:8]}"
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, check=False).returncode == 0
+    if made:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    return made
+
+
+CAN_NETNS = _can_make_netns()
+needs_netns = pytest.mark.skipif(not CAN_NETNS, reason="needs root and `ip netns add`")
+
+
+@pytest.fixture
+def make_netns() -> Iterator[Callable[[str], str]]:
+    """Creates named throwaway network namespaces; all are removed afterwards, even on failure.
+
+    Returns the namespace's name; its path is /var/run/netns/<name>.
+    """
+    if not CAN_NETNS:
+        pytest.skip("needs root and `ip netns add`")
+    made: list[str] = []
+
+    def make(label: str) -> str:
+        name = f"cnit-{label}-{uuid.uuid4().hex[:6]}"
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+        made.append(name)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True)
+        return name
+
+    yield make
+    for name in made:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def go_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Debian's libcni (v1.1.2) behind a small Go driver, built offline in GOPATH mode."""
+    if shutil.which("go") is None or not (GOPATH / "src/github.com/containernetworking/cni/libcni").is_dir():
+        pytest.skip("needs golang-go and golang-github-appc-cni-dev")
+    out = tmp_path_factory.mktemp("go")
+    env = {**os.environ, "GOPATH": str(GOPATH), "GO111MODULE": "off", "GOCACHE": str(out / "cache"),
+           "GOFLAGS": "", "CGO_ENABLED": "0"}
+    binary = out / "libcni_driver"
+    subprocess.run(
+        ["go", "build", "-o", str(binary), str(TESTS / "interop/libcni_driver/main.go")],
+        env=env, check=True, capture_output=True, timeout=300,
+    )
+    return binary
