@@ -87,7 +87,7 @@ def _capabilities(value: object) -> str | None:
 def _ipam(value: object) -> str | None:
     if not isinstance(value, dict):
         return "must be an object"
-    if "type" in value:
+    if value.get("type") is not None:
         problem = plugin_type_problem(value["type"])
         if problem:
             return f"type {problem}"
@@ -101,7 +101,7 @@ def _dns(value: object) -> str | None:
     if not isinstance(value, dict):
         return "must be an object"
     for key, check in _DNS_FIELDS.items():
-        if key in value:
+        if value.get(key) is not None:
             problem = check(value[key])
             if problem:
                 return f"{key} {problem}"

@@ -108,6 +108,8 @@ class Result(BaseModel):
         """The wire form in `version` (default: this result's own version)."""
         data = self.model_dump(by_alias=True, exclude_none=True)
         data = {k: v for k, v in data.items() if v not in ([], {})}
+        # The model holds the 1.x shape whatever version it came in.
+        data["cniVersion"] = versions.CURRENT
         return results.convert(data, version or self.cni_version)
 
 
