@@ -55,8 +55,8 @@ class CNIErrorGroup(CNIError):
 class CNIConfig:
     """Runs CNI plugins found in `path` for network configuration lists.
 
-    `env` is the base environment given to plugins (default: ours); `timeout` bounds each
-    exec in seconds (None: no bound).
+    `env` is the base environment given to plugins (default: ours without CNI_* variables);
+    `timeout` bounds each exec in seconds (None: no bound).
     """
 
     def __init__(
@@ -70,12 +70,15 @@ class CNIConfig:
         self.path = [p for p in path if p.startswith("/")]
         self.cache = ResultCache(cache_dir)
         self.timeout = timeout
-        self.env = dict(os.environ if env is None else env)
+        if env is None:
+            # Our own CNI_* variables (CNI_NETNS_OVERRIDE among them) are not the plugins'.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+        self.env = dict(env)
 
     # --- exec ---------------------------------------------------------------------------
 
     def _plugin_env(self, command: str, rt: RuntimeConf | None) -> dict[str, str]:
-        env = {k: v for k, v in self.env.items() if not k.startswith("CNI_")}
+        env = dict(self.env)
         env.update(
             CNI_COMMAND=command,
             CNI_CONTAINERID=rt.container_id if rt else "",
