@@ -163,7 +163,13 @@ def _cmd_gc(ns: argparse.Namespace) -> int:
     for item in ns.valid:
         cid, _, ifname = item.partition("/")
         valid.append((cid, ifname or "eth0"))
-    _runtime(ns).gc_network_list(_network(ns), valid)
+    network = _network(ns)
+    removed = _runtime(ns).gc_network_list(network, valid)
+    if ns.json:
+        _print_json({"network": network.name, "removed": [{"containerID": c, "ifname": i} for c, i in removed]})
+    else:
+        print(f"{network.name}: removed {len(removed)} stale attachments"
+              + "".join(f"\n  {c} {i}" for c, i in removed))
     return 0
 
 

@@ -210,17 +210,18 @@ class CNIConfig:
 
     def gc_network_list(
         self, network: NetworkConfigList, valid_attachments: list[tuple[str, str]] | None = None
-    ) -> None:
+    ) -> list[tuple[str, str]]:
         """Removes what belongs to attachments of `network` not in `valid_attachments`.
 
         First a DEL for every cached attachment not in the list (this cleans up even with
         plugins older than 1.1.0), then, for 1.1.0 configs, the GC verb to every plugin with
         both `cni.dev/valid-attachments` and `cni.dev/attachments`. Keeps going past
         failures and raises them together. `valid_attachments=None` means "none are valid",
-        as in cnitool.
+        as in cnitool. Returns the (container ID, ifname) of each attachment it removed.
         """
         if network.model.disable_gc:
-            return
+            return []
+        removed: list[tuple[str, str]] = []
         valid = {(cid, ifname) for cid, ifname in valid_attachments or []}
         errors: list[CNIError] = []
         with self._lock(exclusive=True):
@@ -238,6 +239,8 @@ class CNIConfig:
                     self._del_locked(network, rt, cached.result)
                 except CNIError as err:
                     errors.append(err)
+                else:
+                    removed.append((rt.container_id, rt.ifname))
             if versions.at_least(network.cni_version, "1.1.0"):
                 listed = [{"containerID": cid, "ifname": ifname} for cid, ifname in sorted(valid)]
                 for plugin in network.plugins:
@@ -250,6 +253,7 @@ class CNIConfig:
                         errors.append(err)
         if errors:
             raise CNIErrorGroup(errors)
+        return removed
 
     def _del_locked(self, network: NetworkConfigList, rt: RuntimeConf, cached: dict[str, Any] | None) -> None:
         check_attachment_ids(network.name, rt.container_id, rt.ifname)

@@ -7,7 +7,7 @@
 //	libcni_driver add|check|del|cached CONFLIST NETNS CONTAINERID IFNAME CACHEDIR [CNI_ARGS]
 //	libcni_driver convert TOVERSION < result.json
 //
-// CNI_PATH comes from the environment. Results and errors are printed as JSON on stdout;
+// CNI_PATH and CAP_ARGS (a JSON object of capability args) come from the environment. Results and errors are printed as JSON on stdout;
 // a failure exits 1.
 package main
 
@@ -77,6 +77,11 @@ func main() {
 		for _, pair := range strings.Split(os.Args[7], ";") {
 			kv := strings.SplitN(pair, "=", 2)
 			rt.Args = append(rt.Args, [2]string{kv[0], kv[1]})
+		}
+	}
+	if caps := os.Getenv("CAP_ARGS"); caps != "" {
+		if err := json.Unmarshal([]byte(caps), &rt.CapabilityArgs); err != nil {
+			fail(err)
 		}
 	}
 	cni := libcni.NewCNIConfigWithCacheDir(filepath.SplitList(os.Getenv("CNI_PATH")), os.Args[6], nil)
