@@ -67,7 +67,9 @@ const DEPTH_MARK: &str = "\u{1}too deep";
 pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(input);
     // Our own depth bound is lower than serde_json's, so its limit never triggers first.
-    let value = Seed { depth: 0 }.deserialize(&mut de).map_err(|e| classify(&e))?;
+    let value = Seed { depth: 0 }
+        .deserialize(&mut de)
+        .map_err(|e| classify(&e))?;
     de.end().map_err(|e| classify(&e))?;
     Ok(value)
 }

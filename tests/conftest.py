@@ -85,11 +85,20 @@ def go_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("go") is None or not (GOPATH / "src/github.com/containernetworking/cni/libcni").is_dir():
         pytest.skip("needs golang-go and golang-github-appc-cni-dev")
     out = tmp_path_factory.mktemp("go")
-    env = {**os.environ, "GOPATH": str(GOPATH), "GO111MODULE": "off", "GOCACHE": str(out / "cache"),
-           "GOFLAGS": "", "CGO_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "GOPATH": str(GOPATH),
+        "GO111MODULE": "off",
+        "GOCACHE": str(out / "cache"),
+        "GOFLAGS": "",
+        "CGO_ENABLED": "0",
+    }
     binary = out / "libcni_driver"
     subprocess.run(
         ["go", "build", "-o", str(binary), str(TESTS / "interop/libcni_driver/main.go")],
-        env=env, check=True, capture_output=True, timeout=300,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return binary

@@ -20,10 +20,18 @@ from tests.conftest import calls
 def env(plugin_dir: Path, tmp_path: Path, debug_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     conf_dir = tmp_path / "net.d"
     conf_dir.mkdir()
-    (conf_dir / "10-test.conflist").write_text(json.dumps({
-        "cniVersion": "1.1.0", "name": "testnet",
-        "plugins": [{"type": "echo", "debugDir": str(debug_dir), "capabilities": {"mac": True}},
-                    {"type": "echo2", "debugDir": str(debug_dir)}]}))
+    (conf_dir / "10-test.conflist").write_text(
+        json.dumps(
+            {
+                "cniVersion": "1.1.0",
+                "name": "testnet",
+                "plugins": [
+                    {"type": "echo", "debugDir": str(debug_dir), "capabilities": {"mac": True}},
+                    {"type": "echo2", "debugDir": str(debug_dir)},
+                ],
+            }
+        )
+    )
     monkeypatch.setenv("NETCONFPATH", str(conf_dir))
     monkeypatch.setenv("CNI_PATH", str(plugin_dir))
     monkeypatch.setenv("CNI_NETNS_OVERRIDE", "1")
@@ -31,8 +39,11 @@ def env(plugin_dir: Path, tmp_path: Path, debug_dir: Path, monkeypatch: pytest.M
 
 
 def cli(capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    status = main([*args[:1], "--cache-dir", str(tmp_path / "cache"), *args[1:]]
-                  if args[0] not in ("schema", "version", "install") else list(args))
+    status = main(
+        [*args[:1], "--cache-dir", str(tmp_path / "cache"), *args[1:]]
+        if args[0] not in ("schema", "version", "install")
+        else list(args)
+    )
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -44,10 +55,13 @@ def pod(make_netns: Callable[[str], str]) -> str:
 
 
 def test_add_check_del_round(env: Path, capsys: pytest.CaptureFixture[str], debug_dir: Path, pod: str) -> None:
-    status, out, _ = cli(capsys, env, "add", "testnet", pod, "--cap-args", '{"mac": "02:00:00:00:00:07"}',
-                         "--args", "IgnoreUnknown=1")
+    status, out, _ = cli(
+        capsys, env, "add", "testnet", pod, "--cap-args", '{"mac": "02:00:00:00:00:07"}', "--args", "IgnoreUnknown=1"
+    )
     assert status == 0
-    assert "10.99.0.2/24" in out and "0.0.0.0/0" in out and "eth0" in out
+    assert "10.99.0.2/24" in out
+    assert "0.0.0.0/0" in out
+    assert "eth0" in out
     first = json.loads(sorted(debug_dir.iterdir())[0].read_text())
     assert first["env"]["CNI_CONTAINERID"] == container_id_for(pod)
     assert first["env"]["CNI_ARGS"] == "IgnoreUnknown=1"
@@ -75,7 +89,8 @@ def test_add_json_and_error_json(env: Path, capsys: pytest.CaptureFixture[str], 
 def test_the_guard_refuses_our_own_netns(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = cli(capsys, env, "add", "testnet", "/proc/self/ns/net")
     assert status == 1
-    assert "error 8" in err and "own network namespace" in err
+    assert "error 8" in err
+    assert "own network namespace" in err
 
 
 def test_gc_and_status(env: Path, capsys: pytest.CaptureFixture[str], debug_dir: Path, pod: str) -> None:
@@ -93,7 +108,8 @@ def test_list_and_validate(env: Path, capsys: pytest.CaptureFixture[str]) -> Non
     (env / "net.d" / "20-broken.conflist").write_text("{")
     status, out, err = cli(capsys, env, "list")
     assert status == 1  # a broken file is reported...
-    assert "testnet" in out and "echo -> echo2" in out  # ...and does not hide the others
+    assert "testnet" in out
+    assert "echo -> echo2" in out
     assert "20-broken.conflist" in err
     status, out, _ = cli(capsys, env, "list", "--json")
     listed = json.loads(out)

@@ -27,8 +27,14 @@ ids = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,12}", fullmatch=True)
 types = st.text(min_size=1, max_size=10).filter(lambda s: s not in (".", ".."))
 str_lists = st.lists(st.text(max_size=6), max_size=3)
 dns = st.fixed_dictionaries(
-    {}, optional={"nameservers": str_lists | any_json, "domain": st.text(max_size=6) | any_json,
-                  "search": str_lists, "options": str_lists, "extra": any_json},
+    {},
+    optional={
+        "nameservers": str_lists | any_json,
+        "domain": st.text(max_size=6) | any_json,
+        "search": str_lists,
+        "options": str_lists,
+        "extra": any_json,
+    },
 )
 ipam = st.fixed_dictionaries({}, optional={"type": types | any_json, "subnet": any_json})
 

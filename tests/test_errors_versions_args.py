@@ -79,7 +79,9 @@ def test_cni_args_unknown_key_needs_ignore_unknown() -> None:
         cniargs.load("IgnoreUnknown=0;FOO=bar", ["IP"])
 
 
-@pytest.mark.parametrize(("key", "value"), [("IP", "x;IP=10.0.0.5"), ("a", "b=c"), ("a;b", "c"), ("", "v"), ("K", "\0")])
+@pytest.mark.parametrize(
+    ("key", "value"), [("IP", "x;IP=10.0.0.5"), ("a", "b=c"), ("a;b", "c"), ("", "v"), ("K", "\0")]
+)
 def test_cni_args_build_refuses_injection(key: str, value: str) -> None:
     """S6: a value that would add or change a key is refused, not escaped."""
     with pytest.raises(errors.InvalidEnvironmentVariables, match="may not contain"):

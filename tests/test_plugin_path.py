@@ -14,8 +14,14 @@ HEAVY = ("pydantic", "pydantic_core", "pyroute2", "json", "re", "subprocess", "t
 
 def imported_modules(plugin: Path, env: dict[str, str], stdin: bytes) -> set[str]:
     interpreter = plugin.read_text().splitlines()[0][2:].split()[0]
-    out = subprocess.run([interpreter, "-IS", "-X", "importtime", str(plugin)], input=stdin, env=env,
-                         capture_output=True, check=False, timeout=30)
+    out = subprocess.run(
+        [interpreter, "-IS", "-X", "importtime", str(plugin)],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stdout
     names = set()
     for line in out.stderr.decode().splitlines():
@@ -26,8 +32,14 @@ def imported_modules(plugin: Path, env: dict[str, str], stdin: bytes) -> set[str
 
 @pytest.mark.parametrize("command", ["VERSION", "ADD", "DEL"])
 def test_plugin_imports_nothing_heavy(plugin_dir: Path, command: str) -> None:
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": "c1", "CNI_NETNS": "/proc/self/ns/net",
-           "CNI_NETNS_OVERRIDE": "1", "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin_dir)}
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": "/proc/self/ns/net",
+        "CNI_NETNS_OVERRIDE": "1",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(plugin_dir),
+    }
     conf = {"cniVersion": "1.1.0", "name": "n", "type": "echo"}
     names = imported_modules(plugin_dir / "echo", env, json.dumps(conf).encode())
     assert "cni.skel" in names

@@ -63,7 +63,7 @@ def test_1_1_0_to_1_0_0_copies_every_field() -> None:
 @pytest.mark.parametrize("target", ["0.3.0", "0.3.1", "0.4.0"])
 def test_1_1_0_to_0_4_0_drops_new_interface_fields_keeps_route_fields(target: str) -> None:
     source = sample("1.1.0")
-    out = convert(source, target)
+    out: dict[str, Any] = convert(source, target)
     assert out["interfaces"] == [
         {"name": "cni0", "mac": "0a:58:0a:01:00:01"},
         {"name": "eth0", "mac": "0a:58:0a:01:00:05", "sandbox": "/var/run/netns/pod1"},
@@ -123,8 +123,10 @@ def test_pydantic_model_accepts_every_sample_and_gives_it_back(version: str) -> 
         ({"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.1/24", "gateway": "x"}]}, "ips.0.gateway 'x'"),
         ({"cniVersion": "0.4.0", "ips": [{"address": "10.0.0.1/24"}]}, "ips.0.version"),
         ({"cniVersion": "1.1.0", "routes": [{"dst": "0.0.0.0/0", "table": -1}]}, "routes.0.table -1"),
-        ({"cniVersion": "1.0.0", "interfaces": [{"name": "a"}], "ips": [{"address": "1.2.3.4/8", "interface": 3}]},
-         "names no entry of interfaces"),
+        (
+            {"cniVersion": "1.0.0", "interfaces": [{"name": "a"}], "ips": [{"address": "1.2.3.4/8", "interface": 3}]},
+            "names no entry of interfaces",
+        ),
         ({"cniVersion": "0.2.0", "ip4": {"gateway": "10.0.0.1"}}, "ip4.ip"),
     ],
 )

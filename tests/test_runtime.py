@@ -37,8 +37,12 @@ def network(debug_dir: Path, version: str = "1.1.0", **extra: Any) -> Any:
 
 @pytest.fixture
 def runtime(plugin_dir: Path, tmp_path: Path) -> CNIConfig:
-    return CNIConfig([str(plugin_dir)], cache_dir=str(tmp_path / "cache"), timeout=20,
-                     env={"PATH": os.environ.get("PATH", ""), "CNI_NETNS_OVERRIDE": "1"})
+    return CNIConfig(
+        [str(plugin_dir)],
+        cache_dir=str(tmp_path / "cache"),
+        timeout=20,
+        env={"PATH": os.environ.get("PATH", ""), "CNI_NETNS_OVERRIDE": "1"},
+    )
 
 
 def rt(cid: str = "ctr1", **kw: Any) -> RuntimeConf:
@@ -52,8 +56,9 @@ def recorded(debug_dir: Path) -> list[dict[str, Any]]:
 def test_add_threads_prev_result_and_caches(runtime: CNIConfig, debug_dir: Path, tmp_path: Path) -> None:
     net = network(debug_dir)
     caps = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}], "mac": "02:00:00:00:00:09"}
-    result = runtime.add_network_list(net, rt(args=[("IgnoreUnknown", "1"), ("K8S_POD_NAME", "web")],
-                                              capability_args=caps))
+    result = runtime.add_network_list(
+        net, rt(args=[("IgnoreUnknown", "1"), ("K8S_POD_NAME", "web")], capability_args=caps)
+    )
     assert [ip["address"] for ip in result["ips"]] == ["10.99.0.2/24", "10.99.0.3/24"]
     first, second = recorded(debug_dir)
     assert first["conf"]["name"] == "testnet"
@@ -103,8 +108,7 @@ def test_del_before_0_4_0_sends_no_prev_result(runtime: CNIConfig, debug_dir: Pa
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b'{"kind": "cniCacheV1", "result": 5}', b"[]"])
-def test_corrupt_cache_does_not_block_del(runtime: CNIConfig, debug_dir: Path, tmp_path: Path,
-                                          content: bytes) -> None:
+def test_corrupt_cache_does_not_block_del(runtime: CNIConfig, debug_dir: Path, tmp_path: Path, content: bytes) -> None:
     """F6: a truncated or garbage cache reads as absent; DEL goes on and removes it."""
     net = network(debug_dir)
     runtime.add_network_list(net, rt())
@@ -136,9 +140,14 @@ def test_check_refused_before_0_4_0(runtime: CNIConfig, debug_dir: Path) -> None
 
 
 def test_failed_plugin_error_is_raised_with_its_code(runtime: CNIConfig, debug_dir: Path, tmp_path: Path) -> None:
-    conf = {"cniVersion": "1.1.0", "name": "testnet", "plugins": [
-        {"type": "echo", "debugDir": str(debug_dir)},
-        {"type": "echo2", "debugDir": str(debug_dir), "failWith": {"command": "ADD", "code": 11, "msg": "later"}}]}
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "testnet",
+        "plugins": [
+            {"type": "echo", "debugDir": str(debug_dir)},
+            {"type": "echo2", "debugDir": str(debug_dir), "failWith": {"command": "ADD", "code": 11, "msg": "later"}},
+        ],
+    }
     with pytest.raises(CNIError) as info:
         runtime.add_network_list(conflist_from_bytes(json.dumps(conf).encode()), rt())
     assert (info.value.code, info.value.msg) == (11, "later")
@@ -174,24 +183,37 @@ def test_gc_before_1_1_0_only_dels_and_disable_gc_does_nothing(runtime: CNIConfi
 
 
 def test_gc_keeps_going_and_reports_every_failure(runtime: CNIConfig, debug_dir: Path) -> None:
-    conf = {"cniVersion": "1.1.0", "name": "testnet", "plugins": [
-        {"type": "echo", "debugDir": str(debug_dir), "failWith": {"command": "GC", "code": 5, "msg": "first"}},
-        {"type": "echo2", "debugDir": str(debug_dir), "failWith": {"command": "GC", "code": 11, "msg": "second"}}]}
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "testnet",
+        "plugins": [
+            {"type": "echo", "debugDir": str(debug_dir), "failWith": {"command": "GC", "code": 5, "msg": "first"}},
+            {"type": "echo2", "debugDir": str(debug_dir), "failWith": {"command": "GC", "code": 11, "msg": "second"}},
+        ],
+    }
     with pytest.raises(CNIErrorGroup) as info:
         runtime.gc_network_list(conflist_from_bytes(json.dumps(conf).encode()), [])
     assert [e.code for e in info.value.errors] == [5, 11]
 
 
-def test_gc_refuses_planted_cache_entry_outside_the_cache(runtime: CNIConfig, debug_dir: Path,
-                                                          tmp_path: Path) -> None:
+def test_gc_refuses_planted_cache_entry_outside_the_cache(runtime: CNIConfig, debug_dir: Path, tmp_path: Path) -> None:
     """S3 for GC-synthesised DELs: a cache entry naming `../../canary` is refused."""
     canary = tmp_path / "canary"
     canary.write_text("alive")
     results = tmp_path / "cache" / "results"
     results.mkdir(parents=True)
-    (results / "testnet-evil-eth0").write_text(json.dumps({
-        "kind": "cniCacheV1", "containerId": "../../canary", "ifName": "eth0", "networkName": "testnet",
-        "config": "", "result": {"cniVersion": "1.1.0"}}))
+    (results / "testnet-evil-eth0").write_text(
+        json.dumps(
+            {
+                "kind": "cniCacheV1",
+                "containerId": "../../canary",
+                "ifName": "eth0",
+                "networkName": "testnet",
+                "config": "",
+                "result": {"cniVersion": "1.1.0"},
+            }
+        )
+    )
     with pytest.raises(CNIErrorGroup) as info:
         runtime.gc_network_list(network(debug_dir), [])
     assert info.value.errors[0].code == 4
@@ -200,8 +222,9 @@ def test_gc_refuses_planted_cache_entry_outside_the_cache(runtime: CNIConfig, de
 
 
 @pytest.mark.parametrize("verb", ["add", "check", "del"])
-def test_s3_bad_container_id_refused_before_any_exec(runtime: CNIConfig, debug_dir: Path, tmp_path: Path,
-                                                     verb: str) -> None:
+def test_s3_bad_container_id_refused_before_any_exec(
+    runtime: CNIConfig, debug_dir: Path, tmp_path: Path, verb: str
+) -> None:
     canary = tmp_path / "canary"
     canary.write_text("alive")
     net = network(debug_dir)
@@ -219,8 +242,7 @@ def test_s6_injected_cni_args_refused(runtime: CNIConfig, debug_dir: Path) -> No
 
 
 @pytest.mark.parametrize("plugin_type", ["../../bin/sh", "/bin/true", "..", ".", "a\\b", "a\0b"])
-def test_s1_bad_plugin_type_never_execs(runtime: CNIConfig, plugin_dir: Path, tmp_path: Path,
-                                        plugin_type: str) -> None:
+def test_s1_bad_plugin_type_never_execs(runtime: CNIConfig, plugin_dir: Path, tmp_path: Path, plugin_type: str) -> None:
     canary = tmp_path / "ran"
     evil = plugin_dir.parent / "sh"
     evil.write_text(f"#!/bin/sh\ntouch {canary}\n")
@@ -235,8 +257,9 @@ def test_s1_bad_plugin_type_never_execs(runtime: CNIConfig, plugin_dir: Path, tm
         evil.unlink()
 
 
-def test_relative_and_empty_cni_path_entries_are_ignored(plugin_dir: Path, debug_dir: Path,
-                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_and_empty_cni_path_entries_are_ignored(
+    plugin_dir: Path, debug_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """E7: a plugin is found only in absolute directories, whatever the working directory."""
     monkeypatch.chdir(plugin_dir)
     runtime = CNIConfig(["", "bin", "."], cache_dir=str(tmp_path / "c"))
@@ -249,9 +272,16 @@ def test_status_and_its_version_gate(runtime: CNIConfig, debug_dir: Path) -> Non
     assert calls(debug_dir) == ["STATUS", "STATUS"]
     runtime.get_status_network_list(network(debug_dir, "1.0.0"))
     assert len(calls(debug_dir)) == 2
-    failing = json.dumps({"cniVersion": "1.1.0", "name": "testnet", "plugins": [
-        {"type": "echo", "failWith": {"command": "STATUS", "code": 50, "msg": "no addresses left"}},
-        {"type": "echo2", "debugDir": str(debug_dir)}]}).encode()
+    failing = json.dumps(
+        {
+            "cniVersion": "1.1.0",
+            "name": "testnet",
+            "plugins": [
+                {"type": "echo", "failWith": {"command": "STATUS", "code": 50, "msg": "no addresses left"}},
+                {"type": "echo2", "debugDir": str(debug_dir)},
+            ],
+        }
+    ).encode()
     with pytest.raises(CNIError) as info:
         runtime.get_status_network_list(conflist_from_bytes(failing))
     assert info.value.code == 50
@@ -268,8 +298,7 @@ def test_validate_and_version_info(runtime: CNIConfig, debug_dir: Path) -> None:
 
 
 def test_exec_timeout_kills_the_plugin(plugin_dir: Path, debug_dir: Path, tmp_path: Path) -> None:
-    runtime = CNIConfig([str(plugin_dir)], cache_dir=str(tmp_path / "c"), timeout=1.0,
-                        env={"CNI_NETNS_OVERRIDE": "1"})
+    runtime = CNIConfig([str(plugin_dir)], cache_dir=str(tmp_path / "c"), timeout=1.0, env={"CNI_NETNS_OVERRIDE": "1"})
     conf = json.dumps({"cniVersion": "1.1.0", "name": "n", "plugins": [{"type": "echo", "sleep": 30}]})
     started = time.monotonic()
     with pytest.raises(CNIError) as info:
@@ -283,8 +312,14 @@ def test_plugin_output_is_bounded(plugin_dir: Path, tmp_path: Path, monkeypatch:
     monkeypatch.setattr("cni.invoke.MAX_OUTPUT", 1 << 16)
     from cni import invoke
 
-    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c", "CNI_NETNS": SELF_NS, "CNI_NETNS_OVERRIDE": "1",
-           "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin_dir)}
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c",
+        "CNI_NETNS": SELF_NS,
+        "CNI_NETNS_OVERRIDE": "1",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(plugin_dir),
+    }
     conf = json.dumps({"cniVersion": "1.1.0", "name": "n", "type": "echo", "spew": 1 << 20}).encode()
     with pytest.raises(CNIError) as info:
         invoke.run(str(plugin_dir / "echo"), env, conf, timeout=20, max_output=1 << 16)
@@ -293,8 +328,15 @@ def test_plugin_output_is_bounded(plugin_dir: Path, tmp_path: Path, monkeypatch:
 
 def test_gc_waits_for_in_flight_operations(runtime: CNIConfig, debug_dir: Path) -> None:
     """K7: GC is exclusive with ADD/DEL; a GC issued during an ADD runs after it."""
-    slow = conflist_from_bytes(json.dumps({"cniVersion": "1.1.0", "name": "testnet", "plugins": [
-        {"type": "echo", "debugDir": str(debug_dir), "sleep": 1.5}]}).encode())
+    slow = conflist_from_bytes(
+        json.dumps(
+            {
+                "cniVersion": "1.1.0",
+                "name": "testnet",
+                "plugins": [{"type": "echo", "debugDir": str(debug_dir), "sleep": 1.5}],
+            }
+        ).encode()
+    )
     adder = threading.Thread(target=runtime.add_network_list, args=(slow, rt("fresh")))
     adder.start()
     time.sleep(0.5)
@@ -322,8 +364,11 @@ def test_load_dir_order_legacy_and_broken_files(tmp_path: Path) -> None:
     write(tmp_path, "README.txt", "ignored")
     loaded = load_dir(str(tmp_path))
     assert [n.name for n in loaded.networks] == ["a", "b", "a", "old"]
-    assert sorted(Path(p).name for p, _ in loaded.errors) == ["15-broken.conflist", "16-bad.conflist",
-                                                              "17-empty.conflist"]
+    assert sorted(Path(p).name for p, _ in loaded.errors) == [
+        "15-broken.conflist",
+        "16-bad.conflist",
+        "17-empty.conflist",
+    ]
     assert all(err.code in (6, 7) for _, err in loaded.errors)
     assert loaded.get("a").plugins == [{"type": "ptp"}]
     old = loaded.get("old")
@@ -336,8 +381,11 @@ def test_load_dir_order_legacy_and_broken_files(tmp_path: Path) -> None:
 
 def test_plugin_fragments_are_appended_unless_inlined_only(tmp_path: Path) -> None:
     write(tmp_path, "10-a.conflist", {"cniVersion": "1.1.0", "name": "a", "plugins": [{"type": "bridge"}]})
-    write(tmp_path, "20-b.conflist", {"cniVersion": "1.1.0", "name": "b", "loadOnlyInlinedPlugins": True,
-                                      "plugins": [{"type": "bridge"}]})
+    write(
+        tmp_path,
+        "20-b.conflist",
+        {"cniVersion": "1.1.0", "name": "b", "loadOnlyInlinedPlugins": True, "plugins": [{"type": "bridge"}]},
+    )
     for net in ("a", "b"):
         (tmp_path / net).mkdir()
         write(tmp_path / net, "10-portmap.conf", {"type": "portmap"})
@@ -364,8 +412,13 @@ def test_conflist_errors_name_key_and_value(conf: dict[str, Any], message: str) 
 
 @pytest.mark.parametrize(
     ("version", "listed", "expected"),
-    [("1.0.0", None, "1.0.0"), ("0.4.0", ["1.1.0", "1.0.0"], "1.1.0"), (None, ["1.0.0", "9.0.0"], "1.0.0"),
-     (None, None, "0.1.0"), ("1.0.0", ["2.0.0"], "1.0.0")],
+    [
+        ("1.0.0", None, "1.0.0"),
+        ("0.4.0", ["1.1.0", "1.0.0"], "1.1.0"),
+        (None, ["1.0.0", "9.0.0"], "1.0.0"),
+        (None, None, "0.1.0"),
+        ("1.0.0", ["2.0.0"], "1.0.0"),
+    ],
 )
 def test_version_negotiation(version: str | None, listed: list[str] | None, expected: str) -> None:
     assert negotiate_version(version, listed) == expected

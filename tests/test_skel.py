@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cni import skel
+from cni import skel, versions
 from cni.errors import CNIError
 
 GOOD_ENV = {
@@ -45,8 +45,7 @@ class Run:
             return handler
 
         out, err = io.StringIO(), io.StringIO()
-        defaults = {"add": record(RESULT), "delete": record(), "check": record(), "gc": record(),
-                    "status": record()}
+        defaults = {"add": record(RESULT), "delete": record(), "check": record(), "gc": record(), "status": record()}
         defaults.update(handlers)
         self.status = skel.plugin_main(
             env=env, stdin=io.BytesIO(stdin), stdout=out, stderr=err, about="test plugin", **defaults
@@ -98,7 +97,7 @@ def test_missing_version_means_0_1_0() -> None:
 def test_version_ignores_stdin_and_lists_everything() -> None:
     r = Run({"CNI_COMMAND": "VERSION"}, b"not json")
     assert r.status == 0
-    assert r.json == {"cniVersion": "1.1.0", "supportedVersions": list(skel.versions.ALL)}
+    assert r.json == {"cniVersion": "1.1.0", "supportedVersions": list(versions.ALL)}
 
 
 # --- C1: stdin ---------------------------------------------------------------------------
@@ -127,7 +126,7 @@ def test_c1_bad_stdin(stdin: bytes, code: int) -> None:
 
 @pytest.mark.parametrize("name", [None, "", "../x", "a/b", ".x", "a\0b", "-a", "ä", 5])
 def test_c2_bad_network_name(name: object) -> None:
-    conf = {k: v for k, v in GOOD_CONF.items() if k != "name"}
+    conf: dict[str, object] = {k: v for k, v in GOOD_CONF.items() if k != "name"}
     if name is not None:
         conf["name"] = name
     assert_refused(run(conf=conf), 7, "name")
@@ -143,16 +142,30 @@ def test_c3_bad_version(version: object, code: int) -> None:
 
 def test_c3_version_the_plugin_does_not_list() -> None:
     out = io.StringIO()
-    status = skel.plugin_main(add=lambda a: RESULT, supported_versions=("1.0.0", "1.1.0"), env=GOOD_ENV,
-                              stdin=io.BytesIO(json.dumps({**GOOD_CONF, "cniVersion": "0.2.0"}).encode()),
-                              stdout=out, stderr=io.StringIO())
+    status = skel.plugin_main(
+        add=lambda a: RESULT,
+        supported_versions=("1.0.0", "1.1.0"),
+        env=GOOD_ENV,
+        stdin=io.BytesIO(json.dumps({**GOOD_CONF, "cniVersion": "0.2.0"}).encode()),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     assert status == 1
     assert json.loads(out.getvalue())["code"] == 1
 
 
-@pytest.mark.parametrize(("key", "value"), [("type", "../../bin/sh"), ("type", "a\\b"), ("type", ".."),
-                                            ("ipMasq", "yes"), ("ipam", {"type": "/bin/true"}),
-                                            ("dns", {"nameservers": "10.0.0.1"}), ("capabilities", {"a": 1})])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("type", "../../bin/sh"),
+        ("type", "a\\b"),
+        ("type", ".."),
+        ("ipMasq", "yes"),
+        ("ipam", {"type": "/bin/true"}),
+        ("dns", {"nameservers": "10.0.0.1"}),
+        ("capabilities", {"a": 1}),
+    ],
+)
 def test_common_keys_are_checked(key: str, value: object) -> None:
     assert_refused(run(conf={**GOOD_CONF, key: value}), 7, key)
 
@@ -175,12 +188,15 @@ def test_e1_one_error_names_every_missing_variable() -> None:
 
 @pytest.mark.parametrize(
     ("command", "needed"),
-    [("DEL", ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"]), ("CHECK", ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME",
-     "CNI_PATH"]), ("GC", ["CNI_PATH"]), ("STATUS", ["CNI_PATH"])],
+    [
+        ("DEL", ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"]),
+        ("CHECK", ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"]),
+        ("GC", ["CNI_PATH"]),
+        ("STATUS", ["CNI_PATH"]),
+    ],
 )
 def test_e1_required_variables_per_verb(command: str, needed: list[str]) -> None:
-    r = run({"CNI_COMMAND": command, "CNI_CONTAINERID": None, "CNI_NETNS": None, "CNI_IFNAME": None,
-             "CNI_PATH": None})
+    r = run({"CNI_COMMAND": command, "CNI_CONTAINERID": None, "CNI_NETNS": None, "CNI_IFNAME": None, "CNI_PATH": None})
     assert_refused(r, 4, f"[{','.join(needed)}]")
 
 
@@ -228,8 +244,9 @@ def test_e4_e5_not_a_netns(path: str) -> None:
 
 
 def test_e8_gates() -> None:
-    assert_refused(run({"CNI_COMMAND": "CHECK"}, conf={**GOOD_CONF, "cniVersion": "0.3.1", "prevResult": PREV}), 1,
-                   "CHECK")
+    assert_refused(
+        run({"CNI_COMMAND": "CHECK"}, conf={**GOOD_CONF, "cniVersion": "0.3.1", "prevResult": PREV}), 1, "CHECK"
+    )
     for verb in ("GC", "STATUS"):
         assert_refused(run({"CNI_COMMAND": verb}, conf={**GOOD_CONF, "cniVersion": "1.0.0"}), 1, verb)
     assert_refused(run({"CNI_COMMAND": "CHECK"}), 7, "prevResult")
@@ -281,24 +298,38 @@ def test_add_must_return_a_result() -> None:
 
 def test_process_error_goes_to_stdout_exit_1(plugin_dir: Path) -> None:
     env = {**GOOD_ENV, "CNI_IFNAME": "eth/0"}
-    out = subprocess.run([str(plugin_dir / "echo")], input=json.dumps(GOOD_CONF).encode(), env=env,
-                         capture_output=True, check=False, timeout=30)
+    out = subprocess.run(
+        [str(plugin_dir / "echo")],
+        input=json.dumps(GOOD_CONF).encode(),
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == 4
 
 
 def test_process_add_and_version(plugin_dir: Path) -> None:
-    out = subprocess.run([str(plugin_dir / "echo")], input=json.dumps(GOOD_CONF).encode(), env=GOOD_ENV,
-                         capture_output=True, check=True, timeout=30)
+    out = subprocess.run(
+        [str(plugin_dir / "echo")],
+        input=json.dumps(GOOD_CONF).encode(),
+        env=GOOD_ENV,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
     assert json.loads(out.stdout)["ips"][0]["address"] == "10.99.0.2/24"
-    out = subprocess.run([str(plugin_dir / "echo")], env={"CNI_COMMAND": "VERSION"}, capture_output=True,
-                         check=True, timeout=30)
+    out = subprocess.run(
+        [str(plugin_dir / "echo")], env={"CNI_COMMAND": "VERSION"}, capture_output=True, check=True, timeout=30
+    )
     assert json.loads(out.stdout)["supportedVersions"][-1] == "1.1.0"
 
 
 def test_launcher_starts_isolated_interpreter(plugin_dir: Path) -> None:
     first = (plugin_dir / "echo").read_text().splitlines()[0]
-    assert first.startswith("#!/") and first.endswith(" -IS")
+    assert first.startswith("#!/")
+    assert first.endswith(" -IS")
     assert os.access(plugin_dir / "echo", os.X_OK)
     interpreter = first[2:].split()[0]
     assert Path(interpreter).resolve() == Path(interpreter)  # no shim, no symlink chain

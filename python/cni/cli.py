@@ -32,16 +32,25 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--conf-dir", default=os.environ.get("NETCONFPATH", DEFAULT_CONF_DIR),
-                       help="directory of network configs (env NETCONFPATH)")
-        p.add_argument("--cni-path", default=os.environ.get("CNI_PATH", DEFAULT_CNI_PATH),
-                       help="colon-separated plugin directories (env CNI_PATH)")
+        p.add_argument(
+            "--conf-dir",
+            default=os.environ.get("NETCONFPATH", DEFAULT_CONF_DIR),
+            help="directory of network configs (env NETCONFPATH)",
+        )
+        p.add_argument(
+            "--cni-path",
+            default=os.environ.get("CNI_PATH", DEFAULT_CNI_PATH),
+            help="colon-separated plugin directories (env CNI_PATH)",
+        )
         p.add_argument("--cache-dir", default="/var/lib/cni", help="result cache directory")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds each plugin may run")
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    for verb, text in (("add", "attach NETNS to NETWORK"), ("check", "check an attachment"),
-                       ("del", "detach NETNS from NETWORK")):
+    for verb, text in (
+        ("add", "attach NETNS to NETWORK"),
+        ("check", "check an attachment"),
+        ("del", "detach NETNS from NETWORK"),
+    ):
         p = sub.add_parser(verb, help=text)
         common(p)
         p.add_argument("network")
@@ -53,8 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gc", help="remove resources of attachments not listed as valid")
     common(p)
     p.add_argument("network")
-    p.add_argument("--valid", action="append", default=[], metavar="CONTAINERID/IFNAME",
-                   help="an attachment to keep (repeatable); none given means none are kept")
+    p.add_argument(
+        "--valid",
+        action="append",
+        default=[],
+        metavar="CONTAINERID/IFNAME",
+        help="an attachment to keep (repeatable); none given means none are kept",
+    )
     p = sub.add_parser("status", help="ask every plugin of NETWORK whether it can serve ADD")
     common(p)
     p.add_argument("network")
@@ -84,7 +98,7 @@ def _print_json(obj: object) -> None:
     print(dumps(obj, 2))
 
 
-def _table(headers: Sequence[str], rows: list[Sequence[object]]) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
@@ -99,17 +113,29 @@ def render_result(result: dict[str, Any]) -> str:
     model = parse_result(result)
     parts = [f"cniVersion {model.cni_version}"]
     if model.interfaces:
-        parts.append(_table(["#", "interface", "mac", "mtu", "sandbox"],
-                            [[n, i.name, i.mac, i.mtu, i.sandbox] for n, i in enumerate(model.interfaces)]))
+        parts.append(
+            _table(
+                ["#", "interface", "mac", "mtu", "sandbox"],
+                [[n, i.name, i.mac, i.mtu, i.sandbox] for n, i in enumerate(model.interfaces)],
+            )
+        )
     if model.ips:
-        parts.append(_table(["address", "gateway", "interface"],
-                            [[ip.address, ip.gateway, ip.interface] for ip in model.ips]))
+        parts.append(
+            _table(["address", "gateway", "interface"], [[ip.address, ip.gateway, ip.interface] for ip in model.ips])
+        )
     if model.routes:
-        parts.append(_table(["destination", "via", "metric", "table", "scope", "mtu"],
-                            [[r.dst, r.gw, r.priority, r.table, r.scope, r.mtu] for r in model.routes]))
+        parts.append(
+            _table(
+                ["destination", "via", "metric", "table", "scope", "mtu"],
+                [[r.dst, r.gw, r.priority, r.table, r.scope, r.mtu] for r in model.routes],
+            )
+        )
     if model.dns and model.dns.nameservers:
-        parts.append("dns " + ", ".join(model.dns.nameservers)
-                     + (f" search {' '.join(model.dns.search)}" if model.dns.search else ""))
+        parts.append(
+            "dns "
+            + ", ".join(model.dns.nameservers)
+            + (f" search {' '.join(model.dns.search)}" if model.dns.search else "")
+        )
     return "\n\n".join(parts)
 
 
@@ -168,8 +194,7 @@ def _cmd_gc(ns: argparse.Namespace) -> int:
     if ns.json:
         _print_json({"network": network.name, "removed": [{"containerID": c, "ifname": i} for c, i in removed]})
     else:
-        print(f"{network.name}: removed {len(removed)} stale attachments"
-              + "".join(f"\n  {c} {i}" for c, i in removed))
+        print(f"{network.name}: removed {len(removed)} stale attachments" + "".join(f"\n  {c} {i}" for c, i in removed))
     return 0
 
 
@@ -185,14 +210,25 @@ def _cmd_list(ns: argparse.Namespace) -> int:
 
     loaded = load_dir(ns.conf_dir)
     if ns.json:
-        _print_json({
-            "networks": [{"name": n.name, "cniVersion": n.cni_version, "file": n.source,
-                          "plugins": [p.get("type") for p in n.plugins]} for n in loaded.networks],
-            "errors": [{"file": path, **err.to_dict()} for path, err in loaded.errors],
-        })
+        _print_json(
+            {
+                "networks": [
+                    {
+                        "name": n.name,
+                        "cniVersion": n.cni_version,
+                        "file": n.source,
+                        "plugins": [p.get("type") for p in n.plugins],
+                    }
+                    for n in loaded.networks
+                ],
+                "errors": [{"file": path, **err.to_dict()} for path, err in loaded.errors],
+            }
+        )
     else:
-        rows = [[n.name, n.cni_version, " -> ".join(str(p.get("type")) for p in n.plugins), n.source]
-                for n in loaded.networks]
+        rows = [
+            [n.name, n.cni_version, " -> ".join(str(p.get("type")) for p in n.plugins), n.source]
+            for n in loaded.networks
+        ]
         print(_table(["network", "version", "plugins", "file"], rows) if rows else f"no networks in {ns.conf_dir}")
         for path, err in loaded.errors:
             print(f"error: {path}: {err}", file=sys.stderr)
@@ -224,8 +260,8 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
             else:
                 print(f"{entry['network']}: {entry['error']}")
         if not ns.networks:
-            for path, err in loaded.errors:
-                print(f"{path}: {err}")
+            for path, problem in loaded.errors:
+                print(f"{path}: {problem}")
     return 1 if failed else 0
 
 
@@ -262,8 +298,15 @@ def _cmd_install(ns: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "add": _cmd_attach, "check": _cmd_attach, "del": _cmd_attach, "gc": _cmd_gc, "status": _cmd_status,
-    "list": _cmd_list, "validate": _cmd_validate, "schema": _cmd_schema, "version": _cmd_version,
+    "add": _cmd_attach,
+    "check": _cmd_attach,
+    "del": _cmd_attach,
+    "gc": _cmd_gc,
+    "status": _cmd_status,
+    "list": _cmd_list,
+    "validate": _cmd_validate,
+    "schema": _cmd_schema,
+    "version": _cmd_version,
     "install": _cmd_install,
 }
 

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+from cni.errors import InvalidEnvironmentVariables
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-
-from cni.errors import InvalidEnvironmentVariables
+    from collections.abc import Iterable
 
 _IGNORE_UNKNOWN = "IgnoreUnknown"
 
@@ -49,7 +49,7 @@ def load(text: str, known: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def build(pairs: Iterable[tuple[str, str]] | Mapping[str, str]) -> str:
+def build(pairs: Iterable[tuple[str, str]] | dict[str, str]) -> str:
     """Joins pairs into CNI_ARGS, refusing any key or value that would change its parse.
 
     The Go library joins without escaping, so a value such as `x;IP=10.0.0.5` injects a

@@ -19,12 +19,7 @@ IFNAME_MAX = 15
 
 def is_valid_id(value: object) -> bool:
     """Container IDs and network names: `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$` (the spec's rule)."""
-    return (
-        isinstance(value, str)
-        and value != ""
-        and value[0] in _ID_FIRST
-        and all(c in _ID_REST for c in value)
-    )
+    return isinstance(value, str) and value != "" and value[0] in _ID_FIRST and all(c in _ID_REST for c in value)
 
 
 def ifname_problem(value: str) -> str | None:
@@ -148,8 +143,8 @@ def field_error(key: str, value: object, problem: str) -> CNIError:
 def check_plugin_conf(conf: object) -> dict[str, object]:
     """Validates the common keys of a plugin config; returns it typed as a dict.
 
-    A key set to null counts as absent. Keys are checked in :data:`PLUGIN_FIELDS` order, so the first problem reported is the
-    same whichever layer checks.
+    A key set to null counts as absent. Keys are checked in :data:`PLUGIN_FIELDS` order, so
+    the first problem reported is the same whichever layer checks.
     """
     if not isinstance(conf, dict):
         raise DecodingFailure("invalid config: expected a JSON object")

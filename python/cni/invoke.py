@@ -8,6 +8,7 @@ exec is bounded in time and in how much output it may produce.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -127,10 +128,8 @@ def run(
     finally:
         for fd in (in_w, out_r, err_r):
             if fd >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
     _, status = os.waitpid(pid, 0)
     return Completed(os.waitstatus_to_exitcode(status), stdout, stderr)
 

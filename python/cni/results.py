@@ -31,13 +31,11 @@ def _family(version: str) -> tuple[str, ...]:
             return family
     if version in ALL:
         return ("1.0.0", "1.1.0")
-    raise IncompatibleCNIVersion(
-        f"unsupported result version {version!r}", f"supported versions are {', '.join(ALL)}"
-    )
+    raise IncompatibleCNIVersion(f"unsupported result version {version!r}", f"supported versions are {', '.join(ALL)}")
 
 
 def ip_version(address: object) -> str:
-    """"4" or "6" for an address or CIDR (an IPv4-mapped IPv6 address counts as 4, as in Go)."""
+    """ "4" or "6" for an address or CIDR (an IPv4-mapped IPv6 address counts as 4, as in Go)."""
     return "4" if "." in str(address) else "6"
 
 
@@ -126,10 +124,10 @@ def _v1_to_legacy(result: Result, version: str) -> Result:
             "results before 0.3.0 need at least one IP address",
         )
     for route in _dicts(result.get("routes")):
-        block = blocks.get("ip" + ip_version(route.get("dst")))
-        if block is not None:
+        owner = blocks.get("ip" + ip_version(route.get("dst")))
+        if owner is not None:
             kept = {k: route[k] for k in ("dst", "gw") if k in route}
-            routes = block.setdefault("routes", [])
+            routes = owner.setdefault("routes", [])
             assert isinstance(routes, list)
             routes.append(kept)
     out: Result = {"cniVersion": version}

@@ -19,7 +19,7 @@ DEFAULT = "0.1.0"
 MINIMUM_FOR_VERB: dict[str, str] = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
 
 
-def parse(version: str) -> tuple[int, int, int]:
+def parse(version: object) -> tuple[int, int, int]:
     """Parses `MAJOR.MINOR.PATCH` (missing parts count as 0, as in the Go library)."""
     parts = version.split(".") if isinstance(version, str) else []
     if not 1 <= len(parts) <= 3 or not all(p.isdigit() and p.isascii() for p in parts):

@@ -21,20 +21,42 @@ pytestmark = [pytest.mark.interop, pytest.mark.netns]
 
 @pytest.fixture
 def world(tmp_path: Path, plugin_dir: Path, debug_dir: Path, make_netns: Callable[[str], str]) -> dict[str, Any]:
-    conf = {"cniVersion": "1.0.0", "name": "echonet", "plugins": [
-        {"type": "echo", "debugDir": str(debug_dir)},
-        {"type": "echo2", "debugDir": str(debug_dir), "addIP": "10.99.0.3/24"}]}
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "echonet",
+        "plugins": [
+            {"type": "echo", "debugDir": str(debug_dir)},
+            {"type": "echo2", "debugDir": str(debug_dir), "addIP": "10.99.0.3/24"},
+        ],
+    }
     conf_file = tmp_path / "echonet.conflist"
     conf_file.write_text(json.dumps(conf))
-    return {"conf_file": conf_file, "pod": f"/var/run/netns/{make_netns('pod')}", "cache": tmp_path / "cache",
-            "plugin_dir": plugin_dir, "debug_dir": debug_dir}
+    return {
+        "conf_file": conf_file,
+        "pod": f"/var/run/netns/{make_netns('pod')}",
+        "cache": tmp_path / "cache",
+        "plugin_dir": plugin_dir,
+        "debug_dir": debug_dir,
+    }
 
 
 def go(driver: Path, world: dict[str, Any], verb: str, cid: str = "c1") -> dict[str, Any]:
-    out = subprocess.run([str(driver), verb, str(world["conf_file"]), world["pod"], cid, "eth0", str(world["cache"]),
-                          "IgnoreUnknown=1;K8S_POD_NAME=web"],
-                         env={**os.environ, "CNI_PATH": str(world["plugin_dir"])}, capture_output=True, timeout=60,
-                         check=False)
+    out = subprocess.run(
+        [
+            str(driver),
+            verb,
+            str(world["conf_file"]),
+            world["pod"],
+            cid,
+            "eth0",
+            str(world["cache"]),
+            "IgnoreUnknown=1;K8S_POD_NAME=web",
+        ],
+        env={**os.environ, "CNI_PATH": str(world["plugin_dir"])},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
     result: dict[str, Any] = json.loads(out.stdout)
     return result

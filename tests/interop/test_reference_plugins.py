@@ -73,8 +73,13 @@ class Side:
         self.conf_file.write_text(json.dumps(conflist(self.ipam, portmap)))
 
     def in_node(self, argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["ip", "netns", "exec", self.node, *argv], capture_output=True, check=False,
-                              timeout=120, env={**os.environ, **(env or {})})
+        return subprocess.run(
+            ["ip", "netns", "exec", self.node, *argv],
+            capture_output=True,
+            check=False,
+            timeout=120,
+            env={**os.environ, **(env or {})},
+        )
 
     def reservations(self) -> list[str]:
         directory = self.ipam / "refnet"
@@ -84,12 +89,22 @@ class Side:
 
 
 class Ours(Side):
-    def run(self, verb: str, cid: str = "c1", *extra: str, pod: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        self, verb: str, cid: str = "c1", *extra: str, pod: str | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         args = [sys.executable, "-m", "cni.cli", verb, "refnet"]
         if verb in ("add", "check", "del"):
             args += [pod or self.pod_path, "--container-id", cid, "--cap-args", json.dumps(CAP_ARGS)]
-        args += ["--conf-dir", str(self.conf_dir), "--cni-path", str(REFERENCE_PLUGINS),
-                 "--cache-dir", str(self.cache), "--json", *extra]
+        args += [
+            "--conf-dir",
+            str(self.conf_dir),
+            "--cni-path",
+            str(REFERENCE_PLUGINS),
+            "--cache-dir",
+            str(self.cache),
+            "--json",
+            *extra,
+        ]
         return self.in_node(args)
 
 
@@ -133,8 +148,11 @@ def pod_state(side: Side) -> dict[str, Any]:
         eth0 = links.get("eth0")
         if eth0 is None:
             return {"links": sorted(links)}
-        addrs = sorted(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ns.get_addr(index=eth0["index"])
-                       if a["family"] == 2)
+        addrs = sorted(
+            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+            for a in ns.get_addr(index=eth0["index"])
+            if a["family"] == 2
+        )
         routes = sorted(
             (r.get_attr("RTA_DST") or "default", r["dst_len"], r.get_attr("RTA_GATEWAY") or "")
             for r in ns.get_routes(family=2, table=254)
@@ -149,13 +167,18 @@ def node_state(side: Side) -> dict[str, Any]:
         bridges = [link for link in ns.get_links() if link.get_attr("IFLA_IFNAME") == "cnitest0"]
         addrs = []
         if bridges:
-            addrs = sorted(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
-                           for a in ns.get_addr(index=bridges[0]["index"]) if a["family"] == 2)
-        ports = sorted(link.get_attr("IFLA_IFNAME")[:4] for link in ns.get_links()
-                       if link.get_attr("IFLA_MASTER") == (bridges[0]["index"] if bridges else -1))
+            addrs = sorted(
+                f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                for a in ns.get_addr(index=bridges[0]["index"])
+                if a["family"] == 2
+            )
+        ports = sorted(
+            link.get_attr("IFLA_IFNAME")[:4]
+            for link in ns.get_links()
+            if link.get_attr("IFLA_MASTER") == (bridges[0]["index"] if bridges else -1)
+        )
     rules = side.in_node(["iptables-save"]).stdout.decode()
-    kept = sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in rules.splitlines()
-                  if line and not line.startswith("#"))
+    kept = sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in rules.splitlines() if line and not line.startswith("#"))
     return {"bridge": bool(bridges), "bridge_addrs": addrs, "ports": ports, "iptables": kept}
 
 
@@ -222,7 +245,9 @@ def test_gc_releases_what_missed_dels_left(sides: tuple[Ours, Go], make_netns: C
     assert ours.reservations() == ["10.77.0.2"]
     assert sorted(os.listdir(ours.cache / "results")) == ["refnet-keep-eth0"]
     rules = node_state(ours)["iptables"]
-    assert sum("--dport 18080" in r and "-j DNAT" in r for r in rules) == 1, "the lost attachment's port mapping is gone"
+    assert sum("--dport 18080" in r and "-j DNAT" in r for r in rules) == 1, (
+        "the lost attachment's port mapping is gone"
+    )
     from pyroute2 import NetNS
 
     with NetNS(lost_pod) as ns:

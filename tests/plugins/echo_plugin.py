@@ -54,7 +54,7 @@ def add(args: skel.CmdArgs) -> object:
         result = dict(prev)
         result.setdefault("cniVersion", args.cni_version)
         if isinstance(args.conf.get("addIP"), str):
-            ips = list(result.get("ips") or [])  # type: ignore[call-overload]
+            ips = list(result.get("ips") or [])
             ips.append({"address": args.conf["addIP"]})
             result["ips"] = ips
         return result

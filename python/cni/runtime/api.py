@@ -155,9 +155,7 @@ class CNIConfig:
         prev: dict[str, Any] | None = None
         with self._lock(exclusive=False):
             for plugin in network.plugins:
-                out = self._exec(
-                    self._plugin_type(plugin), "ADD", self._plugin_conf(network, plugin, rt, prev), rt
-                )
+                out = self._exec(self._plugin_type(plugin), "ADD", self._plugin_conf(network, plugin, rt, prev), rt)
                 prev = self._decode_result(out, version)
             if prev is None:
                 raise InvalidNetworkConfig(f"network {network.name!r} has no plugins")

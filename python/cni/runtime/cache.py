@@ -11,6 +11,7 @@ corrupt file never blocks DEL: it reads as absent.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,10 +108,8 @@ class ResultCache:
 
     def delete(self, network: str, container_id: str, ifname: str) -> None:
         """Removes the cached attachment; a missing one is fine."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(network, container_id, ifname))
-        except FileNotFoundError:
-            pass
 
     def attachments(self, network: str) -> list[CachedAttachment]:
         """Every readable cached attachment of `network` (for GC)."""

@@ -21,9 +21,7 @@ def describe(err: ValidationError, what: str) -> str:
     return f"invalid {what}: {where} {shown}: {message}"
 
 
-def to_cni_error(
-    err: ValidationError, what: str, codes: dict[str, type[CNIError]] | None = None
-) -> CNIError:
+def to_cni_error(err: ValidationError, what: str, codes: dict[str, type[CNIError]] | None = None) -> CNIError:
     """The CNI error for `err`: the class registered for its top-level key, else code 7."""
     first = err.errors()[0]
     key = str(first["loc"][0]) if first["loc"] else ""

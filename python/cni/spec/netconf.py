@@ -92,7 +92,7 @@ class PluginConf(BaseModel):
 class NetConf(PluginConf):
     """The config a plugin receives on stdin, or a legacy single-plugin `.conf` file."""
 
-    name: NetworkName  # type: ignore[assignment]
+    name: NetworkName
 
 
 class NetConfList(BaseModel):

@@ -40,7 +40,6 @@ def _ip(value: str) -> str:
     return value
 
 
-
 CIDR = Annotated[StrictStr, AfterValidator(_cidr)]
 IP = Annotated[StrictStr, AfterValidator(_ip)]
 NonNegative = Annotated[StrictInt, Field(ge=0)]
