@@ -54,10 +54,11 @@ bench: build ## run the benchmarks in benches/
 	$(PY) -m pytest benches --benchmark-enable -p no:cacheprovider
 
 .PHONY: lint
-lint: venv ## ruff, mypy, rustfmt --check, clippy -D warnings
+lint: build ## ruff, mypy, stubtest of cni._native, rustfmt --check, clippy -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest cni._native
 	cargo fmt --check
 	cargo clippy --all-targets --features python -- -D warnings
 

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The Rust extension. Private: use the public modules of `cni`."""
 
+__all__ = ["dumps", "loads"]
+
 def loads(data: str | bytes) -> object:
     """Parses one JSON document.
 

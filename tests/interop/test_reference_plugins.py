@@ -253,3 +253,18 @@ def test_gc_releases_what_missed_dels_left(sides: tuple[Ours, Go], make_netns: C
     with NetNS(lost_pod) as ns:
         assert [link.get_attr("IFLA_IFNAME") for link in ns.get_links()] == ["lo"]
     ok(ours.run("del", "keep"))
+
+
+def test_del_after_the_pod_namespace_is_gone(sides: tuple[Ours, Go]) -> None:
+    """DEL still reaches every plugin when the netns has vanished, so IPAM releases."""
+    ours, go = sides
+    ok(ours.run("add"))
+    ok(go.run("add"))
+    for side in (ours, go):
+        subprocess.run(["ip", "netns", "del", side.pod], check=True)
+    ok(ours.run("del"))
+    ok(go.run("del"))
+    assert ours.reservations() == go.reservations() == []
+    assert node_state(ours) == node_state(go)
+    assert not any("18080" in rule for rule in node_state(ours)["iptables"])
+    assert os.listdir(ours.cache / "results") == []

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Delegation helpers: same environment and stdin, DEL after a failed ADD, safe lookup."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cni import delegate
+from cni.errors import CNIError, InvalidNetworkConfig
+from cni.invoke import find_in_path, split_path
+from tests.conftest import calls
+
+
+def env(plugin_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": "/proc/self/ns/net",
+        "CNI_NETNS_OVERRIDE": "1",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": f"relative:{plugin_dir}:",
+        "CNI_ARGS": "IgnoreUnknown=1",
+        **extra,
+    }
+
+
+def stdin(debug_dir: Path, **extra: Any) -> bytes:
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "n",
+        "type": "bridge",
+        "ipam": {"type": "echo"},
+        "debugDir": str(debug_dir),
+        **extra,
+    }
+    return json.dumps(conf).encode()
+
+
+def test_add_gets_same_env_and_whole_stdin(plugin_dir: Path, debug_dir: Path) -> None:
+    data = stdin(debug_dir)
+    result = delegate.delegate_add("echo", data, env(plugin_dir))
+    assert result["ips"][0]["address"] == "10.99.0.2/24"
+    seen = json.loads(next(debug_dir.iterdir()).read_text())
+    assert seen["conf"] == json.loads(data), "the delegate gets the complete config"
+    assert seen["env"]["CNI_ARGS"] == "IgnoreUnknown=1"
+    assert seen["env"]["CNI_COMMAND"] == "ADD"
+
+
+@pytest.mark.parametrize("verb", ["del", "check", "gc", "status"])
+def test_other_verbs_change_only_the_command(plugin_dir: Path, debug_dir: Path, verb: str) -> None:
+    extra = {"prevResult": {"cniVersion": "1.1.0"}} if verb == "check" else {}
+    getattr(delegate, f"delegate_{verb}")("echo", stdin(debug_dir, **extra), env(plugin_dir))
+    assert calls(debug_dir) == [verb.upper()]
+
+
+def test_failed_add_is_followed_by_del(plugin_dir: Path, debug_dir: Path) -> None:
+    data = stdin(debug_dir, failWith={"command": "ADD", "code": 11, "msg": "range full"})
+    with pytest.raises(CNIError) as info:
+        delegate.delegate_add("echo", data, env(plugin_dir))
+    assert (info.value.code, info.value.msg) == (11, "range full")
+    assert calls(debug_dir) == ["ADD", "DEL"]
+
+
+@pytest.mark.parametrize("plugin_type", ["../echo", "/bin/true", "..", ".", "a\\b", "ec\0ho", ""])
+def test_s1_delegate_type_cannot_leave_cni_path(plugin_dir: Path, debug_dir: Path, plugin_type: str) -> None:
+    with pytest.raises(InvalidNetworkConfig):
+        delegate.delegate_add(plugin_type, stdin(debug_dir), env(plugin_dir))
+    assert calls(debug_dir) == []
+
+
+def test_lookup_uses_absolute_directories_only(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(plugin_dir)
+    assert split_path(f"::bin:.:{plugin_dir}") == [str(plugin_dir)]
+    with pytest.raises(InvalidNetworkConfig, match="failed to find plugin 'echo'"):
+        find_in_path("echo", ["", ".", "bin"])
+    assert find_in_path("echo", ["/nonexistent", str(plugin_dir)]) == str(plugin_dir / "echo")
