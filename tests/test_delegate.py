@@ -42,7 +42,7 @@ def stdin(debug_dir: Path, **extra: Any) -> bytes:
 
 def test_add_gets_same_env_and_whole_stdin(plugin_dir: Path, debug_dir: Path) -> None:
     data = stdin(debug_dir)
-    result = delegate.delegate_add("echo", data, env(plugin_dir))
+    result: dict[str, Any] = delegate.delegate_add("echo", data, env(plugin_dir))
     assert result["ips"][0]["address"] == "10.99.0.2/24"
     seen = json.loads(next(debug_dir.iterdir()).read_text())
     assert seen["conf"] == json.loads(data), "the delegate gets the complete config"
