@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The Rust extension. Private: use the public modules of `cni`."""
 
-__all__ = ["dumps", "loads"]
+from collections.abc import Iterable, Iterator
+from ipaddress import IPv4Address, IPv6Address
+from typing import final
+
+__all__ = ["AddressPool", "IPAllocator", "RangeSet", "dumps", "loads"]
 
 def loads(data: str | bytes) -> object:
     """Parses one JSON document.
@@ -20,3 +24,123 @@ def dumps(obj: object, indent: int | None = None) -> str:
         TypeError: another type, or a non-str key.
         ValueError: a NaN or infinite float.
     """
+
+@final
+class IPAllocator:
+    """An IP address allocator over one range, in host-local's round-robin order.
+
+    Memory and time do not depend on the size of the range: a /8 or an IPv6 /64 costs
+    what its used addresses cost. The network address (and for IPv4 the broadcast
+    address) are never handed out; `gateway`, when given, is skipped.
+
+    Arguments:
+        subnet: the range's subnet, e.g. "10.0.0.0/24" (host bits must be clear).
+        range_start: first address to hand out (default: the one after the network address).
+        range_end: last address to hand out (default: the last of the subnet, for IPv4 the
+            one before broadcast).
+        gateway: an address never handed out.
+
+    Addresses are accepted as `str` or `ipaddress` objects and returned as `ipaddress`
+    objects.
+
+    Raises:
+        ValueError: an invalid subnet or bound.
+    """
+
+    def __new__(
+        cls,
+        subnet: object,
+        *,
+        range_start: object | None = None,
+        range_end: object | None = None,
+        gateway: object | None = None,
+    ) -> IPAllocator: ...
+    def allocate(self) -> IPv4Address | IPv6Address:
+        """The next free address after the last one reserved.
+
+        Raises:
+            cni.errors.AddressExhausted: no address is free.
+        """
+    def reserve(self, ip: str | IPv4Address | IPv6Address) -> None:
+        """Reserves a given address.
+
+        Raises:
+            cni.errors.AddressOutOfRange: outside the range, the gateway, or the other family.
+            cni.errors.AddressInUse: already reserved.
+        """
+    def release(self, ip: str | IPv4Address | IPv6Address) -> bool:
+        """Frees an address; False if it was not reserved."""
+    def load(self, ips: Iterable[str | IPv4Address | IPv6Address]) -> None:
+        """Reserves every address in `ips` (raises like `reserve`)."""
+    def __contains__(self, ip: object, /) -> bool: ...
+    def __len__(self) -> int:
+        """How many addresses are reserved."""
+    def __iter__(self) -> Iterator[IPv4Address | IPv6Address]:
+        """Reserved addresses, ascending."""
+    @property
+    def free(self) -> int:
+        """How many addresses can still be handed out."""
+    @property
+    def size(self) -> int:
+        """How many addresses the range can hand out in all."""
+    @property
+    def subnet(self) -> str: ...
+    @property
+    def range_start(self) -> IPv4Address | IPv6Address: ...
+    @property
+    def range_end(self) -> IPv4Address | IPv6Address: ...
+    @property
+    def gateway(self) -> IPv4Address | IPv6Address | None: ...
+    @property
+    def last(self) -> IPv4Address | IPv6Address | None:
+        """The address reserved last: allocation continues after it."""
+
+@final
+class AddressPool:
+    """Addresses in use on a network, both families, as text (for the host-local plugin)."""
+
+    def __new__(cls) -> AddressPool: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> AddressPool | None:
+        """Rebuilds a pool from `to_bytes()`; None if `data` is not such a dump."""
+    def to_bytes(self) -> bytes: ...
+    def add(self, ip: str) -> bool:
+        """Marks `ip` used; False if it already was. Raises ValueError for a bad address."""
+    def remove(self, ip: str) -> bool:
+        """Marks `ip` free; False if it already was."""
+    def __contains__(self, ip: str, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def addresses(self) -> list[str]:
+        """Used addresses: IPv4 ascending, then IPv6 ascending."""
+
+@final
+class RangeSet:
+    """A validated host-local range set (one family, no overlaps).
+
+    Arguments:
+        ranges: objects with `subnet` and optional `rangeStart`, `rangeEnd`, `gateway`
+            (a missing gateway is the subnet's first address, as in host-local).
+
+    Raises:
+        cni.errors.InvalidNetworkConfig: a range is invalid; the message names the problem.
+    """
+
+    def __new__(cls, ranges: list[dict[str, object]]) -> RangeSet: ...
+    @property
+    def family(self) -> int:
+        """4 or 6."""
+    def overlaps(self, other: RangeSet) -> bool: ...
+    def __contains__(self, ip: str, /) -> bool: ...
+    def check_request(self, ip: str) -> int:
+        """The index of the range that can hand out `ip`.
+
+        Raises:
+            cni.errors.AddressOutOfRange: outside every range, the gateway, or the other family.
+            ValueError: not an address.
+        """
+    def next_free(self, pool: AddressPool, last: str | None = None) -> tuple[int, str] | None:
+        """`(range index, address)` of the next free address after `last`, or None."""
+    def free(self, pool: AddressPool) -> int:
+        """How many addresses the set can still hand out."""
+    def range_info(self, index: int) -> tuple[int, str | None]:
+        """`(prefix length, gateway)` of range `index`."""

@@ -10,6 +10,9 @@ definition. This module is on every plugin's start-up path: it imports nothing.
 from __future__ import annotations
 
 __all__ = [
+    "AddressExhausted",
+    "AddressInUse",
+    "AddressOutOfRange",
     "CNIError",
     "DecodingFailure",
     "IOFailure",
@@ -122,6 +125,23 @@ class LimitedConnectivity(CNIError):
     """Code 51 (STATUS): not available, and existing containers may be degraded."""
 
     code = 51
+
+
+class AddressExhausted(CNIError):
+    """Code 11: no free address left in a range set (addresses return as attachments go)."""
+
+    code = 11
+
+
+class AddressInUse(CNIError):
+    """Code 7: the requested address is already reserved."""
+
+    code = 7
+
+
+class AddressOutOfRange(InvalidNetworkConfig, ValueError):
+    """Code 7: the address cannot be given out here (outside the range, the gateway,
+    the network or broadcast address, or the other family)."""
 
 
 class InternalError(CNIError):

@@ -8,6 +8,10 @@ use crate::json::JsonError;
 
 pyo3::import_exception!(cni.errors, DecodingFailure);
 pyo3::import_exception!(cni.errors, IOFailure);
+pyo3::import_exception!(cni.errors, InvalidNetworkConfig);
+pyo3::import_exception!(cni.errors, AddressExhausted);
+pyo3::import_exception!(cni.errors, AddressInUse);
+pyo3::import_exception!(cni.errors, AddressOutOfRange);
 
 impl From<JsonError> for PyErr {
     fn from(err: JsonError) -> PyErr {

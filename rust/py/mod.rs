@@ -3,6 +3,7 @@
 //! objects and core types and maps core errors to the exception classes of `cni.errors`.
 
 mod errors;
+mod ipam;
 mod json;
 
 use pyo3::prelude::*;
@@ -10,6 +11,8 @@ use pyo3::prelude::*;
 /// `cni._native`: the private extension module. Its typed surface is `_native.pyi`.
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::ipam::{PyAddressPool, PyIPAllocator, PyRangeSet};
     #[pymodule_export]
     use super::json::{dumps, loads};
 }

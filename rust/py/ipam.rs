@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Python classes over the IPAM core: `IPAllocator` (the public allocator, returning
+//! `ipaddress` objects), and `RangeSet`/`AddressPool` (string-based, for the host-local
+//! plugin, which must not import `ipaddress` on its start-up path).
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString};
+
+use super::errors::{AddressExhausted, AddressInUse, AddressOutOfRange, InvalidNetworkConfig};
+use crate::ipam::allocator::{AllocError, Allocator};
+use crate::ipam::pool::Pool;
+use crate::ipam::range::{Addr, Range, RangeError, RangeSet};
+
+impl From<AllocError> for PyErr {
+    fn from(err: AllocError) -> PyErr {
+        match &err {
+            AllocError::Exhausted(_) => AddressExhausted::new_err(err.to_string()),
+            AllocError::InUse(_) => AddressInUse::new_err(err.to_string()),
+            AllocError::Range(_) => AddressOutOfRange::new_err(err.to_string()),
+        }
+    }
+}
+
+fn config_error(err: &RangeError) -> PyErr {
+    InvalidNetworkConfig::new_err(err.to_string())
+}
+
+static IPV4: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static IPV6: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn address_class(py: Python<'_>, v6: bool) -> PyResult<&Bound<'_, PyAny>> {
+    let cell = if v6 { &IPV6 } else { &IPV4 };
+    cell.get_or_try_init(py, || {
+        let name = if v6 { "IPv6Address" } else { "IPv4Address" };
+        Ok::<_, PyErr>(py.import("ipaddress")?.getattr(name)?.unbind())
+    })
+    .map(|class| class.bind(py))
+}
+
+fn to_py_addr(py: Python<'_>, addr: Addr) -> PyResult<Bound<'_, PyAny>> {
+    address_class(py, addr.v6)?.call1((addr.value,))
+}
+
+/// Reads an address given as `str` or as an `ipaddress` address object.
+fn from_py_addr(obj: &Bound<'_, PyAny>) -> PyResult<Addr> {
+    if let Ok(text) = obj.cast::<PyString>() {
+        let text = text.to_str()?;
+        return Addr::parse(text)
+            .ok_or_else(|| PyValueError::new_err(format!("invalid IP address {text:?}")));
+    }
+    let version: u8 = obj
+        .getattr("version")
+        .and_then(|v| v.extract())
+        .map_err(|_| {
+            PyTypeError::new_err("expected an IP address as str or an ipaddress object")
+        })?;
+    let value: u128 = obj.call_method0("__int__")?.extract()?;
+    let addr = Addr {
+        v6: version == 6,
+        value,
+    };
+    // Normalise IPv4-mapped IPv6 addresses to IPv4, as parsing text does.
+    Ok(Addr::parse(&addr.to_string()).unwrap_or(addr))
+}
+
+fn text_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    obj.map(|o| o.str().map(|s| s.to_string())).transpose()
+}
+
+/// An IP address allocator over one range, in host-local's round-robin order.
+#[pyclass(module = "cni._native", name = "IPAllocator")]
+pub struct PyIPAllocator {
+    inner: Allocator,
+}
+
+#[pymethods]
+impl PyIPAllocator {
+    #[new]
+    #[pyo3(signature = (subnet, *, range_start=None, range_end=None, gateway=None))]
+    fn new(
+        subnet: &Bound<'_, PyAny>,
+        range_start: Option<&Bound<'_, PyAny>>,
+        range_end: Option<&Bound<'_, PyAny>>,
+        gateway: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let subnet = subnet.str()?.to_string();
+        let (start, end, gw) = (
+            text_of(range_start)?,
+            text_of(range_end)?,
+            text_of(gateway)?,
+        );
+        let range = Range::new(
+            &subnet,
+            start.as_deref(),
+            end.as_deref(),
+            gw.as_deref(),
+            false,
+        )
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let set = RangeSet::new(vec![range]).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(PyIPAllocator {
+            inner: Allocator::new(set),
+        })
+    }
+
+    fn allocate<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let addr = self.inner.allocate()?;
+        to_py_addr(py, addr)
+    }
+
+    fn reserve(&mut self, ip: &Bound<'_, PyAny>) -> PyResult<()> {
+        Ok(self.inner.reserve(from_py_addr(ip)?)?)
+    }
+
+    fn release(&mut self, ip: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.inner.release(from_py_addr(ip)?))
+    }
+
+    fn load(&mut self, ips: &Bound<'_, PyAny>) -> PyResult<()> {
+        for ip in ips.try_iter()? {
+            self.reserve(&ip?)?;
+        }
+        Ok(())
+    }
+
+    fn __contains__(&self, ip: &Bound<'_, PyAny>) -> bool {
+        from_py_addr(ip).is_ok_and(|a| self.inner.pool.contains(a))
+    }
+
+    fn __len__(&self) -> usize {
+        usize::try_from(self.inner.pool.len()).unwrap_or(usize::MAX)
+    }
+
+    #[getter]
+    fn free(&self) -> u128 {
+        self.inner.free()
+    }
+
+    #[getter]
+    fn size(&self) -> u128 {
+        self.inner.set.ranges[0].capacity()
+    }
+
+    #[getter]
+    fn subnet(&self) -> String {
+        self.inner.set.ranges[0].subnet()
+    }
+
+    #[getter]
+    fn range_start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = &self.inner.set.ranges[0];
+        to_py_addr(py, r.addr(r.start))
+    }
+
+    #[getter]
+    fn range_end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = &self.inner.set.ranges[0];
+        to_py_addr(py, r.addr(r.end))
+    }
+
+    #[getter]
+    fn gateway<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let r = &self.inner.set.ranges[0];
+        r.gateway.map(|g| to_py_addr(py, r.addr(g))).transpose()
+    }
+
+    #[getter]
+    fn last<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner.last.map(|a| to_py_addr(py, a)).transpose()
+    }
+
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let items: PyResult<Vec<Bound<'_, PyAny>>> =
+            self.inner.pool.iter().map(|a| to_py_addr(py, a)).collect();
+        Ok(pyo3::types::PyList::new(py, items?)?
+            .try_iter()?
+            .into_any()
+            .unbind())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "IPAllocator({:?}, used={}, free={})",
+            self.subnet(),
+            self.inner.pool.len(),
+            self.inner.free()
+        )
+    }
+}
+
+/// Addresses in use on a network (both families), keyed by their text form.
+#[pyclass(module = "cni._native", name = "AddressPool")]
+#[derive(Default)]
+pub struct PyAddressPool {
+    inner: Pool,
+}
+
+fn parse_text(text: &str) -> PyResult<Addr> {
+    Addr::parse(text).ok_or_else(|| PyValueError::new_err(format!("invalid IP address {text:?}")))
+}
+
+#[pymethods]
+impl PyAddressPool {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds a pool from `to_bytes()`; None when the bytes are not a pool dump.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> Option<Self> {
+        Pool::from_bytes(data).map(|inner| PyAddressPool { inner })
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    fn add(&mut self, ip: &str) -> PyResult<bool> {
+        Ok(self.inner.insert(parse_text(ip)?))
+    }
+
+    fn remove(&mut self, ip: &str) -> PyResult<bool> {
+        Ok(self.inner.remove(parse_text(ip)?))
+    }
+
+    fn __contains__(&self, ip: &str) -> bool {
+        Addr::parse(ip).is_some_and(|a| self.inner.contains(a))
+    }
+
+    fn __len__(&self) -> usize {
+        usize::try_from(self.inner.len()).unwrap_or(usize::MAX)
+    }
+
+    fn addresses(&self) -> Vec<String> {
+        self.inner.iter().map(|a| a.to_string()).collect()
+    }
+}
+
+/// A host-local range set, validated; addresses are exchanged as text.
+#[pyclass(module = "cni._native", name = "RangeSet", frozen)]
+pub struct PyRangeSet {
+    inner: RangeSet,
+}
+
+fn optional_str(dict: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<String>> {
+    match dict.get_item(key)? {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => v
+            .extract::<String>()
+            .map(Some)
+            .map_err(|_| InvalidNetworkConfig::new_err(format!("{key} must be a string, not {v}"))),
+    }
+}
+
+#[pymethods]
+impl PyRangeSet {
+    /// Builds a set from host-local range objects (`subnet`, `rangeStart`, `rangeEnd`,
+    /// `gateway`); a missing gateway is the subnet's first address.
+    #[new]
+    #[allow(clippy::needless_pass_by_value)] // PyO3 extracts arguments as owned values
+    fn new(ranges: Vec<Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut parsed = Vec::with_capacity(ranges.len());
+        for (i, r) in ranges.iter().enumerate() {
+            let subnet = optional_str(r, "subnet")?
+                .ok_or_else(|| InvalidNetworkConfig::new_err(format!("range {i} has no subnet")))?;
+            let range = Range::new(
+                &subnet,
+                optional_str(r, "rangeStart")?.as_deref(),
+                optional_str(r, "rangeEnd")?.as_deref(),
+                optional_str(r, "gateway")?.as_deref(),
+                true,
+            )
+            .map_err(|e| config_error(&e))?;
+            parsed.push(range);
+        }
+        let inner = RangeSet::new(parsed).map_err(|e| config_error(&e))?;
+        Ok(PyRangeSet { inner })
+    }
+
+    #[getter]
+    fn family(&self) -> u8 {
+        match self.inner.family() {
+            crate::ipam::range::Family::V4 => 4,
+            crate::ipam::range::Family::V6 => 6,
+        }
+    }
+
+    fn overlaps(&self, other: &PyRangeSet) -> bool {
+        self.inner.overlap_with(&other.inner).is_some()
+    }
+
+    fn __contains__(&self, ip: &str) -> bool {
+        Addr::parse(ip).is_some_and(|a| self.inner.range_for(a).is_some())
+    }
+
+    /// Index of the range that may hand out `ip`; raises when it cannot be requested.
+    fn check_request(&self, ip: &str) -> PyResult<usize> {
+        self.inner
+            .check_request(parse_text(ip)?)
+            .map_err(|e| AddressOutOfRange::new_err(e.to_string()))
+    }
+
+    /// `(range index, address)` of the next free address after `last`, or None.
+    #[pyo3(signature = (pool, last=None))]
+    fn next_free(&self, pool: &PyAddressPool, last: Option<&str>) -> Option<(usize, String)> {
+        let last = last.and_then(Addr::parse);
+        self.inner
+            .next_free(&pool.inner, last)
+            .map(|(i, a)| (i, a.to_string()))
+    }
+
+    fn free(&self, pool: &PyAddressPool) -> u128 {
+        self.inner.free(&pool.inner)
+    }
+
+    /// `(subnet prefix length, gateway or None)` of range `index`.
+    fn range_info(&self, index: usize) -> PyResult<(u8, Option<String>)> {
+        let r = self
+            .inner
+            .ranges
+            .get(index)
+            .ok_or_else(|| PyValueError::new_err("no such range"))?;
+        Ok((r.prefix, r.gateway.map(|g| r.addr(g).to_string())))
+    }
+
+    fn __str__(&self) -> String {
+        self.inner.to_string()
+    }
+}
