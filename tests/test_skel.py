@@ -259,6 +259,16 @@ def test_gc_gets_valid_attachments() -> None:
     assert r.calls[0].valid_attachments() == [{"containerID": "a", "ifname": "eth0"}]
 
 
+@pytest.mark.parametrize("conf", [GOOD_CONF, {**GOOD_CONF, "cni.dev/valid-attachments": None}])
+def test_f9_gc_without_a_valid_list_fails_safe(conf: dict[str, object]) -> None:
+    assert_refused(run({"CNI_COMMAND": "GC"}, conf=conf), 7, "valid-attachments")
+
+
+def test_gc_accepts_the_older_key() -> None:
+    conf = {**GOOD_CONF, "cni.dev/attachments": []}
+    assert run({"CNI_COMMAND": "GC"}, conf=conf).status == 0
+
+
 def test_gc_and_status_default_to_success() -> None:
     r = run({"CNI_COMMAND": "STATUS"}, gc=None, status=None)
     assert r.status == 0

@@ -5,7 +5,16 @@ from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv6Address
 from typing import final
 
-__all__ = ["AddressPool", "IPAllocator", "RangeSet", "dumps", "loads"]
+__all__ = [
+    "AddressPool",
+    "IPAllocator",
+    "RangeSet",
+    "cidr_has",
+    "dumps",
+    "loads",
+    "parse_cidr_text",
+    "parse_ip_text",
+]
 
 def loads(data: str | bytes) -> object:
     """Parses one JSON document.
@@ -144,3 +153,16 @@ class RangeSet:
         """How many addresses the set can still hand out."""
     def range_info(self, index: int) -> tuple[int, str | None]:
         """`(prefix length, gateway)` of range `index`."""
+
+def parse_cidr_text(text: str) -> tuple[str, int, int]:
+    """`(address, prefix length, family 4 or 6)` of `address/prefix`; host bits may be set.
+
+    Raises:
+        ValueError: not an address with a prefix length.
+    """
+
+def parse_ip_text(text: str) -> tuple[str, int]:
+    """`(canonical text, family 4 or 6)` of an address. Raises ValueError if it is not one."""
+
+def cidr_has(cidr: str, ip: str) -> bool:
+    """Whether `ip` lies in the network of `cidr`. Raises ValueError for bad input."""

@@ -210,6 +210,11 @@ def dispatch(
     _check_env(command, env)
     data = _read_stdin(stdin)
     parsed = _parse_conf(command, data, supported)
+    if command == "GC" and not any(
+        isinstance(parsed.get(k), list) for k in ("cni.dev/valid-attachments", "cni.dev/attachments")
+    ):
+        # Fail safe: without the list every attachment would look stale.
+        raise InvalidNetworkConfig("GC needs cni.dev/valid-attachments: a list of the attachments to keep")
     if command == "CHECK" and not isinstance(parsed.get("prevResult"), dict):
         raise InvalidNetworkConfig("required prevResult missing: CHECK compares against the ADD result")
     netns = env.get("CNI_NETNS", "")

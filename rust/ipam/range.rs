@@ -158,6 +158,27 @@ fn parse_subnet(text: &str) -> Result<(Family, u128, u8), RangeError> {
     Ok((family, value, prefix))
 }
 
+/// Parses `address/prefix` as Go's `net.ParseCIDR` does (host bits may be set): the
+/// address and the prefix length.
+pub fn parse_cidr(text: &str) -> Option<(Addr, u8)> {
+    let (family, value, prefix) = parse_subnet(text).ok()?;
+    Some((
+        Addr {
+            v6: family == Family::V6,
+            value,
+        },
+        prefix,
+    ))
+}
+
+/// Whether `addr` lies in the network `cidr` (an address with a prefix length).
+pub fn cidr_contains(cidr: (Addr, u8), addr: Addr) -> bool {
+    let (net, prefix) = cidr;
+    let family = net.family();
+    family == addr.family()
+        && (net.value & !host_mask(family, prefix)) == (addr.value & !host_mask(family, prefix))
+}
+
 fn host_mask(family: Family, prefix: u8) -> u128 {
     let bits = u32::from(family.bits() - prefix);
     if bits == 128 {
@@ -596,6 +617,17 @@ mod tests {
             g.check_request(addr("10.0.0.255")),
             Err(RangeError::OutOfRange(..))
         ));
+    }
+
+    #[test]
+    fn cidrs() {
+        let (a, p) = parse_cidr("10.1.2.3/24").unwrap();
+        assert_eq!((a.to_string(), p), ("10.1.2.3".into(), 24));
+        assert!(cidr_contains((a, p), addr("10.1.2.200")));
+        assert!(!cidr_contains((a, p), addr("10.1.3.1")));
+        assert!(!cidr_contains((a, p), addr("::1")));
+        assert!(parse_cidr("10.1.2.3").is_none());
+        assert!(parse_cidr("fd00::5/0").is_some());
     }
 
     #[test]

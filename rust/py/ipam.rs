@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use super::errors::{AddressExhausted, AddressInUse, AddressOutOfRange, InvalidNetworkConfig};
 use crate::ipam::allocator::{AllocError, Allocator};
 use crate::ipam::pool::Pool;
-use crate::ipam::range::{Addr, Range, RangeError, RangeSet};
+use crate::ipam::range::{cidr_contains, parse_cidr, Addr, Range, RangeError, RangeSet};
 
 impl From<AllocError> for PyErr {
     fn from(err: AllocError) -> PyErr {
@@ -330,4 +330,27 @@ impl PyRangeSet {
     fn __str__(&self) -> String {
         self.inner.to_string()
     }
+}
+
+/// `(address, prefix length, family)` of `address/prefix` (host bits may be set).
+#[pyfunction]
+pub fn parse_cidr_text(text: &str) -> PyResult<(String, u8, u8)> {
+    let (addr, prefix) =
+        parse_cidr(text).ok_or_else(|| PyValueError::new_err(format!("invalid CIDR {text:?}")))?;
+    Ok((addr.to_string(), prefix, if addr.v6 { 6 } else { 4 }))
+}
+
+/// The canonical text of an address, and its family; raises ValueError if it is not one.
+#[pyfunction]
+pub fn parse_ip_text(text: &str) -> PyResult<(String, u8)> {
+    let addr = parse_text(text)?;
+    Ok((addr.to_string(), if addr.v6 { 6 } else { 4 }))
+}
+
+/// Whether `ip` lies in the network of `cidr`.
+#[pyfunction]
+pub fn cidr_has(cidr: &str, ip: &str) -> PyResult<bool> {
+    let net =
+        parse_cidr(cidr).ok_or_else(|| PyValueError::new_err(format!("invalid CIDR {cidr:?}")))?;
+    Ok(cidr_contains(net, parse_text(ip)?))
 }

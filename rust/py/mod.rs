@@ -12,7 +12,9 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _native {
     #[pymodule_export]
-    use super::ipam::{PyAddressPool, PyIPAllocator, PyRangeSet};
+    use super::ipam::{
+        cidr_has, parse_cidr_text, parse_ip_text, PyAddressPool, PyIPAllocator, PyRangeSet,
+    };
     #[pymodule_export]
     use super::json::{dumps, loads};
 }

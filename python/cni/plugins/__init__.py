@@ -6,4 +6,7 @@ writes one launcher per entry; this table is the only list of plugins.
 """
 
 #: Reference type name -> module with the plugin's `main()`.
-PLUGINS: dict[str, str] = {}
+PLUGINS: dict[str, str] = {
+    "host-local": "cni.plugins.host_local",
+    "static": "cni.plugins.static",
+}

@@ -1,0 +1,319 @@
+# SPDX-License-Identifier: Apache-2.0
+"""host-local's on-disk store, compatible with the reference plugin, plus an index.
+
+The reference layout is kept exactly, so a node can switch plugins either way:
+`<dataDir>/<network>/<ip>` files holding `containerID\\r\\nifname` (mode 0600),
+`last_reserved_ip.<set>` and a `lock` file that both implementations `flock`.
+
+The reference reads every reservation on every ADD and DEL. We keep an index beside the
+network's directory, in `<dataDir>/.cni-index/<network>/` (a network name cannot start with
+`.`, and the reference only walks `<dataDir>/<network>`): the used addresses as a compact
+pool, one small file per attachment, and a stamp of the network directory (inode and
+modification time) taken after our last change. If the stamp no longer matches, another
+implementation changed the directory and the index is rebuilt from the files; otherwise
+ADD and DEL touch only the files they need.
+
+Reservations appear whole: the content is written to a temporary file, synced, and
+hard-linked to the address's name (which fails if the name exists, like O_EXCL).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+
+from cni._native import AddressPool, parse_ip_text
+from cni.errors import IOFailure
+
+DEFAULT_DATA_DIR = "/var/lib/cni/networks"
+INDEX_DIR = ".cni-index"
+LAST_RESERVED = "last_reserved_ip."
+LOCK = "lock"
+TMP_PREFIX = ".cni-tmp-"
+LINE_BREAK = "\r\n"
+
+_O_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def _fail(what: str, path: str, err: OSError) -> IOFailure:
+    return IOFailure(f"host-local: cannot {what} {path}: {err.strerror or err}")
+
+
+class Owner:
+    """Who holds a reservation: container ID and interface name ("" in legacy files)."""
+
+    __slots__ = ("container_id", "ifname")
+
+    def __init__(self, container_id: str, ifname: str) -> None:
+        self.container_id = container_id
+        self.ifname = ifname
+
+    @classmethod
+    def parse(cls, data: bytes) -> Owner | None:
+        """The owner written in a reservation file, or None for an empty or unreadable one."""
+        try:
+            text = data.decode().strip()
+        except UnicodeDecodeError:
+            return None
+        if not text:
+            return None
+        cid, _, ifname = text.partition(LINE_BREAK)
+        return cls(cid.strip(), ifname.strip())
+
+    def key(self) -> str:
+        # ':' cannot appear in a container ID, and '/' in neither part: a safe file name.
+        return f"{self.container_id}:{self.ifname}"
+
+    def content(self) -> bytes:
+        return f"{self.container_id}{LINE_BREAK}{self.ifname}".encode()
+
+
+class DiskStore:
+    """The store of one network; use as a context manager (it holds the lock)."""
+
+    def __init__(self, network: str, data_dir: str | None = None) -> None:
+        data_dir = data_dir or DEFAULT_DATA_DIR
+        self.dir = os.path.join(data_dir, network)
+        self.index_dir = os.path.join(data_dir, INDEX_DIR, network)
+        self._lock_fd = -1
+        self.pool = AddressPool()
+        self._dirty = False
+
+    # --- locking and the index's freshness ---------------------------------------------------
+
+    def __enter__(self) -> DiskStore:
+        try:
+            os.makedirs(self.dir, mode=0o755, exist_ok=True)
+            os.makedirs(os.path.join(self.index_dir, "attachments"), mode=0o700, exist_ok=True)
+        except OSError as err:
+            raise _fail("create", self.dir, err) from None
+        lock_path = os.path.join(self.dir, LOCK)
+        try:
+            self._lock_fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as err:
+            raise _fail("open lock", lock_path, err) from None
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        if not self._index_fresh():
+            self.rebuild()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._dirty:
+                self._save_pool()
+                self._write_stamp()
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _stamp(self) -> bytes:
+        st = os.stat(self.dir)
+        return f"{st.st_ino} {st.st_mtime_ns} {st.st_ctime_ns}".encode()
+
+    def _index_fresh(self) -> bool:
+        recorded = self._read(os.path.join(self.index_dir, "stamp"))
+        if recorded is None or recorded != self._stamp():
+            return False
+        pool = AddressPool.from_bytes(self._read(os.path.join(self.index_dir, "pool")) or b"")
+        if pool is None:
+            return False
+        self.pool = pool
+        return True
+
+    def _write_stamp(self) -> None:
+        self._write_index("stamp", self._stamp())
+
+    def _save_pool(self) -> None:
+        self._write_index("pool", self.pool.to_bytes())
+
+    # --- small file helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    def _read(path: str) -> bytes | None:
+        try:
+            fd = os.open(path, _O_READ)
+        except OSError:
+            return None
+        try:
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def _write_atomic(self, directory: str, name: str, data: bytes, *, sync: bool) -> None:
+        path = os.path.join(directory, name)
+        tmp = os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{name}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, data)
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, path)
+        except OSError as err:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise _fail("write", path, err) from None
+
+    def _write_index(self, name: str, data: bytes) -> None:
+        self._write_atomic(self.index_dir, name, data, sync=False)
+
+    def _attachment_path(self, owner: Owner) -> str:
+        return os.path.join(self.index_dir, "attachments", owner.key())
+
+    # --- rebuilding from the files (after another implementation changed them) ---------------
+
+    def scan(self) -> tuple[dict[str, Owner | None], list[str]]:
+        """Every reservation file (address -> owner, None when ownerless) and stray temp files."""
+        reservations: dict[str, Owner | None] = {}
+        strays: list[str] = []
+        try:
+            names = os.listdir(self.dir)
+        except OSError as err:
+            raise _fail("list", self.dir, err) from None
+        for name in names:
+            if name.startswith(TMP_PREFIX):
+                strays.append(name)
+                continue
+            if name == LOCK or name.startswith(LAST_RESERVED):
+                continue
+            try:
+                canonical, _ = parse_ip_text(name)
+            except ValueError:
+                continue
+            if canonical != name:
+                continue
+            data = self._read(os.path.join(self.dir, name))
+            reservations[name] = Owner.parse(data) if data is not None else None
+        return reservations, strays
+
+    def rebuild(self) -> dict[str, Owner | None]:
+        """Rebuilds the index from the reservation files; returns what it found."""
+        reservations, _ = self.scan()
+        attachments_dir = os.path.join(self.index_dir, "attachments")
+        for name in os.listdir(attachments_dir):
+            os.unlink(os.path.join(attachments_dir, name))
+        by_owner: dict[str, list[str]] = {}
+        pool = AddressPool()
+        for ip, owner in reservations.items():
+            pool.add(ip)
+            if owner is not None:
+                by_owner.setdefault(owner.key(), []).append(ip)
+        for key, ips in by_owner.items():
+            self._write_atomic(attachments_dir, key, "\n".join(sorted(ips)).encode(), sync=False)
+        self.pool = pool
+        self._dirty = True
+        return reservations
+
+    # --- the operations host-local needs -------------------------------------------------------
+
+    def addresses_of(self, owner: Owner) -> list[str]:
+        """Addresses the index holds for `owner` (and, for compatibility, for its ID alone)."""
+        found = []
+        for candidate in (owner, Owner(owner.container_id, "")):
+            data = self._read(self._attachment_path(candidate))
+            if data:
+                found.extend(data.decode().split())
+            if not owner.ifname:
+                break
+        return found
+
+    def reserve(self, ip: str, owner: Owner) -> bool:
+        """Creates the reservation file for `ip`; False if the address is taken."""
+        path = os.path.join(self.dir, ip)
+        tmp = os.path.join(self.dir, f"{TMP_PREFIX}{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, owner.content())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, path)
+        except FileExistsError:
+            # Taken, by a file the index did not know about, or by anything planted there.
+            self.pool.add(ip)
+            self._dirty = True
+            return False
+        except OSError as err:
+            raise _fail("reserve", path, err) from None
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        self.pool.add(ip)
+        self._dirty = True
+        return True
+
+    def record(self, owner: Owner, ips: list[str]) -> None:
+        """Notes in the index that `owner` holds `ips`."""
+        if ips:
+            self._write_atomic(
+                os.path.join(self.index_dir, "attachments"), owner.key(), "\n".join(ips).encode(), sync=False
+            )
+            self._dirty = True
+
+    def release_ip(self, ip: str, owner: Owner | None) -> bool:
+        """Removes the reservation of `ip` if `owner` holds it (any owner when None)."""
+        path = os.path.join(self.dir, ip)
+        if owner is not None:
+            data = self._read(path)
+            held = Owner.parse(data) if data is not None else None
+            if held is None or held.container_id != owner.container_id or held.ifname not in ("", owner.ifname):
+                return False
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise _fail("remove", path, err) from None
+        self.pool.remove(ip)
+        self._dirty = True
+        return True
+
+    def release(self, owner: Owner) -> list[str]:
+        """Releases everything `owner` holds; returns the addresses released."""
+        released = [ip for ip in self.addresses_of(owner) if self.release_ip(ip, owner)]
+        for candidate in (owner, Owner(owner.container_id, "")):
+            try:
+                os.unlink(self._attachment_path(candidate))
+                self._dirty = True
+            except FileNotFoundError:
+                pass
+        return released
+
+    def holds(self, owner: Owner, ip: str) -> bool:
+        """Whether the reservation file of `ip` names `owner`."""
+        data = self._read(os.path.join(self.dir, ip))
+        held = Owner.parse(data) if data is not None else None
+        return held is not None and held.container_id == owner.container_id and held.ifname in ("", owner.ifname)
+
+    def last_reserved(self, set_index: int) -> str | None:
+        data = self._read(os.path.join(self.dir, f"{LAST_RESERVED}{set_index}"))
+        return data.decode(errors="replace").strip() if data else None
+
+    def set_last_reserved(self, set_index: int, ip: str) -> None:
+        self._write_atomic(self.dir, f"{LAST_RESERVED}{set_index}", ip.encode(), sync=False)
+        self._dirty = True
+
+    def remove_strays(self, strays: list[str]) -> None:
+        """Deletes temporary files a crash left behind."""
+        for name in strays:
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except OSError as err:
+                if err.errno != errno.ENOENT:
+                    raise _fail("remove", os.path.join(self.dir, name), err) from None
+        if strays:
+            self._dirty = True
+
