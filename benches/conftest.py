@@ -2,5 +2,6 @@
 """Benchmarks share the test fixtures (plugin launchers, namespaces)."""
 
 from tests.conftest import plugin_dir
+from tests.ipam.conftest import our_bin
 
-__all__ = ["plugin_dir"]
+__all__ = ["our_bin", "plugin_dir"]

@@ -45,6 +45,19 @@ impl Addr {
         }
     }
 
+    /// The IPv4 address an IPv4-mapped IPv6 address stands for (as Go treats it); others unchanged.
+    #[must_use]
+    pub fn unmapped(self) -> Addr {
+        if self.v6 && self.value >> 32 == 0xffff {
+            Addr {
+                v6: false,
+                value: self.value & 0xffff_ffff,
+            }
+        } else {
+            self
+        }
+    }
+
     /// Parses an address; an IPv4-mapped IPv6 address counts as IPv4, as in Go.
     pub fn parse(text: &str) -> Option<Addr> {
         match text.parse::<IpAddr>().ok()? {

@@ -50,6 +50,19 @@ fn from_py_addr(obj: &Bound<'_, PyAny>) -> PyResult<Addr> {
         return Addr::parse(text)
             .ok_or_else(|| PyValueError::new_err(format!("invalid IP address {text:?}")));
     }
+    // Fast path for exact ipaddress objects: their integer lives in the `_ip` slot. Any
+    // other object (a subclass, or a Python whose ipaddress differs) takes the public route.
+    let py = obj.py();
+    for v6 in [false, true] {
+        if obj.get_type().is(address_class(py, v6)?) {
+            if let Ok(value) = obj
+                .getattr(pyo3::intern!(py, "_ip"))
+                .and_then(|v| v.extract::<u128>())
+            {
+                return Ok(Addr { v6, value }.unmapped());
+            }
+        }
+    }
     let version: u8 = obj
         .getattr("version")
         .and_then(|v| v.extract())
@@ -57,12 +70,11 @@ fn from_py_addr(obj: &Bound<'_, PyAny>) -> PyResult<Addr> {
             PyTypeError::new_err("expected an IP address as str or an ipaddress object")
         })?;
     let value: u128 = obj.call_method0("__int__")?.extract()?;
-    let addr = Addr {
+    Ok(Addr {
         v6: version == 6,
         value,
-    };
-    // Normalise IPv4-mapped IPv6 addresses to IPv4, as parsing text does.
-    Ok(Addr::parse(&addr.to_string()).unwrap_or(addr))
+    }
+    .unmapped())
 }
 
 fn text_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {

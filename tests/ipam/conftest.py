@@ -64,16 +64,21 @@ def run_plugin(
         "CNI_ARGS": cni_args,
         "PATH": os.environ.get("PATH", ""),
     }
-    out = subprocess.run([str(plugin)], input=json.dumps(conf).encode(), env=env, capture_output=True,
-                         timeout=timeout, check=False)
+    out = subprocess.run(
+        [str(plugin)], input=json.dumps(conf).encode(), env=env, capture_output=True, timeout=timeout, check=False
+    )
     text = out.stdout.decode().strip()
     return Outcome(out.returncode, json.loads(text) if text else None, out.stderr.decode())
 
 
 def host_local_conf(data_dir: Path, *, version: str = "1.0.0", name: str = "hlnet", **ipam: Any) -> dict[str, Any]:
     ipam.setdefault("ranges", [[{"subnet": "10.40.0.0/24"}]])
-    return {"cniVersion": version, "name": name, "type": "bridge",
-            "ipam": {"type": "host-local", "dataDir": str(data_dir), **ipam}}
+    return {
+        "cniVersion": version,
+        "name": name,
+        "type": "bridge",
+        "ipam": {"type": "host-local", "dataDir": str(data_dir), **ipam},
+    }
 
 
 def reservations(data_dir: Path, network: str = "hlnet") -> dict[str, str]:
@@ -81,5 +86,8 @@ def reservations(data_dir: Path, network: str = "hlnet") -> dict[str, str]:
     directory = data_dir / network
     if not directory.exists():
         return {}
-    return {p.name: p.read_bytes().decode() for p in directory.iterdir()
-            if p.name not in ("lock",) and not p.name.startswith(("last_reserved_ip.", ".cni-tmp-"))}
+    return {
+        p.name: p.read_bytes().decode()
+        for p in directory.iterdir()
+        if p.name not in ("lock",) and not p.name.startswith(("last_reserved_ip.", ".cni-tmp-"))
+    }

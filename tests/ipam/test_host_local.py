@@ -19,16 +19,19 @@ def hl(our_bin: Path) -> Path:
 
 
 def test_allocates_round_robin_across_v4_and_v6_sets(hl: Path, tmp_path: Path) -> None:
-    conf = host_local_conf(tmp_path, ranges=[
-        [{"subnet": "10.40.0.0/29"}],
-        [{"subnet": "fd40::/120", "rangeStart": "fd40::10", "rangeEnd": "fd40::12"}],
-    ], routes=[{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd40::1"}])
+    conf = host_local_conf(
+        tmp_path,
+        ranges=[
+            [{"subnet": "10.40.0.0/29"}],
+            [{"subnet": "fd40::/120", "rangeStart": "fd40::10", "rangeEnd": "fd40::12"}],
+        ],
+        routes=[{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd40::1"}],
+    )
     first = run_plugin(hl, "ADD", conf, "c1")
     assert first.status == 0, first.json
     assert first.json == {
         "cniVersion": "1.0.0",
-        "ips": [{"address": "10.40.0.2/29", "gateway": "10.40.0.1"},
-                {"address": "fd40::10/120", "gateway": "fd40::1"}],
+        "ips": [{"address": "10.40.0.2/29", "gateway": "10.40.0.1"}, {"address": "fd40::10/120", "gateway": "fd40::1"}],
         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0", "gw": "fd40::1"}],
     }
     assert run_plugin(hl, "ADD", conf, "c2").ips() == ["10.40.0.3/29", "fd40::11/120"]
@@ -39,8 +42,13 @@ def test_allocates_round_robin_across_v4_and_v6_sets(hl: Path, tmp_path: Path) -
 
 
 def test_range_set_spans_ranges_and_legacy_subnet_comes_first(hl: Path, tmp_path: Path) -> None:
-    conf = host_local_conf(tmp_path, subnet="10.41.0.0/24", rangeStart="10.41.0.100", rangeEnd="10.41.0.100",
-                           ranges=[[{"subnet": "10.42.0.0/30"}, {"subnet": "10.43.0.0/30"}]])
+    conf = host_local_conf(
+        tmp_path,
+        subnet="10.41.0.0/24",
+        rangeStart="10.41.0.100",
+        rangeEnd="10.41.0.100",
+        ranges=[[{"subnet": "10.42.0.0/30"}, {"subnet": "10.43.0.0/30"}]],
+    )
     assert run_plugin(hl, "ADD", conf, "a").ips() == ["10.41.0.100/24", "10.42.0.2/30"]
     assert run_plugin(hl, "ADD", conf, "b").code == 11  # the legacy range has one address
     conf["ipam"].pop("subnet")
@@ -115,8 +123,7 @@ def test_s5_requested_ip_taken(hl: Path, tmp_path: Path) -> None:
         ("10.40.0.0/24", "list of range sets"),
     ],
 )
-def test_c4_invalid_ranges_are_code_7_and_reserve_nothing(hl: Path, tmp_path: Path, ranges: Any,
-                                                           words: str) -> None:
+def test_c4_invalid_ranges_are_code_7_and_reserve_nothing(hl: Path, tmp_path: Path, ranges: Any, words: str) -> None:
     out = run_plugin(hl, "ADD", host_local_conf(tmp_path, ranges=ranges))
     assert (out.status, out.code) == (1, 7), out.json
     assert words in out.json["msg"]
@@ -124,15 +131,18 @@ def test_c4_invalid_ranges_are_code_7_and_reserve_nothing(hl: Path, tmp_path: Pa
 
 
 def test_one_address_per_family_before_0_3_0(hl: Path, tmp_path: Path) -> None:
-    conf = host_local_conf(tmp_path, version="0.2.0", ranges=[[{"subnet": "10.40.0.0/24"}],
-                                                               [{"subnet": "10.41.0.0/24"}]])
+    conf = host_local_conf(
+        tmp_path, version="0.2.0", ranges=[[{"subnet": "10.40.0.0/24"}], [{"subnet": "10.41.0.0/24"}]]
+    )
     out = run_plugin(hl, "ADD", conf)
     assert out.code == 7
     assert "more than 1 address per family" in out.json["msg"]
     conf["cniVersion"] = "0.2.0"
     conf["ipam"]["ranges"] = [[{"subnet": "10.40.0.0/24"}]]
-    assert run_plugin(hl, "ADD", conf).json == {"cniVersion": "0.2.0",
-                                                "ip4": {"ip": "10.40.0.2/24", "gateway": "10.40.0.1"}}
+    assert run_plugin(hl, "ADD", conf).json == {
+        "cniVersion": "0.2.0",
+        "ip4": {"ip": "10.40.0.2/24", "gateway": "10.40.0.1"},
+    }
 
 
 def test_missing_ipam_is_code_7(hl: Path, tmp_path: Path) -> None:
@@ -142,11 +152,17 @@ def test_missing_ipam_is_code_7(hl: Path, tmp_path: Path) -> None:
 
 def test_resolv_conf_becomes_dns(hl: Path, tmp_path: Path) -> None:
     resolv = tmp_path / "resolv.conf"
-    resolv.write_text("# comment\nnameserver 10.0.0.53\nnameserver fd00::53\nsearch a.test b.test\n"
-                      "domain a.test\noptions ndots:2 timeout:1\n")
+    resolv.write_text(
+        "# comment\nnameserver 10.0.0.53\nnameserver fd00::53\nsearch a.test b.test\n"
+        "domain a.test\noptions ndots:2 timeout:1\n"
+    )
     out = run_plugin(hl, "ADD", host_local_conf(tmp_path, resolvConf=str(resolv)))
-    assert out.json["dns"] == {"nameservers": ["10.0.0.53", "fd00::53"], "search": ["a.test", "b.test"],
-                               "domain": "a.test", "options": ["ndots:2", "timeout:1"]}
+    assert out.json["dns"] == {
+        "nameservers": ["10.0.0.53", "fd00::53"],
+        "search": ["a.test", "b.test"],
+        "domain": "a.test",
+        "options": ["ndots:2", "timeout:1"],
+    }
 
 
 def test_store_format_and_modes(hl: Path, tmp_path: Path) -> None:
@@ -206,8 +222,13 @@ def test_gc_releases_stale_ownerless_and_stray(hl: Path, tmp_path: Path) -> None
     (directory / "10.40.0.50").write_bytes(b"")  # a crash of another implementation
     (directory / "10.40.0.51").write_bytes(b"legacy-keep")  # old format: ID only
     (directory / ".cni-tmp-4242").write_bytes(b"x\r\ny")  # our own interrupted write
-    out = run_plugin(hl, "GC", gc_conf(tmp_path, [{"containerID": "keep", "ifname": "eth0"},
-                                                 {"containerID": "legacy-keep", "ifname": "eth0"}]))
+    out = run_plugin(
+        hl,
+        "GC",
+        gc_conf(
+            tmp_path, [{"containerID": "keep", "ifname": "eth0"}, {"containerID": "legacy-keep", "ifname": "eth0"}]
+        ),
+    )
     assert out.status == 0, out.json
     assert reservations(tmp_path) == {"10.40.0.2": "keep\r\neth0", "10.40.0.51": "legacy-keep"}
     assert not (directory / ".cni-tmp-4242").exists()
@@ -258,3 +279,20 @@ def test_s4_planted_symlinks(hl: Path, tmp_path: Path) -> None:
     assert (out.status, out.code) == (1, 5)
     assert "lock" in out.json["msg"]
     assert canary.read_text() == "untouched"
+
+
+def test_index_missing_or_stale_is_rebuilt(hl: Path, tmp_path: Path) -> None:
+    """The index is a cache: delete it, or change the directory behind its back, and the
+    files are read again."""
+    import shutil
+
+    conf = host_local_conf(tmp_path)
+    assert run_plugin(hl, "ADD", conf, "a").status == 0
+    shutil.rmtree(tmp_path / ".cni-index")
+    assert run_plugin(hl, "ADD", conf, "b").ips() == ["10.40.0.3/24"]
+    assert run_plugin(hl, "DEL", conf, "a").status == 0
+    # A reservation written by someone else (the reference plugin, a restore from backup).
+    (tmp_path / "hlnet" / "10.40.0.4").write_bytes(b"c\r\neth0")
+    assert run_plugin(hl, "ADD", conf, "d").ips() == ["10.40.0.5/24"]
+    assert run_plugin(hl, "DEL", conf, "c").status == 0
+    assert reservations(tmp_path) == {"10.40.0.3": "b\r\neth0", "10.40.0.5": "d\r\neth0"}

@@ -13,9 +13,11 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,7 +30,10 @@ def hl(our_bin: Path) -> Path:
     return our_bin / "host-local"
 
 
-def parallel(jobs: list[Any], workers: int = 16) -> list[Outcome]:
+T = TypeVar("T")
+
+
+def parallel(jobs: Sequence[Callable[[], T]], workers: int = 16) -> list[T]:
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda job: job(), jobs))
 
@@ -38,8 +43,7 @@ def parallel(jobs: list[Any], workers: int = 16) -> list[Outcome]:
 
 @pytest.mark.interop
 @pytest.mark.parametrize("first", ["ours", "reference"])
-def test_reserve_with_one_release_with_the_other(hl: Path, reference_bin: Path, tmp_path: Path,
-                                                 first: str) -> None:
+def test_reserve_with_one_release_with_the_other(hl: Path, reference_bin: Path, tmp_path: Path, first: str) -> None:
     ref = reference_bin / "host-local"
     a, b = (hl, ref) if first == "ours" else (ref, hl)
     conf = host_local_conf(tmp_path, ranges=[[{"subnet": "10.60.0.0/24"}], [{"subnet": "fd60::/64"}]])
@@ -54,8 +58,12 @@ def test_reserve_with_one_release_with_the_other(hl: Path, reference_bin: Path, 
     assert reservations(tmp_path) == {}
     assert run_plugin(a, "ADD", conf, "x3").ips() == ["10.60.0.4/24", "fd60::4/64"]
     assert run_plugin(b, "ADD", conf, "x4").ips() == ["10.60.0.5/24", "fd60::5/64"]
-    assert reservations(tmp_path) == {"10.60.0.4": "x3\r\neth0", "fd60::4": "x3\r\neth0",
-                                      "10.60.0.5": "x4\r\neth0", "fd60::5": "x4\r\neth0"}
+    assert reservations(tmp_path) == {
+        "10.60.0.4": "x3\r\neth0",
+        "fd60::4": "x3\r\neth0",
+        "10.60.0.5": "x4\r\neth0",
+        "fd60::5": "x4\r\neth0",
+    }
 
 
 @pytest.mark.interop
@@ -86,7 +94,7 @@ def test_legacy_id_only_files_are_released_by_container(hl: Path, tmp_path: Path
 
 def test_k1_fifty_parallel_adds(hl: Path, tmp_path: Path) -> None:
     conf = host_local_conf(tmp_path)
-    outs = parallel([lambda n=n: run_plugin(hl, "ADD", conf, f"k1-{n}") for n in range(50)])
+    outs = parallel([partial(run_plugin, hl, "ADD", conf, f"k1-{n}") for n in range(50)])
     assert all(o.status == 0 for o in outs), [o.json for o in outs if o.status]
     ips = [o.ips()[0] for o in outs]
     assert len(set(ips)) == 50
@@ -102,15 +110,18 @@ def test_k2_churn_keeps_a_bijection(hl: Path, tmp_path: Path) -> None:
     rng = random.Random(7)
     live: dict[str, str] = {}
     operations = 0
+
+    def labelled(verb: str, cid: str) -> tuple[str, str, Outcome]:
+        return verb, cid, run_plugin(hl, verb.upper(), conf, cid)
+
     while operations < 2000:
         room = 61 - len(live)  # a /26 has 61 addresses to give (less network, gateway, broadcast)
         adds = [f"k2-{uuid.uuid4().hex[:8]}" for _ in range(min(room, rng.randint(8, 24)))]
         dels = rng.sample(sorted(live), k=min(len(live), rng.randint(4, 16)))
-        jobs = [lambda c=c: ("add", c, run_plugin(hl, "ADD", conf, c)) for c in adds]
-        jobs += [lambda c=c: ("del", c, run_plugin(hl, "DEL", conf, c)) for c in dels]
+        jobs = [partial(labelled, "add", c) for c in adds] + [partial(labelled, "del", c) for c in dels]
         rng.shuffle(jobs)
         operations += len(jobs)
-        for verb, cid, out in parallel(jobs):  # type: ignore[misc]
+        for verb, cid, out in parallel(jobs):
             assert out.status == 0, (verb, out.json)
             if verb == "add":
                 live[cid] = out.ips()[0].split("/")[0]
@@ -121,9 +132,10 @@ def test_k2_churn_keeps_a_bijection(hl: Path, tmp_path: Path) -> None:
 
 
 def test_k3_more_adds_than_addresses(hl: Path, tmp_path: Path) -> None:
-    conf = host_local_conf(tmp_path, ranges=[[{"subnet": "10.40.0.0/24", "rangeStart": "10.40.0.10",
-                                               "rangeEnd": "10.40.0.19"}]])
-    outs = parallel([lambda n=n: run_plugin(hl, "ADD", conf, f"k3-{n}") for n in range(20)])
+    conf = host_local_conf(
+        tmp_path, ranges=[[{"subnet": "10.40.0.0/24", "rangeStart": "10.40.0.10", "rangeEnd": "10.40.0.19"}]]
+    )
+    outs = parallel([partial(run_plugin, hl, "ADD", conf, f"k3-{n}") for n in range(20)])
     ok = [o for o in outs if o.status == 0]
     failed = [o for o in outs if o.status != 0]
     assert len(ok) == 10
@@ -144,12 +156,18 @@ def test_k4_same_attachment_twice_in_parallel(hl: Path, tmp_path: Path) -> None:
 
 def test_f2_kill_at_random_points_never_leaves_a_partial_reservation(hl: Path, tmp_path: Path) -> None:
     conf = host_local_conf(tmp_path)
-    env = {"CNI_COMMAND": "ADD", "CNI_NETNS": "/proc/self/ns/net", "CNI_NETNS_OVERRIDE": "1",
-           "CNI_IFNAME": "eth0", "CNI_PATH": str(hl.parent)}
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_NETNS": "/proc/self/ns/net",
+        "CNI_NETNS_OVERRIDE": "1",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(hl.parent),
+    }
     rng = random.Random(3)
     for n in range(30):
-        proc = subprocess.Popen([str(hl)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                env={**env, "CNI_CONTAINERID": f"f2-{n}"})
+        proc = subprocess.Popen(
+            [str(hl)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env={**env, "CNI_CONTAINERID": f"f2-{n}"}
+        )
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(conf).encode())
         proc.stdin.close()
@@ -157,7 +175,8 @@ def test_f2_kill_at_random_points_never_leaves_a_partial_reservation(hl: Path, t
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         for ip, content in reservations(tmp_path).items():
-            assert content.startswith("f2-") and content.endswith("\r\neth0"), (ip, content)
+            assert content.startswith("f2-"), (ip, content)
+            assert content.endswith("\r\neth0"), (ip, content)
     # Whatever was reserved is whole, and the store still works and cleans up with GC.
     gc = {**host_local_conf(tmp_path, version="1.1.0"), "cni.dev/valid-attachments": []}
     assert run_plugin(hl, "GC", gc).status == 0
@@ -173,8 +192,9 @@ def tiny_tmpfs(tmp_path: Path) -> Any:
         pytest.skip("needs root to mount a tmpfs")
     mount = tmp_path / "tiny"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=6", "tmpfs", str(mount)],
-                          capture_output=True, check=False)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=6", "tmpfs", str(mount)], capture_output=True, check=False
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount tmpfs: {made.stderr.decode().strip()}")
     try:

@@ -40,8 +40,9 @@ def test_add_returns_configured_addresses_routes_dns(static: Path) -> None:
 
 def test_matches_the_reference(static: Path, reference_bin: Path) -> None:
     ours = run_plugin(static, "ADD", BASE, cni_args="IgnoreUnknown=1;IP=10.20.0.7/16;GATEWAY=10.20.0.1")
-    theirs = run_plugin(reference_bin / "static", "ADD", BASE,
-                        cni_args="IgnoreUnknown=1;IP=10.20.0.7/16;GATEWAY=10.20.0.1")
+    theirs = run_plugin(
+        reference_bin / "static", "ADD", BASE, cni_args="IgnoreUnknown=1;IP=10.20.0.7/16;GATEWAY=10.20.0.1"
+    )
     assert ours.status == theirs.status == 0
     assert ours.json == theirs.json
 
@@ -51,8 +52,10 @@ def test_cni_args_add_addresses_and_gateways(static: Path) -> None:
     assert out.json["ips"][2:] == [{"address": "10.20.0.7/16"}, {"address": "fd20::7/64", "gateway": "fd20::1"}]
 
 
-@pytest.mark.parametrize(("key", "where"), [("args", {"args": {"cni": {"ips": ["10.30.0.9/24"]}}}),
-                                            ("runtime", {"runtimeConfig": {"ips": ["10.30.0.9/24"]}})])
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [("args", {"args": {"cni": {"ips": ["10.30.0.9/24"]}}}), ("runtime", {"runtimeConfig": {"ips": ["10.30.0.9/24"]}})],
+)
 def test_args_and_runtime_ips_replace_the_config(static: Path, key: str, where: dict[str, Any]) -> None:
     out = run_plugin(static, "ADD", {**BASE, **where})
     assert out.json["ips"] == [{"address": "10.30.0.9/24"}]
@@ -75,8 +78,11 @@ def test_bad_input_is_code_7(static: Path, conf: dict[str, Any], cni_args: str) 
 
 
 def test_two_addresses_per_family_need_0_3_0(static: Path) -> None:
-    conf = {**BASE, "cniVersion": "0.2.0",
-            "ipam": {"type": "static", "addresses": [{"address": "10.0.0.5/24"}, {"address": "10.0.1.5/24"}]}}
+    conf = {
+        **BASE,
+        "cniVersion": "0.2.0",
+        "ipam": {"type": "static", "addresses": [{"address": "10.0.0.5/24"}, {"address": "10.0.1.5/24"}]},
+    }
     assert run_plugin(static, "ADD", conf).code == 7
 
 

@@ -316,4 +316,3 @@ class DiskStore:
                     raise _fail("remove", os.path.join(self.dir, name), err) from None
         if strays:
             self._dirty = True
-

@@ -39,8 +39,9 @@ class Config:
         self.data_dir = _optional_str(ipam, "dataDir")
         self.resolv_conf = _optional_str(ipam, "resolvConf")
         routes = ipam.get("routes") or []
-        if not isinstance(routes, list) or not all(isinstance(r, dict) and isinstance(r.get("dst"), str)
-                                                    for r in routes):
+        if not isinstance(routes, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("dst"), str) for r in routes
+        ):
             raise InvalidNetworkConfig("ipam.routes must be a list of objects with a dst")
         self.routes: list[dict[str, object]] = routes
         self.requested = _requested_ips(args, conf)
@@ -76,7 +77,8 @@ def _requested_ips(args: skel.CmdArgs, conf: dict[str, object]) -> list[str]:
     env_args = cniargs.load(args.args, ["IP"])
     if env_args.get("IP"):
         requested.append(_plain_ip(env_args["IP"], "CNI_ARGS IP"))
-    cni_args = (conf.get("args") or {}).get("cni") if isinstance(conf.get("args"), dict) else None
+    args_obj = conf.get("args")
+    cni_args = args_obj.get("cni") if isinstance(args_obj, dict) else None
     if isinstance(cni_args, dict):
         for ip in cni_args.get("ips") or []:
             requested.append(_plain_ip(ip, "args.cni.ips"))
@@ -130,20 +132,26 @@ def _parse_resolv_conf(path: str) -> dict[str, object]:
             lines = f.read().splitlines()
     except OSError as err:
         raise InvalidNetworkConfig(f"cannot read resolvConf {path}: {err.strerror}") from None
-    dns: dict[str, list[str] | str] = {}
+    nameservers: list[str] = []
+    options: list[str] = []
+    dns: dict[str, object] = {}
     for line in lines:
         fields = line.split("#", 1)[0].split()
         if len(fields) < 2:
             continue
         key, values = fields[0], fields[1:]
         if key == "nameserver":
-            dns.setdefault("nameservers", []).append(values[0])  # type: ignore[union-attr]
+            nameservers.append(values[0])
         elif key == "domain":
             dns["domain"] = values[0]
         elif key == "search":
             dns["search"] = values
         elif key == "options":
-            dns.setdefault("options", []).extend(values)  # type: ignore[union-attr]
+            options.extend(values)
+    if nameservers:
+        dns["nameservers"] = nameservers
+    if options:
+        dns["options"] = options
     return dns
 
 
@@ -151,36 +159,45 @@ def _allocate(store: DiskStore, config: Config, owner: Owner) -> list[dict[str, 
     """Reserves one address per range set; on any failure releases what it took."""
     requested = list(config.requested)
     taken: list[str] = []
-    ips: list[dict[str, object]] = []
     try:
-        for index, range_set in enumerate(config.range_sets):
-            wanted = next((ip for ip in requested if ip in range_set), None)
-            if wanted is not None:
-                requested.remove(wanted)
-                range_index = range_set.check_request(wanted)
-                if not store.reserve(wanted, owner):
-                    raise AddressInUse(f"requested IP address {wanted} is not available in range set {range_set}")
-                ip = wanted
-            else:
-                ip, range_index = _next_free(store, range_set, index, owner)
-            taken.append(ip)
-            store.set_last_reserved(index, ip)
-            prefix, gateway = range_set.range_info(range_index)
-            entry: dict[str, object] = {"address": f"{ip}/{prefix}"}
-            if gateway:
-                entry["gateway"] = gateway
-            ips.append(entry)
-        if requested:
-            raise AddressOutOfRange(
-                f"failed to allocate all requested IPs: {' '.join(requested)}",
-                "each must lie in a range set, and not be its gateway, network or broadcast address",
-            )
+        ips = [_allocate_one(store, s, i, owner, requested, taken) for i, s in enumerate(config.range_sets)]
+        _check_requests_used(requested)
     except BaseException:
         for ip in taken:
             store.release_ip(ip, owner)
         raise
     store.record(owner, taken)
     return ips
+
+
+def _allocate_one(
+    store: DiskStore, range_set: RangeSet, index: int, owner: Owner, requested: list[str], taken: list[str]
+) -> dict[str, object]:
+    """One address from `range_set`: a requested one if it lies there, else the next free."""
+    wanted = next((ip for ip in requested if ip in range_set), None)
+    if wanted is not None:
+        requested.remove(wanted)
+        range_index = range_set.check_request(wanted)
+        if not store.reserve(wanted, owner):
+            raise AddressInUse(f"requested IP address {wanted} is not available in range set {range_set}")
+        ip = wanted
+    else:
+        ip, range_index = _next_free(store, range_set, index, owner)
+    taken.append(ip)
+    store.set_last_reserved(index, ip)
+    prefix, gateway = range_set.range_info(range_index)
+    entry: dict[str, object] = {"address": f"{ip}/{prefix}"}
+    if gateway:
+        entry["gateway"] = gateway
+    return entry
+
+
+def _check_requests_used(left: list[str]) -> None:
+    if left:
+        raise AddressOutOfRange(
+            f"failed to allocate all requested IPs: {' '.join(left)}",
+            "each must lie in a range set, and not be its gateway, network or broadcast address",
+        )
 
 
 def _next_free(store: DiskStore, range_set: RangeSet, index: int, owner: Owner) -> tuple[str, int]:
@@ -273,9 +290,7 @@ def cmd_status(args: skel.CmdArgs) -> None:
 
 
 def main() -> int:
-    return skel.plugin_main(
-        add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, about=ABOUT
-    )
+    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, about=ABOUT)
 
 
 if __name__ == "__main__":

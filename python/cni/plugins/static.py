@@ -51,8 +51,12 @@ def addresses(args: skel.CmdArgs) -> list[dict[str, object]]:
         if not isinstance(item, dict):
             raise InvalidNetworkConfig(f"ipam.addresses.{n} must be an object")
         gateway = item.get("gateway")
-        entries.append((str(item.get("address")) if "address" in item else "",
-                        _gateway(gateway, f"ipam.addresses.{n}.gateway") if gateway else None))
+        entries.append(
+            (
+                str(item.get("address")) if "address" in item else "",
+                _gateway(gateway, f"ipam.addresses.{n}.gateway") if gateway else None,
+            )
+        )
         _cidr(item.get("address"), f"ipam.addresses.{n}.address")
     env = cniargs.load(args.args, ["IP", "GATEWAY"])
     for item in filter(None, env.get("IP", "").split(",")):
@@ -101,8 +105,9 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     result: dict[str, object] = {"cniVersion": versions.CURRENT, "ips": ips}
     routes = ipam.get("routes")
     if routes:
-        if not isinstance(routes, list) or not all(isinstance(r, dict) and isinstance(r.get("dst"), str)
-                                                    for r in routes):
+        if not isinstance(routes, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("dst"), str) for r in routes
+        ):
             raise InvalidNetworkConfig("ipam.routes must be a list of objects with a dst")
         result["routes"] = routes
     dns = ipam.get("dns")
