@@ -135,32 +135,20 @@ def conf_for(data_dir: Path) -> bytes:
     return json.dumps(conf).encode()
 
 
-@pytest.mark.benchmark(group="host-local ADD")
+@pytest.mark.parametrize("verb", ["ADD", "DEL"])
 @pytest.mark.parametrize("count", COUNTS)
 @pytest.mark.parametrize("host_local", IMPLEMENTATIONS, indirect=True)
-def test_host_local_add(benchmark: BenchmarkFixture, host_local: Path, count: int, tmp_path: Path) -> None:
+def test_host_local(benchmark: BenchmarkFixture, host_local: Path, count: int, verb: str, tmp_path: Path) -> None:
+    """One ADD (after an untimed DEL) or one DEL (after an untimed ADD), as a process."""
+    benchmark.group = f"host-local {verb}"
     populate(tmp_path, count)
     conf = conf_for(tmp_path)
+    undo = "DEL" if verb == "ADD" else "ADD"
     benchmark.pedantic(
         exec_plugin,
-        args=(host_local, "ADD", conf),
-        setup=lambda: exec_plugin(host_local, "DEL", conf),
+        args=(host_local, verb, conf),
+        setup=lambda: exec_plugin(host_local, undo, conf),
         rounds=25,
         warmup_rounds=1,
     )
-    assert len(os.listdir(tmp_path / "bench")) == count + 3  # + ours, lock, last_reserved_ip.0
-
-
-@pytest.mark.benchmark(group="host-local DEL")
-@pytest.mark.parametrize("count", COUNTS)
-@pytest.mark.parametrize("host_local", IMPLEMENTATIONS, indirect=True)
-def test_host_local_del(benchmark: BenchmarkFixture, host_local: Path, count: int, tmp_path: Path) -> None:
-    populate(tmp_path, count)
-    conf = conf_for(tmp_path)
-    benchmark.pedantic(
-        exec_plugin,
-        args=(host_local, "DEL", conf),
-        setup=lambda: exec_plugin(host_local, "ADD", conf),
-        rounds=25,
-        warmup_rounds=1,
-    )
+    assert len(os.listdir(tmp_path / "bench")) == count + (3 if verb == "ADD" else 2)

@@ -52,10 +52,11 @@ def test_add_gets_same_env_and_whole_stdin(plugin_dir: Path, debug_dir: Path) ->
 
 @pytest.mark.parametrize("verb", ["del", "check", "gc", "status"])
 def test_other_verbs_change_only_the_command(plugin_dir: Path, debug_dir: Path, verb: str) -> None:
-    extra: dict[str, Any] = {
+    extras: dict[str, dict[str, Any]] = {
         "check": {"prevResult": {"cniVersion": "1.1.0"}},
         "gc": {"cni.dev/valid-attachments": []},
-    }.get(verb, {})
+    }
+    extra = extras.get(verb, {})
     getattr(delegate, f"delegate_{verb}")("echo", stdin(debug_dir, **extra), env(plugin_dir))
     assert calls(debug_dir) == [verb.upper()]
 

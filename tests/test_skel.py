@@ -306,34 +306,28 @@ def test_add_must_return_a_result() -> None:
 # --- the real process ----------------------------------------------------------------------------
 
 
-def test_process_error_goes_to_stdout_exit_1(plugin_dir: Path) -> None:
-    env = {**GOOD_ENV, "CNI_IFNAME": "eth/0"}
+def exec_echo(plugin_dir: Path, env: dict[str, str], conf: object = GOOD_CONF) -> tuple[int, Any]:
     out = subprocess.run(
         [str(plugin_dir / "echo")],
-        input=json.dumps(GOOD_CONF).encode(),
+        input=json.dumps(conf).encode(),
         env=env,
         capture_output=True,
         check=False,
         timeout=30,
     )
-    assert out.returncode == 1
-    assert json.loads(out.stdout)["code"] == 4
+    return out.returncode, json.loads(out.stdout)
+
+
+def test_process_error_goes_to_stdout_exit_1(plugin_dir: Path) -> None:
+    status, out = exec_echo(plugin_dir, {**GOOD_ENV, "CNI_IFNAME": "eth/0"})
+    assert (status, out["code"]) == (1, 4)
 
 
 def test_process_add_and_version(plugin_dir: Path) -> None:
-    out = subprocess.run(
-        [str(plugin_dir / "echo")],
-        input=json.dumps(GOOD_CONF).encode(),
-        env=GOOD_ENV,
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    assert json.loads(out.stdout)["ips"][0]["address"] == "10.99.0.2/24"
-    out = subprocess.run(
-        [str(plugin_dir / "echo")], env={"CNI_COMMAND": "VERSION"}, capture_output=True, check=True, timeout=30
-    )
-    assert json.loads(out.stdout)["supportedVersions"][-1] == "1.1.0"
+    status, out = exec_echo(plugin_dir, GOOD_ENV)
+    assert (status, out["ips"][0]["address"]) == (0, "10.99.0.2/24")
+    status, out = exec_echo(plugin_dir, {"CNI_COMMAND": "VERSION"})
+    assert (status, out["supportedVersions"][-1]) == (0, "1.1.0")
 
 
 def test_launcher_starts_isolated_interpreter(plugin_dir: Path) -> None:
