@@ -9,7 +9,8 @@ PYTHON    ?= python3
 # candidate version when a point release has replaced one.
 APT_PKGS  := iproute2=6.1.0-3 iptables=1.8.9-2 nftables=1.0.6-2+deb12u2 \
              containernetworking-plugins=1.1.1+ds1-3+b5 golang-go=2:1.19~1 \
-             golang-github-appc-cni-dev=1.1.2-1 hyperfine=1.15.0-2
+             golang-github-appc-cni-dev=1.1.2-1 hyperfine=1.15.0-2 \
+             iputils-ping=3:20221126-1+deb12u1
 STAMP     := $(VENV)/.installed
 
 .PHONY: help

@@ -6,6 +6,7 @@
 
 pub mod ipam;
 pub mod json;
+pub mod netlink;
 
 #[cfg(feature = "python")]
 mod py;

@@ -9,11 +9,15 @@ __all__ = [
     "AddressPool",
     "IPAllocator",
     "RangeSet",
+    "Netlink",
     "cidr_has",
+    "encode_veth_setup",
     "dumps",
     "loads",
     "parse_cidr_text",
     "parse_ip_text",
+    "read_sysctl",
+    "write_sysctl",
 ]
 
 def loads(data: str | bytes) -> object:
@@ -166,3 +170,79 @@ def parse_ip_text(text: str) -> tuple[str, int]:
 
 def cidr_has(cidr: str, ip: str) -> bool:
     """Whether `ip` lies in the network of `cidr`. Raises ValueError for bad input."""
+
+@final
+class Netlink:
+    """rtnetlink in one network namespace: the caller's, or the one at `netns`.
+
+    The socket is opened inside that namespace on a short-lived thread, so the calling
+    thread never changes namespace. Every failure raises `cni.errors.NetlinkError`
+    carrying `errno` and `operation`; links are named, and looked up by name.
+    """
+
+    def __new__(cls, netns: str | None = None) -> Netlink: ...
+    @property
+    def netns(self) -> str | None: ...
+    def links(self) -> list[dict[str, object]]:
+        """Every link: index, name, mtu, mac, up, promisc, master (index), kind."""
+    def link(self, name: str) -> dict[str, object] | None: ...
+    def add_veth(
+        self,
+        name: str,
+        peer: str,
+        *,
+        peer_netns: str | None = None,
+        mtu: int = 0,
+        mac: str | None = None,
+        peer_mac: str | None = None,
+    ) -> None:
+        """A veth pair; the peer is created directly in `peer_netns` when given."""
+    def add_link(self, kind: str, name: str, *, mtu: int = 0, vlan_filtering: bool = False) -> None:
+        """A bridge, dummy or ifb link (EEXIST when the name is taken)."""
+    def set_link(
+        self,
+        name: str,
+        *,
+        up: bool | None = None,
+        promisc: bool | None = None,
+        mtu: int | None = None,
+        mac: str | None = None,
+        master: str | None = None,
+        netns: str | None = None,
+        new_name: str | None = None,
+    ) -> None:
+        """Changes a link; `master=""` detaches it, `netns` moves it."""
+    def set_hairpin(self, name: str, on: bool) -> None:
+        """Hairpin mode of a bridge port."""
+    def del_link(self, name: str) -> None: ...
+    def add_address(self, name: str, cidr: str) -> None: ...
+    def addresses(self, name: str | None = None) -> list[str]:
+        """Addresses in CIDR form, of link `name` or of every link."""
+    def add_route(
+        self,
+        dst: str,
+        *,
+        gw: str | None = None,
+        dev: str | None = None,
+        priority: int | None = None,
+        table: int | None = None,
+        scope: int | None = None,
+        mtu: int | None = None,
+        advmss: int | None = None,
+        replace: bool = False,
+    ) -> None: ...
+    def routes(self, family: int = 4) -> list[dict[str, object]]:
+        """Routes of one family in every table: dst, gw, oif, priority, table, scope."""
+
+def write_sysctl(key: str, value: str, netns: str | None = None) -> None:
+    """Writes a sysctl under /proc/sys/net/ (dotted or slashed key) in `netns` or ours.
+
+    Raises:
+        cni.errors.NetlinkError: the key leaves /proc/sys/net/, or the write failed.
+    """
+
+def read_sysctl(key: str, netns: str | None = None) -> str:
+    """Reads a sysctl under /proc/sys/net/ in `netns` or ours."""
+
+def encode_veth_setup(host: str, peer: str, index: int, cidr: str, gateway: str) -> list[bytes]:
+    """The netlink messages of a veth + address + default route setup, encoded (no I/O)."""

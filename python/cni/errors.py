@@ -22,6 +22,7 @@ __all__ = [
     "InvalidNetNS",
     "InvalidNetworkConfig",
     "LimitedConnectivity",
+    "NetlinkError",
     "PluginNotAvailable",
     "TryAgainLater",
     "UnknownContainer",
@@ -89,6 +90,15 @@ class IOFailure(CNIError):
     """Code 5: reading input or writing output failed, or input exceeded a bound."""
 
     code = 5
+
+
+class NetlinkError(IOFailure):
+    """Code 5: a netlink operation failed; `errno` and `operation` say which and why."""
+
+    def __init__(self, msg: str, errno: int = 0, operation: str = "") -> None:
+        super().__init__(msg)
+        self.errno = errno
+        self.operation = operation
 
 
 class DecodingFailure(CNIError):

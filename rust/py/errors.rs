@@ -12,6 +12,7 @@ pyo3::import_exception!(cni.errors, InvalidNetworkConfig);
 pyo3::import_exception!(cni.errors, AddressExhausted);
 pyo3::import_exception!(cni.errors, AddressInUse);
 pyo3::import_exception!(cni.errors, AddressOutOfRange);
+pyo3::import_exception!(cni.errors, NetlinkError);
 
 impl From<JsonError> for PyErr {
     fn from(err: JsonError) -> PyErr {

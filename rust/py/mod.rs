@@ -5,6 +5,7 @@
 mod errors;
 mod ipam;
 mod json;
+mod netlink;
 
 use pyo3::prelude::*;
 
@@ -17,4 +18,6 @@ mod _native {
     };
     #[pymodule_export]
     use super::json::{dumps, loads};
+    #[pymodule_export]
+    use super::netlink::{encode_veth_setup, read_sysctl, write_sysctl, PyNetlink};
 }

@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The rtnetlink operations the interface plugins need, on top of [`NetlinkSocket`].
+//!
+//! Message building is separate from I/O ([`messages`]) so the bytes can be tested and
+//! benchmarked without a kernel.
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
+    RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use super::socket::{NetlinkSocket, Result};
+
+/// What we report about a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mtu: u32,
+    pub mac: Vec<u8>,
+    pub up: bool,
+    pub promisc: bool,
+    pub master: Option<u32>,
+    pub kind: Option<String>,
+}
+
+/// Changes to apply to a link; `None` leaves an attribute alone.
+#[derive(Debug, Clone, Default)]
+pub struct LinkChange {
+    pub up: Option<bool>,
+    pub promisc: Option<bool>,
+    pub mtu: Option<u32>,
+    pub mac: Option<Vec<u8>>,
+    /// Some(0) detaches the link from its master.
+    pub master: Option<u32>,
+    pub netns_fd: Option<RawFd>,
+    pub name: Option<String>,
+}
+
+/// A route to add, in the shape of a CNI result's route.
+#[derive(Debug, Clone, Default)]
+pub struct RouteSpec {
+    pub dst: Option<(IpAddr, u8)>,
+    pub v6: bool,
+    pub gateway: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub priority: Option<u32>,
+    pub table: Option<u32>,
+    pub scope: Option<u8>,
+    pub mtu: Option<u32>,
+    pub advmss: Option<u32>,
+}
+
+/// A route the kernel holds (main fields only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub dst: Option<(IpAddr, u8)>,
+    pub gateway: Option<IpAddr>,
+    pub oif: Option<u32>,
+    pub priority: Option<u32>,
+    pub table: u32,
+    pub scope: u8,
+}
+
+/// Pure message builders (no I/O).
+pub mod messages {
+    use super::{
+        AddressAttribute, AddressFamily, AddressMessage, DefaultNla, InfoBridge, InfoData,
+        InfoKind, InfoVeth, IpAddr, LinkAttribute, LinkChange, LinkFlags, LinkInfo, LinkMessage,
+        RawFd, RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric,
+        RouteNetlinkMessage, RouteProtocol, RouteScope, RouteSpec, RouteType,
+    };
+
+    fn kind(kind: InfoKind) -> LinkAttribute {
+        LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind)])
+    }
+
+    /// A veth pair; the peer is created directly in the namespace `peer_netns_fd` if given.
+    pub fn new_veth(
+        name: &str,
+        peer: &str,
+        peer_netns_fd: Option<RawFd>,
+        mtu: u32,
+        mac: Option<&[u8]>,
+        peer_mac: Option<&[u8]>,
+    ) -> RouteNetlinkMessage {
+        let mut peer_msg = LinkMessage::default();
+        peer_msg
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_owned()));
+        if mtu > 0 {
+            peer_msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(mac) = peer_mac {
+            peer_msg
+                .attributes
+                .push(LinkAttribute::Address(mac.to_vec()));
+        }
+        if let Some(fd) = peer_netns_fd {
+            peer_msg.attributes.push(LinkAttribute::NetNsFd(fd));
+        }
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        if mtu > 0 {
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(mac) = mac {
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+        ]));
+        RouteNetlinkMessage::NewLink(msg)
+    }
+
+    /// A link of a kind that needs no parameters beyond a name and MTU (bridge, dummy, ifb).
+    pub fn new_simple(
+        kind_name: &str,
+        name: &str,
+        mtu: u32,
+        vlan_filtering: bool,
+    ) -> RouteNetlinkMessage {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        if mtu > 0 {
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        let info_kind = match kind_name {
+            "bridge" => InfoKind::Bridge,
+            "dummy" => InfoKind::Dummy,
+            "ifb" => InfoKind::Ifb,
+            other => InfoKind::Other(other.to_owned()),
+        };
+        if kind_name == "bridge" && vlan_filtering {
+            msg.attributes.push(LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(info_kind),
+                LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::VlanFiltering(true)])),
+            ]));
+        } else {
+            msg.attributes.push(kind(info_kind));
+        }
+        RouteNetlinkMessage::NewLink(msg)
+    }
+
+    /// Changes to link `index`.
+    pub fn set_link(index: u32, change: &LinkChange) -> RouteNetlinkMessage {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        for (wanted, flag) in [
+            (change.up, LinkFlags::Up),
+            (change.promisc, LinkFlags::Promisc),
+        ] {
+            if let Some(on) = wanted {
+                msg.header.change_mask |= flag;
+                if on {
+                    msg.header.flags |= flag;
+                }
+            }
+        }
+        if let Some(mtu) = change.mtu {
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(mac) = &change.mac {
+            msg.attributes.push(LinkAttribute::Address(mac.clone()));
+        }
+        if let Some(master) = change.master {
+            msg.attributes.push(LinkAttribute::Controller(master));
+        }
+        if let Some(fd) = change.netns_fd {
+            msg.attributes.push(LinkAttribute::NetNsFd(fd));
+        }
+        if let Some(name) = &change.name {
+            msg.attributes.push(LinkAttribute::IfName(name.clone()));
+        }
+        RouteNetlinkMessage::SetLink(msg)
+    }
+
+    /// Hairpin mode on bridge port `index` (IFLA_PROTINFO / IFLA_BRPORT_MODE).
+    pub fn set_hairpin(index: u32, on: bool) -> RouteNetlinkMessage {
+        const IFLA_BRPORT_MODE: u16 = 4;
+        let mut msg = LinkMessage::default();
+        msg.header.interface_family = AddressFamily::Bridge;
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+            netlink_packet_route::link::LinkProtoInfoBridge::Other(DefaultNla::new(
+                IFLA_BRPORT_MODE,
+                vec![u8::from(on)],
+            )),
+        ]));
+        RouteNetlinkMessage::SetLink(msg)
+    }
+
+    pub fn del_link(index: u32) -> RouteNetlinkMessage {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        RouteNetlinkMessage::DelLink(msg)
+    }
+
+    /// An address on link `index`; IPv4 gets its broadcast address, as `ip addr add` does.
+    pub fn new_address(index: u32, ip: IpAddr, prefix: u8) -> RouteNetlinkMessage {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        msg.header.prefix_len = prefix;
+        match ip {
+            IpAddr::V4(v4) => {
+                msg.header.family = AddressFamily::Inet;
+                msg.attributes.push(AddressAttribute::Local(ip));
+                msg.attributes.push(AddressAttribute::Address(ip));
+                if prefix < 31 {
+                    let host = u32::MAX >> prefix;
+                    msg.attributes
+                        .push(AddressAttribute::Broadcast((u32::from(v4) | host).into()));
+                }
+            }
+            IpAddr::V6(_) => {
+                msg.header.family = AddressFamily::Inet6;
+                msg.attributes.push(AddressAttribute::Address(ip));
+            }
+        }
+        RouteNetlinkMessage::NewAddress(msg)
+    }
+
+    /// A unicast route; main table unless `table` says otherwise.
+    pub fn new_route(spec: &RouteSpec) -> RouteNetlinkMessage {
+        let mut msg = RouteMessage::default();
+        let table = spec.table.unwrap_or(254);
+        msg.header = RouteHeader {
+            address_family: if spec.v6 {
+                AddressFamily::Inet6
+            } else {
+                AddressFamily::Inet
+            },
+            destination_prefix_length: spec.dst.map_or(0, |(_, p)| p),
+            table: u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
+            protocol: RouteProtocol::Boot,
+            scope: spec.scope.map_or(
+                if spec.gateway.is_some() || spec.dst.is_none() {
+                    RouteScope::Universe
+                } else {
+                    RouteScope::Link
+                },
+                RouteScope::from,
+            ),
+            kind: RouteType::Unicast,
+            ..RouteHeader::default()
+        };
+        if table > 255 {
+            msg.attributes.push(RouteAttribute::Table(table));
+        }
+        if let Some((dst, _)) = spec.dst {
+            msg.attributes
+                .push(RouteAttribute::Destination(RouteAddress::from(dst)));
+        }
+        if let Some(gw) = spec.gateway {
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+        }
+        if let Some(oif) = spec.oif {
+            msg.attributes.push(RouteAttribute::Oif(oif));
+        }
+        if let Some(priority) = spec.priority {
+            msg.attributes.push(RouteAttribute::Priority(priority));
+        }
+        let mut metrics = Vec::new();
+        if let Some(mtu) = spec.mtu {
+            metrics.push(RouteMetric::Mtu(mtu));
+        }
+        if let Some(advmss) = spec.advmss {
+            metrics.push(RouteMetric::Advmss(advmss));
+        }
+        if !metrics.is_empty() {
+            msg.attributes.push(RouteAttribute::Metrics(metrics));
+        }
+        RouteNetlinkMessage::NewRoute(msg)
+    }
+
+    pub fn dump_links() -> RouteNetlinkMessage {
+        RouteNetlinkMessage::GetLink(LinkMessage::default())
+    }
+
+    pub fn dump_addresses() -> RouteNetlinkMessage {
+        RouteNetlinkMessage::GetAddress(AddressMessage::default())
+    }
+
+    pub fn dump_routes(v6: bool) -> RouteNetlinkMessage {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        RouteNetlinkMessage::GetRoute(msg)
+    }
+}
+
+fn parse_link(msg: LinkMessage) -> Link {
+    let mut link = Link {
+        index: msg.header.index,
+        name: String::new(),
+        mtu: 0,
+        mac: Vec::new(),
+        up: msg.header.flags.contains(LinkFlags::Up),
+        promisc: msg.header.flags.contains(LinkFlags::Promisc),
+        master: None,
+        kind: None,
+    };
+    for attr in msg.attributes {
+        match attr {
+            LinkAttribute::IfName(name) => link.name = name,
+            LinkAttribute::Mtu(mtu) => link.mtu = mtu,
+            LinkAttribute::Address(mac) => link.mac = mac,
+            LinkAttribute::Controller(master) => link.master = Some(master),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    if let LinkInfo::Kind(kind) = info {
+                        link.kind = Some(kind.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    link
+}
+
+fn route_ip(addr: &RouteAddress) -> Option<IpAddr> {
+    match addr {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+/// rtnetlink operations on one socket (one namespace).
+pub struct Handle {
+    socket: NetlinkSocket,
+}
+
+impl Handle {
+    /// # Errors
+    /// As [`NetlinkSocket::open`].
+    pub fn open(netns: Option<&str>) -> Result<Self> {
+        Ok(Handle {
+            socket: NetlinkSocket::open(netns)?,
+        })
+    }
+
+    /// Every link.
+    ///
+    /// # Errors
+    /// [`NetlinkError`].
+    pub fn links(&mut self) -> Result<Vec<Link>> {
+        let answer = self.socket.dump(&messages::dump_links(), "list links")?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(parse_link(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The link called `name`, or None.
+    ///
+    /// # Errors
+    /// [`NetlinkError`] other than "no such device".
+    pub fn link(&mut self, name: &str) -> Result<Option<Link>> {
+        // A dump is simple and cheap at the link counts of a pod or node namespace.
+        Ok(self.links()?.into_iter().find(|l| l.name == name))
+    }
+
+    fn create(&mut self, message: RouteNetlinkMessage, operation: &str) -> Result<()> {
+        self.socket
+            .request(message, NLM_F_CREATE | NLM_F_EXCL, operation)
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (EEXIST when a name is taken).
+    pub fn add_veth(
+        &mut self,
+        name: &str,
+        peer: &str,
+        peer_netns_fd: Option<RawFd>,
+        mtu: u32,
+        mac: Option<&[u8]>,
+        peer_mac: Option<&[u8]>,
+    ) -> Result<()> {
+        self.create(
+            messages::new_veth(name, peer, peer_netns_fd, mtu, mac, peer_mac),
+            &format!("create veth {name}/{peer}"),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (EEXIST when the name is taken).
+    pub fn add_simple(
+        &mut self,
+        kind: &str,
+        name: &str,
+        mtu: u32,
+        vlan_filtering: bool,
+    ) -> Result<()> {
+        self.create(
+            messages::new_simple(kind, name, mtu, vlan_filtering),
+            &format!("create {kind} {name}"),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`].
+    pub fn set_link(&mut self, index: u32, change: &LinkChange) -> Result<()> {
+        self.socket.request(
+            messages::set_link(index, change),
+            0,
+            &format!("set link {index}"),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`].
+    pub fn set_hairpin(&mut self, index: u32, on: bool) -> Result<()> {
+        self.socket.request(
+            messages::set_hairpin(index, on),
+            0,
+            &format!("set hairpin on link {index}"),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`].
+    pub fn del_link(&mut self, index: u32) -> Result<()> {
+        self.socket.request(
+            messages::del_link(index),
+            0,
+            &format!("delete link {index}"),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (EEXIST when the address is already there).
+    pub fn add_address(&mut self, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
+        self.create(
+            messages::new_address(index, ip, prefix),
+            &format!("add address {ip}/{prefix} to link {index}"),
+        )
+    }
+
+    /// `(link index, address, prefix length)` of every address.
+    ///
+    /// # Errors
+    /// [`NetlinkError`].
+    pub fn addresses(&mut self) -> Result<Vec<(u32, IpAddr, u8)>> {
+        let answer = self
+            .socket
+            .dump(&messages::dump_addresses(), "list addresses")?;
+        let mut out = Vec::new();
+        for m in answer {
+            if let RouteNetlinkMessage::NewAddress(a) = m {
+                let ip = a.attributes.iter().find_map(|attr| match attr {
+                    AddressAttribute::Local(ip) => Some(*ip),
+                    _ => None,
+                });
+                let ip = ip.or_else(|| {
+                    a.attributes.iter().find_map(|attr| match attr {
+                        AddressAttribute::Address(ip) => Some(*ip),
+                        _ => None,
+                    })
+                });
+                if let Some(ip) = ip {
+                    out.push((a.header.index, ip, a.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (EEXIST for an existing route unless `replace`).
+    pub fn add_route(&mut self, spec: &RouteSpec, replace: bool) -> Result<()> {
+        let flags = if replace {
+            NLM_F_CREATE | NLM_F_REPLACE
+        } else {
+            NLM_F_CREATE | NLM_F_EXCL
+        };
+        let what = spec
+            .dst
+            .map_or_else(|| "default".to_owned(), |(d, p)| format!("{d}/{p}"));
+        self.socket.request(
+            messages::new_route(spec),
+            flags,
+            &format!("add route {what}"),
+        )
+    }
+
+    /// Every route of a family, all tables.
+    ///
+    /// # Errors
+    /// [`NetlinkError`].
+    pub fn routes(&mut self, v6: bool) -> Result<Vec<RouteInfo>> {
+        let answer = self
+            .socket
+            .dump(&messages::dump_routes(v6), "list routes")?;
+        let mut out = Vec::new();
+        for m in answer {
+            if let RouteNetlinkMessage::NewRoute(r) = m {
+                let mut info = RouteInfo {
+                    dst: None,
+                    gateway: None,
+                    oif: None,
+                    priority: None,
+                    table: u32::from(r.header.table),
+                    scope: u8::from(r.header.scope),
+                };
+                for attr in &r.attributes {
+                    match attr {
+                        RouteAttribute::Destination(d) => {
+                            info.dst =
+                                route_ip(d).map(|ip| (ip, r.header.destination_prefix_length));
+                        }
+                        RouteAttribute::Gateway(g) => info.gateway = route_ip(g),
+                        RouteAttribute::Oif(o) => info.oif = Some(*o),
+                        RouteAttribute::Priority(p) => info.priority = Some(*p),
+                        RouteAttribute::Table(t) => info.table = *t,
+                        _ => {}
+                    }
+                }
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: Apache-2.0
+//! `Netlink`: rtnetlink operations in one namespace, for the interface plugins; sysctls.
+
+use std::fs::File;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::errors::NetlinkError as PyNetlinkError;
+use crate::netlink::ops::messages;
+use crate::netlink::{ns, Handle, Link, LinkChange, NetlinkError, RouteSpec};
+
+impl From<NetlinkError> for PyErr {
+    fn from(err: NetlinkError) -> PyErr {
+        PyNetlinkError::new_err((err.to_string(), err.errno, err.operation))
+    }
+}
+
+fn io_error(operation: &str, err: &std::io::Error) -> PyErr {
+    PyNetlinkError::new_err((
+        format!("{operation}: {err}"),
+        err.raw_os_error().unwrap_or(0),
+        operation.to_owned(),
+    ))
+}
+
+fn format_mac(mac: &[u8]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn parse_mac(text: &str) -> PyResult<Vec<u8>> {
+    let bytes: Result<Vec<u8>, _> = text.split(':').map(|p| u8::from_str_radix(p, 16)).collect();
+    match bytes {
+        Ok(b) if b.len() == 6 && text.len() == 17 => Ok(b),
+        _ => Err(PyValueError::new_err(format!(
+            "invalid MAC address {text:?}"
+        ))),
+    }
+}
+
+fn parse_cidr(text: &str) -> PyResult<(IpAddr, u8)> {
+    let bad = || PyValueError::new_err(format!("invalid CIDR {text:?}"));
+    let (ip, prefix) = text.split_once('/').ok_or_else(bad)?;
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    if prefix > if ip.is_ipv4() { 32 } else { 128 } {
+        return Err(bad());
+    }
+    Ok((ip, prefix))
+}
+
+fn parse_ip(text: &str) -> PyResult<IpAddr> {
+    text.parse()
+        .map_err(|_| PyValueError::new_err(format!("invalid IP address {text:?}")))
+}
+
+fn link_dict<'py>(py: Python<'py>, link: &Link) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("index", link.index)?;
+    d.set_item("name", &link.name)?;
+    d.set_item("mtu", link.mtu)?;
+    d.set_item("mac", format_mac(&link.mac))?;
+    d.set_item("up", link.up)?;
+    d.set_item("promisc", link.promisc)?;
+    d.set_item("master", link.master)?;
+    d.set_item("kind", &link.kind)?;
+    Ok(d)
+}
+
+/// rtnetlink in one network namespace (the caller's, or the one at `netns`).
+#[pyclass(module = "cni._native", name = "Netlink")]
+pub struct PyNetlink {
+    handle: Mutex<Handle>,
+    netns: Option<String>,
+}
+
+impl PyNetlink {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut Handle) -> Result<T, NetlinkError> + Send,
+    ) -> PyResult<T> {
+        let handle = &self.handle;
+        py.detach(|| {
+            let mut guard = handle
+                .lock()
+                .map_err(|_| NetlinkError::new("lock netlink socket", 0))?;
+            work(&mut guard)
+        })
+        .map_err(PyErr::from)
+    }
+
+    fn index(&self, py: Python<'_>, name: &str) -> PyResult<u32> {
+        let owned = name.to_owned();
+        let found = self.with(py, move |h| h.link(&owned))?;
+        found
+            .map(|l| l.index)
+            .ok_or_else(|| NetlinkError::new(&format!("find link {name}"), libc::ENODEV).into())
+    }
+}
+
+#[pymethods]
+impl PyNetlink {
+    #[new]
+    #[pyo3(signature = (netns=None))]
+    fn new(py: Python<'_>, netns: Option<String>) -> PyResult<Self> {
+        let path = netns.clone();
+        let handle = py.detach(move || Handle::open(path.as_deref()))?;
+        Ok(PyNetlink {
+            handle: Mutex::new(handle),
+            netns,
+        })
+    }
+
+    #[getter]
+    fn netns(&self) -> Option<String> {
+        self.netns.clone()
+    }
+
+    fn links<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let links = self.with(py, Handle::links)?;
+        links.iter().map(|l| link_dict(py, l)).collect()
+    }
+
+    fn link<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let owned = name.to_owned();
+        let found = self.with(py, move |h| h.link(&owned))?;
+        found.map(|l| link_dict(py, &l)).transpose()
+    }
+
+    #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
+    #[pyo3(signature = (name, peer, *, peer_netns=None, mtu=0, mac=None, peer_mac=None))]
+    fn add_veth(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        peer: &str,
+        peer_netns: Option<&str>,
+        mtu: u32,
+        mac: Option<&str>,
+        peer_mac: Option<&str>,
+    ) -> PyResult<()> {
+        let ns_file = peer_netns
+            .map(File::open)
+            .transpose()
+            .map_err(|e| io_error(&format!("open netns {}", peer_netns.unwrap_or("")), &e))?;
+        let fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
+        let mac = mac.map(parse_mac).transpose()?;
+        let peer_mac = peer_mac.map(parse_mac).transpose()?;
+        let (name, peer) = (name.to_owned(), peer.to_owned());
+        self.with(py, move |h| {
+            h.add_veth(&name, &peer, fd, mtu, mac.as_deref(), peer_mac.as_deref())
+        })
+    }
+
+    #[pyo3(signature = (kind, name, *, mtu=0, vlan_filtering=false))]
+    fn add_link(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        name: &str,
+        mtu: u32,
+        vlan_filtering: bool,
+    ) -> PyResult<()> {
+        let (kind, name) = (kind.to_owned(), name.to_owned());
+        self.with(py, move |h| h.add_simple(&kind, &name, mtu, vlan_filtering))
+    }
+
+    #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
+    #[pyo3(signature = (name, *, up=None, promisc=None, mtu=None, mac=None, master=None, netns=None, new_name=None))]
+    fn set_link(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        up: Option<bool>,
+        promisc: Option<bool>,
+        mtu: Option<u32>,
+        mac: Option<&str>,
+        master: Option<&str>,
+        netns: Option<&str>,
+        new_name: Option<String>,
+    ) -> PyResult<()> {
+        let index = self.index(py, name)?;
+        let master = match master {
+            None => None,
+            Some("") => Some(0),
+            Some(m) => Some(self.index(py, m)?),
+        };
+        let ns_file = netns
+            .map(File::open)
+            .transpose()
+            .map_err(|e| io_error(&format!("open netns {}", netns.unwrap_or("")), &e))?;
+        let change = LinkChange {
+            up,
+            promisc,
+            mtu,
+            mac: mac.map(parse_mac).transpose()?,
+            master,
+            netns_fd: ns_file.as_ref().map(AsRawFd::as_raw_fd),
+            name: new_name,
+        };
+        self.with(py, move |h| h.set_link(index, &change))
+    }
+
+    fn set_hairpin(&self, py: Python<'_>, name: &str, on: bool) -> PyResult<()> {
+        let index = self.index(py, name)?;
+        self.with(py, move |h| h.set_hairpin(index, on))
+    }
+
+    fn del_link(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let index = self.index(py, name)?;
+        self.with(py, move |h| h.del_link(index))
+    }
+
+    fn add_address(&self, py: Python<'_>, name: &str, cidr: &str) -> PyResult<()> {
+        let index = self.index(py, name)?;
+        let (ip, prefix) = parse_cidr(cidr)?;
+        self.with(py, move |h| h.add_address(index, ip, prefix))
+    }
+
+    /// Addresses in CIDR form, of link `name` or of every link.
+    #[pyo3(signature = (name=None))]
+    fn addresses(&self, py: Python<'_>, name: Option<&str>) -> PyResult<Vec<String>> {
+        let index = name.map(|n| self.index(py, n)).transpose()?;
+        let all = self.with(py, Handle::addresses)?;
+        Ok(all
+            .into_iter()
+            .filter(|(i, _, _)| index.is_none_or(|want| *i == want))
+            .map(|(_, ip, prefix)| format!("{ip}/{prefix}"))
+            .collect())
+    }
+
+    #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
+    #[pyo3(signature = (dst, *, gw=None, dev=None, priority=None, table=None, scope=None, mtu=None, advmss=None, replace=false))]
+    fn add_route(
+        &self,
+        py: Python<'_>,
+        dst: &str,
+        gw: Option<&str>,
+        dev: Option<&str>,
+        priority: Option<u32>,
+        table: Option<u32>,
+        scope: Option<u8>,
+        mtu: Option<u32>,
+        advmss: Option<u32>,
+        replace: bool,
+    ) -> PyResult<()> {
+        let (net, prefix) = parse_cidr(dst)?;
+        let gateway = gw.map(parse_ip).transpose()?;
+        let oif = dev.map(|d| self.index(py, d)).transpose()?;
+        let spec = RouteSpec {
+            dst: if prefix == 0 {
+                None
+            } else {
+                Some((net, prefix))
+            },
+            v6: net.is_ipv6(),
+            gateway,
+            oif,
+            priority,
+            table,
+            scope,
+            mtu,
+            advmss,
+        };
+        self.with(py, move |h| h.add_route(&spec, replace))
+    }
+
+    /// Routes of one family (4 or 6) in every table, as dicts.
+    #[pyo3(signature = (family=4))]
+    fn routes<'py>(&self, py: Python<'py>, family: u8) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let routes = self.with(py, move |h| h.routes(family == 6))?;
+        routes
+            .iter()
+            .map(|r| {
+                let d = PyDict::new(py);
+                let dst = r.dst.map_or_else(
+                    || {
+                        if family == 6 {
+                            "::/0".to_owned()
+                        } else {
+                            "0.0.0.0/0".to_owned()
+                        }
+                    },
+                    |(ip, p)| format!("{ip}/{p}"),
+                );
+                d.set_item("dst", dst)?;
+                d.set_item("gw", r.gateway.map(|g| g.to_string()))?;
+                d.set_item("oif", r.oif)?;
+                d.set_item("priority", r.priority)?;
+                d.set_item("table", r.table)?;
+                d.set_item("scope", r.scope)?;
+                Ok(d)
+            })
+            .collect()
+    }
+}
+
+/// Writes `value` to a sysctl under /proc/sys/net/ in the namespace at `netns` (or ours).
+#[pyfunction]
+#[pyo3(signature = (key, value, netns=None))]
+pub fn write_sysctl(py: Python<'_>, key: &str, value: &str, netns: Option<&str>) -> PyResult<()> {
+    let (k, v, n) = (key.to_owned(), value.to_owned(), netns.map(str::to_owned));
+    py.detach(move || ns::write_sysctl(n.as_deref(), &k, &v))
+        .map_err(|e| io_error(&format!("write sysctl {key}"), &e))
+}
+
+/// Reads a sysctl under /proc/sys/net/ in the namespace at `netns` (or ours).
+#[pyfunction]
+#[pyo3(signature = (key, netns=None))]
+pub fn read_sysctl(py: Python<'_>, key: &str, netns: Option<&str>) -> PyResult<String> {
+    let (k, n) = (key.to_owned(), netns.map(str::to_owned));
+    py.detach(move || ns::read_sysctl(n.as_deref(), &k))
+        .map_err(|e| io_error(&format!("read sysctl {key}"), &e))
+}
+
+/// The wire bytes of a veth + address + default route setup (no I/O): what a bridge ADD
+/// sends, for benchmarks and byte-level tests.
+#[pyfunction]
+pub fn encode_veth_setup<'py>(
+    py: Python<'py>,
+    host: &str,
+    peer: &str,
+    index: u32,
+    cidr: &str,
+    gateway: &str,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let (ip, prefix) = parse_cidr(cidr)?;
+    let gw = parse_ip(gateway)?;
+    let route = RouteSpec {
+        v6: ip.is_ipv6(),
+        gateway: Some(gw),
+        oif: Some(index),
+        ..RouteSpec::default()
+    };
+    let msgs = [
+        messages::new_veth(host, peer, None, 1500, None, None),
+        messages::new_address(index, ip, prefix),
+        messages::new_route(&route),
+    ];
+    Ok(msgs
+        .into_iter()
+        .enumerate()
+        .map(|(seq, m)| {
+            let mut header = NetlinkHeader::default();
+            header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
+            header.sequence_number = u32::try_from(seq).unwrap_or(0) + 1;
+            let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(m));
+            packet.finalize();
+            let mut out = vec![0; packet.buffer_len()];
+            packet.serialize(&mut out);
+            PyBytes::new(py, &out)
+        })
+        .collect())
+}
