@@ -7,6 +7,8 @@ writes one launcher per entry; this table is the only list of plugins.
 
 #: Reference type name -> module with the plugin's `main()`.
 PLUGINS: dict[str, str] = {
+    "bridge": "cni.plugins.bridge",
     "host-local": "cni.plugins.host_local",
+    "loopback": "cni.plugins.loopback",
     "static": "cni.plugins.static",
 }
