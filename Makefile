@@ -41,6 +41,10 @@ venv: $(STAMP)
 build: venv ## build the extension (release) and install the package into .venv, editable
 	$(VENV)/bin/maturin develop --release -q
 
+.PHONY: demo
+demo: system-deps build ## three pods on a bridge in throwaway namespaces (root); leaves nothing behind
+	$(VENV)/bin/cni demo
+
 .PHONY: test
 test: system-deps build ## everything: Rust unit tests, then the whole pytest suite
 	cargo test --quiet

@@ -6,6 +6,7 @@
     cni list | validate [NETWORK...]    show networks; check plugins exist and speak the version
     cni schema TYPE | version           JSON Schema of a config; our versions
     cni install DIR                     write one executable per plugin into DIR
+    cni demo [--keep]                   three pods on a bridge, in throwaway namespaces
 
 Like cnitool it reads NETCONFPATH (default /etc/cni/net.d), CNI_PATH, CNI_ARGS, CAP_ARGS
 (JSON) and CNI_IFNAME (default eth0); each has a flag that takes precedence.
@@ -81,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("type", help="conflist, netconf, result, or a plugin type")
     p = sub.add_parser("version", help="print versions")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("demo", help="attach three pods in throwaway namespaces, show them, detach")
+    p.add_argument("--keep", action="store_true", help="leave the pods for exploring; print how to clean up")
     p = sub.add_parser("install", help="write one executable per plugin into DIR")
     p.add_argument("dir")
     p.add_argument("--json", action="store_true")
@@ -286,6 +289,12 @@ def _cmd_version(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(ns: argparse.Namespace) -> int:
+    from cni.demo import run
+
+    return run(keep=ns.keep)
+
+
 def _cmd_install(ns: argparse.Namespace) -> int:
     from cni.install import install
 
@@ -308,6 +317,7 @@ _COMMANDS = {
     "schema": _cmd_schema,
     "version": _cmd_version,
     "install": _cmd_install,
+    "demo": _cmd_demo,
 }
 
 

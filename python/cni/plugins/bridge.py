@@ -32,8 +32,18 @@ class Config:
     """The bridge plugin's keys, checked."""
 
     __slots__ = (
-        "bridge", "disable_container_interface", "enable_dad", "force_address", "hairpin", "ipam_type",
-        "is_default_gateway", "is_gateway", "mac", "mtu", "port_isolation", "promisc",
+        "bridge",
+        "disable_container_interface",
+        "enable_dad",
+        "force_address",
+        "hairpin",
+        "ipam_type",
+        "is_default_gateway",
+        "is_gateway",
+        "mac",
+        "mtu",
+        "port_isolation",
+        "promisc",
     )
 
     def __init__(self, args: skel.CmdArgs) -> None:
@@ -185,12 +195,24 @@ def _configure_container(pod: Netlink, args: skel.CmdArgs, config: Config, resul
     for route in routes:
         gw = route.get("gw")
         if gw is None:
-            gw = next((ip.get("gateway") for ip in ips if ("." in str(ip["address"])) == ("." in str(route["dst"]))
-                       and ip.get("gateway")), None)
+            gw = next(
+                (
+                    ip.get("gateway")
+                    for ip in ips
+                    if ("." in str(ip["address"])) == ("." in str(route["dst"])) and ip.get("gateway")
+                ),
+                None,
+            )
         pod.add_route(
-            str(route["dst"]), gw=gw if isinstance(gw, str) else None, dev=args.ifname,
-            priority=_int(route.get("priority")), table=_int(route.get("table")), scope=_int(route.get("scope")),
-            mtu=_int(route.get("mtu")), advmss=_int(route.get("advmss")), replace=True,
+            str(route["dst"]),
+            gw=gw if isinstance(gw, str) else None,
+            dev=args.ifname,
+            priority=_int(route.get("priority")),
+            table=_int(route.get("table")),
+            scope=_int(route.get("scope")),
+            mtu=_int(route.get("mtu")),
+            advmss=_int(route.get("advmss")),
+            replace=True,
         )
 
 
@@ -206,8 +228,9 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     node = Netlink()
     bridge = _ensure_bridge(node, config)
     host = _host_veth_name()
-    node.add_veth(host, args.ifname, peer_netns=args.netns, mtu=config.mtu or int(str(bridge["mtu"])),
-                  peer_mac=config.mac)
+    node.add_veth(
+        host, args.ifname, peer_netns=args.netns, mtu=config.mtu or int(str(bridge["mtu"])), peer_mac=config.mac
+    )
     ipam_done = False
     try:
         _no_router_advertisements(host)
@@ -315,11 +338,8 @@ def cmd_gc(args: skel.CmdArgs) -> None:
 
 
 def main() -> int:
-    return skel.plugin_main(
-        add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_status, gc=cmd_gc, about=ABOUT
-    )
+    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_status, gc=cmd_gc, about=ABOUT)
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
