@@ -27,6 +27,14 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def our_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The plugins this package ships, installed as `cni install` writes them."""
+    directory = tmp_path_factory.mktemp("ours")
+    install(str(directory))
+    return directory
+
+
 @pytest.fixture
 def debug_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "debug"

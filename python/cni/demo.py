@@ -112,6 +112,41 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _attach_show_detach(demo: Demo, keep: bool) -> bool:
+    """The demo proper; returns whether every ping passed."""
+    demo.setup()
+    print(f"node namespace {demo.node}; pods {', '.join(demo.pods)}\n")
+    rows = [["pod", "interface", "address", "gateway", "routes", "ADD ms"]]
+    addresses = {}
+    for report in demo.in_node("attach"):
+        pod, result = report["pod"], report["result"]
+        ip = result["ips"][0]
+        addresses[pod] = ip["address"].split("/")[0]
+        routes = ", ".join(f"{r['dst']} via {r.get('gw', '-')}" for r in result.get("routes", []))
+        iface = result["interfaces"][ip.get("interface", 0)]["name"]
+        rows.append([pod, iface, ip["address"], ip.get("gateway", ""), routes, f"{report['ms']:.0f}"])
+    print(_table(rows))
+    print("\nconnectivity (ping -c 1 -W 1):")
+    ok = True
+    checks = [(a, b) for a in demo.pods for b in demo.pods if a != b] + [(p, "gateway") for p in demo.pods]
+    for source, target in checks:
+        address = GATEWAY if target == "gateway" else addresses[target]
+        passed = _ping(source, address)
+        ok &= passed
+        print(f"  {source} -> {target} ({address}): {'ok' if passed else 'FAILED'}")
+    if keep:
+        print(
+            "\n--keep: the pods stay. Explore with e.g.\n"
+            f"  ip netns exec {demo.pods[0]} ip addr\n  ip netns exec {demo.pods[0]} ping {GATEWAY}\n"
+            "Clean up with:\n  " + "\n  ".join(demo.cleanup_commands())
+        )
+        demo.made.clear()
+        return ok
+    times = ", ".join(f"{r['ms']:.0f} ms" for r in demo.in_node("detach"))
+    print(f"\ndetached all pods (DEL: {times})")
+    return ok
+
+
 def run(keep: bool = False) -> int:
     """Runs the demo; returns the exit status."""
     if os.geteuid() != 0:
@@ -125,37 +160,7 @@ def run(keep: bool = False) -> int:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        demo.setup()
-        print(f"node namespace {demo.node}; pods {', '.join(demo.pods)}\n")
-        rows = [["pod", "interface", "address", "gateway", "routes", "ADD ms"]]
-        addresses = {}
-        for report in demo.in_node("attach"):
-            pod, result = report["pod"], report["result"]
-            ip = result["ips"][0]
-            addresses[pod] = ip["address"].split("/")[0]
-            routes = ", ".join(f"{r['dst']} via {r.get('gw', '-')}" for r in result.get("routes", []))
-            iface = result["interfaces"][ip.get("interface", 0)]["name"]
-            rows.append([pod, iface, ip["address"], ip.get("gateway", ""), routes, f"{report['ms']:.0f}"])
-        print(_table(rows))
-        print("\nconnectivity (ping -c 1 -W 1):")
-        ok = True
-        checks = [(a, b) for a in demo.pods for b in demo.pods if a != b] + [(p, "gateway") for p in demo.pods]
-        for source, target in checks:
-            address = GATEWAY if target == "gateway" else addresses[target]
-            passed = _ping(source, address)
-            ok &= passed
-            print(f"  {source} -> {target} ({address}): {'ok' if passed else 'FAILED'}")
-        if keep:
-            print(
-                "\n--keep: the pods stay. Explore with e.g.\n"
-                f"  ip netns exec {demo.pods[0]} ip addr\n  ip netns exec {demo.pods[0]} ping {GATEWAY}\n"
-                "Clean up with:\n  " + "\n  ".join(demo.cleanup_commands())
-            )
-            demo.made.clear()
-            return 0 if ok else 1
-        times = ", ".join(f"{r['ms']:.0f} ms" for r in demo.in_node("detach"))
-        print(f"\ndetached all pods (DEL: {times})")
-        return 0 if ok else 1
+        ok = _attach_show_detach(demo, keep)
     except RuntimeError as err:
         print(f"cni demo: {err}", file=sys.stderr)
         return 1
@@ -163,6 +168,8 @@ def run(keep: bool = False) -> int:
         interrupted = True
         print("\ninterrupted: cleaning up", file=sys.stderr)
         return 130
+    else:
+        return 0 if ok else 1
     finally:
         signal.signal(signal.SIGTERM, previous)
         if demo.made:
@@ -181,10 +188,11 @@ def _attach_or_detach(verb: str, root: str, pods: list[str]) -> None:
     for pod in pods:
         rt = RuntimeConf(container_id=pod, netns=f"/var/run/netns/{pod}", ifname="eth0")
         started = time.monotonic()
+        result: Any = None
         if verb == "attach":
-            result: Any = runtime.add_network_list(network, rt)
+            result = runtime.add_network_list(network, rt)
         else:
-            result = runtime.del_network_list(network, rt)
+            runtime.del_network_list(network, rt)
         reports.append({"pod": pod, "ms": (time.monotonic() - started) * 1000, "result": result})
     print(dumps(reports))
 

@@ -12,16 +12,7 @@ from typing import Any
 
 import pytest
 
-from cni.install import install
 from tests.conftest import REFERENCE_PLUGINS
-
-
-@pytest.fixture(scope="session")
-def our_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The plugins this package ships, installed as `cni install` writes them."""
-    directory = tmp_path_factory.mktemp("ours")
-    install(str(directory))
-    return directory
 
 
 @pytest.fixture

@@ -242,15 +242,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
             result = delegate_add(str(config.ipam_type), args.stdin_data, args.env)
             result = _as_current(result, args.cni_version)
             ipam_done = True
-        container = pod.link(args.ifname)
-        host_link = node.link(host)
-        if container is None or host_link is None:
-            raise CNIError(f"veth {host}/{args.ifname} vanished while being set up")
-        result["interfaces"] = [
-            {"name": config.bridge, "mac": bridge["mac"]},
-            {"name": host, "mac": host_link["mac"]},
-            {"name": args.ifname, "mac": container["mac"], "sandbox": args.netns},
-        ]
+        result["interfaces"] = _interfaces(pod, node, config, bridge, host, args)
         ips = [ip for ip in result.get("ips") or [] if isinstance(ip, dict)]  # type: ignore[attr-defined]
         for ip in ips:
             ip["interface"] = 2
@@ -261,10 +253,25 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         dns = args.conf.get("dns")
         if isinstance(dns, dict) and dns:
             result["dns"] = dns
-        return result
     except BaseException:
         _undo(node, host, args, config, ipam_done)
         raise
+    return result
+
+
+def _interfaces(
+    pod: Netlink, node: Netlink, config: Config, bridge: dict[str, object], host: str, args: skel.CmdArgs
+) -> list[dict[str, object]]:
+    """The result's interfaces: bridge, host veth, container side (index 2)."""
+    container = pod.link(args.ifname)
+    host_link = node.link(host)
+    if container is None or host_link is None:
+        raise CNIError(f"veth {host}/{args.ifname} vanished while being set up")
+    return [
+        {"name": config.bridge, "mac": bridge["mac"]},
+        {"name": host, "mac": host_link["mac"]},
+        {"name": args.ifname, "mac": container["mac"], "sandbox": args.netns},
+    ]
 
 
 def _as_current(result: dict[str, object], version: str) -> dict[str, object]:
@@ -314,9 +321,9 @@ def cmd_check(args: skel.CmdArgs) -> None:
     if link is None:
         raise CNIError(f"bridge: container interface {args.ifname} not found")
     for iface in prev.get("interfaces") or []:
-        if isinstance(iface, dict) and iface.get("name") == args.ifname and iface.get("sandbox"):
-            if iface.get("mac") and iface["mac"] != link["mac"]:
-                raise CNIError(f"bridge: {args.ifname} has MAC {link['mac']}, expected {iface['mac']}")
+        ours = isinstance(iface, dict) and iface.get("name") == args.ifname and iface.get("sandbox")
+        if ours and iface.get("mac") and iface["mac"] != link["mac"]:
+            raise CNIError(f"bridge: {args.ifname} has MAC {link['mac']}, expected {iface['mac']}")
     present = set(pod.addresses(args.ifname))
     for ip in prev.get("ips") or []:
         if isinstance(ip, dict) and ip.get("address") not in present:

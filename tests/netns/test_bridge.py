@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bridge plugin (with our host-local) in throwaway node and pod namespaces.
+
+Case names (K5, F8, S8, ...) are those of shared/docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REFERENCE_PLUGINS
+from tests.worlds import World, node_state, normalise_result, ok, pod_state, sysctl
+
+pytestmark = pytest.mark.netns
+VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+
+
+def conflist(version: str = "1.0.0", subnet: str = "10.66.0.0/24", **bridge: Any) -> dict[str, Any]:
+    return {
+        "cniVersion": version,
+        "name": "brnet",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cnibr0",
+                "isGateway": True,
+                "isDefaultGateway": True,
+                **bridge,
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "dataDir": "@IPAM@"},
+            }
+        ],
+    }
+
+
+def ping(netns: str, address: str) -> bool:
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", address],
+        capture_output=True,
+        check=False,
+        timeout=10,
+    )
+    return out.returncode == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_add_check_del_per_version(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, version: str
+) -> None:
+    world = World("br", tmp_path, make_netns, conflist(version, hairpinMode=True, mtu=1400), our_bin, pods=2)
+    first = ok(world.cni("add", 0, "p1"))
+    second = ok(world.cni("add", 1, "p2"))
+    assert first["cniVersion"] == version
+    names = [i["name"] for i in first["interfaces"]]
+    assert names[0] == "cnibr0"
+    assert names[1].startswith("veth")
+    assert names[2] == "eth0"
+    assert first["interfaces"][2]["sandbox"] == world.pod_path(0)
+    ip = first["ips"][0]
+    assert (ip["address"], ip["gateway"], ip["interface"]) == ("10.66.0.2/24", "10.66.0.1", 2)
+    assert first["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.66.0.1"}]
+    # Kernel state, read with pyroute2.
+    pod = pod_state(world.pods[0])
+    assert pod["addrs"] == ["10.66.0.2/24"]
+    assert pod["up"]
+    assert ("default", 0, "10.66.0.1") in pod["routes"]
+    node = node_state(world.node, "cnibr0")
+    assert node["bridge_addrs"] == ["10.66.0.1/24"]
+    assert node["ports"] == ["veth", "veth"]
+    # S8: no router advertisements accepted on the host side (CVE-2020-10749).
+    host_veth = first["interfaces"][1]["name"]
+    assert sysctl(world.node, f"net/ipv6/conf/{host_veth}/accept_ra") == "0"
+    assert sysctl(world.node, "net/ipv6/conf/cnibr0/accept_ra") == "0"
+    hairpin = subprocess.run(
+        ["ip", "netns", "exec", world.node, "cat", f"/sys/class/net/{host_veth}/brport/hairpin_mode"],
+        capture_output=True,
+        check=False,
+    )
+    if hairpin.returncode == 0:
+        assert hairpin.stdout.strip() == b"1"
+    # Traffic between the pods and to the gateway, only inside our namespaces.
+    assert ping(world.pods[0], second["ips"][0]["address"].split("/")[0])
+    assert ping(world.pods[1], "10.66.0.1")
+    if version != "0.3.1":
+        ok(world.cni("check", 0, "p1"))
+    ok(world.cni("del", 0, "p1"))
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == ["10.66.0.3"]
+    assert node_state(world.node, "cnibr0")["ports"] == ["veth"]
+    ok(world.cni("del", 0, "p1"))  # again: nothing left to do, still success
+    ok(world.cni("del", 1, "p2"))
+    assert world.reservations() == []
+
+
+def test_k5_parallel_adds_before_the_bridge_exists(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    world = World("k5", tmp_path, make_netns, conflist(), our_bin, pods=20)
+    with ThreadPoolExecutor(20) as pool:
+        outs = list(pool.map(lambda n: world.cni("add", n, f"k5-{n}"), range(20)))
+    assert all(o.returncode == 0 for o in outs), [o.stdout for o in outs if o.returncode]
+    node = node_state(world.node, "cnibr0")
+    assert node["bridge_addrs"] == ["10.66.0.1/24"], "one bridge, one gateway address"
+    assert len(node["ports"]) == 20
+    assert len(world.reservations()) == 20
+
+
+def test_f8_ipam_failure_leaves_no_veth_and_no_reservation(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    world = World("f8", tmp_path, make_netns, conflist(subnet="10.66.0.0/30"), our_bin, pods=2)
+    ok(world.cni("add", 0, "only"))  # the /30 has one address
+    out = world.cni("add", 1, "more")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["code"] == 11
+    assert node_state(world.node, "cnibr0")["ports"] == ["veth"], "the failed ADD's veth is gone"
+    assert pod_state(world.pods[1])["links"] == ["lo"]
+    assert world.reservations() == ["10.66.0.2"]
+
+
+def test_e4_f4_del_after_the_namespace_is_gone_releases(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    world = World("f4", tmp_path, make_netns, conflist(), our_bin)
+    ok(world.cni("add"))
+    subprocess.run(["ip", "netns", "del", world.pods[0]], check=True)
+    ok(world.cni("del"))
+    assert world.reservations() == []
+    out = world.cni("add")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["code"] == 8
+
+
+@pytest.mark.parametrize(
+    ("bridge", "code"),
+    [({"hairpinMode": True, "promiscMode": True}, 7), ({"ipMasq": True}, 2), ({"vlan": 100}, 2), ({"mtu": "big"}, 7)],
+)
+def test_c7_bad_config_refused_before_any_link(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, bridge: dict[str, Any], code: int
+) -> None:
+    world = World("c7", tmp_path, make_netns, conflist(**bridge), our_bin)
+    out = world.cni("add")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["code"] == code
+    assert not node_state(world.node, "cnibr0")["bridge"]
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
+
+
+def test_existing_interface_name_in_the_container_is_an_error(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    world = World("dup", tmp_path, make_netns, conflist(), our_bin)
+    subprocess.run(["ip", "-n", world.pods[0], "link", "add", "eth0", "type", "veth", "peer", "name", "x0"], check=True)
+    out = world.cni("add")
+    assert out.returncode == 1
+    assert "already exists" in json.loads(out.stdout)["msg"]
+    assert world.reservations() == []
+
+
+@pytest.mark.interop
+def test_same_result_and_kernel_state_as_reference(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    if not (REFERENCE_PLUGINS / "bridge").exists():
+        pytest.skip("needs containernetworking-plugins")
+    conf = conflist(hairpinMode=True)
+    ours = World("dours", tmp_path, make_netns, conf, our_bin)
+    theirs = World("dref", tmp_path, make_netns, conf, REFERENCE_PLUGINS)
+    our_result = ok(ours.cni("add"))
+    their_result = ok(theirs.cni("add"))
+    assert normalise_result(our_result) == normalise_result(their_result)
+    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
+    assert node_state(ours.node, "cnibr0") == node_state(theirs.node, "cnibr0")
+    ok(ours.cni("del"))
+    ok(theirs.cni("del"))
+    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
+    assert node_state(ours.node, "cnibr0") == node_state(theirs.node, "cnibr0")
+
+
+@pytest.mark.interop
+def test_libcni_drives_bridge_and_host_local(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, go_driver: Path
+) -> None:
+    world = World("golib", tmp_path, make_netns, conflist(), our_bin)
+    result = ok(world.go(go_driver, "add"))
+    assert result["ips"][0]["address"] == "10.66.0.2/24"
+    assert pod_state(world.pods[0])["addrs"] == ["10.66.0.2/24"]
+    ok(world.go(go_driver, "check"))
+    ok(world.go(go_driver, "del"))
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
