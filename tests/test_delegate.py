@@ -82,3 +82,30 @@ def test_lookup_uses_absolute_directories_only(plugin_dir: Path, monkeypatch: py
     with pytest.raises(InvalidNetworkConfig, match="failed to find plugin 'echo'"):
         find_in_path("echo", ["", ".", "bin"])
     assert find_in_path("echo", ["/nonexistent", str(plugin_dir)]) == str(plugin_dir / "echo")
+
+
+def test_our_own_launchers_run_in_process_others_are_execd(our_bin: Path, plugin_dir: Path) -> None:
+    from cni.delegate import our_plugin_module
+
+    assert our_plugin_module(str(our_bin / "host-local")) == "cni.plugins.host_local"
+    # A launcher whose path list starts elsewhere (another installation, or a test plugin).
+    assert our_plugin_module(str(plugin_dir / "echo")) is None
+    assert our_plugin_module("/bin/sh") is None
+
+
+def test_in_process_delegate_behaves_like_the_process(our_bin: Path, tmp_path: Path) -> None:
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "inproc",
+        "type": "bridge",
+        "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.31.0.0/24"}]], "dataDir": str(tmp_path)},
+    }
+    environment = env(our_bin)
+    data = json.dumps(conf).encode()
+    result: dict[str, Any] = delegate.delegate_add("host-local", data, environment)
+    assert result["ips"][0]["address"] == "10.31.0.2/24"
+    with pytest.raises(CNIError) as info:
+        delegate.delegate_add("host-local", data, environment)  # duplicate: the plugin's own error
+    assert "duplicate allocation" in info.value.msg
+    delegate.delegate_del("host-local", data, environment)
+    assert sorted(p.name for p in (tmp_path / "inproc").iterdir()) == ["last_reserved_ip.0", "lock"]

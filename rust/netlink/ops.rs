@@ -284,6 +284,12 @@ pub mod messages {
         RouteNetlinkMessage::NewRoute(msg)
     }
 
+    pub fn get_link(name: &str) -> RouteNetlinkMessage {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        RouteNetlinkMessage::GetLink(msg)
+    }
+
     pub fn dump_links() -> RouteNetlinkMessage {
         RouteNetlinkMessage::GetLink(LinkMessage::default())
     }
@@ -375,8 +381,18 @@ impl Handle {
     /// # Errors
     /// [`NetlinkError`] other than "no such device".
     pub fn link(&mut self, name: &str) -> Result<Option<Link>> {
-        // A dump is simple and cheap at the link counts of a pod or node namespace.
-        Ok(self.links()?.into_iter().find(|l| l.name == name))
+        // One GETLINK by name: a node with hundreds of pods must not dump every link.
+        match self
+            .socket
+            .query(messages::get_link(name), &format!("get link {name}"))
+        {
+            Ok(answer) => Ok(answer.into_iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(parse_link(l)),
+                _ => None,
+            })),
+            Err(err) if err.errno == libc::ENODEV => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     fn create(&mut self, message: RouteNetlinkMessage, operation: &str) -> Result<()> {

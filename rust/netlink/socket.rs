@@ -136,6 +136,34 @@ impl NetlinkSocket {
         }
     }
 
+    /// Sends one request and returns the messages answered before the acknowledgement
+    /// (a GET of one object).
+    ///
+    /// # Errors
+    /// [`NetlinkError`] with the kernel's errno.
+    pub fn query(
+        &mut self,
+        message: RouteNetlinkMessage,
+        operation: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        let seq = self.send(message, NLM_F_REQUEST | NLM_F_ACK, operation)?;
+        let mut out = Vec::new();
+        loop {
+            for (_, payload) in self.receive(seq, operation)? {
+                match payload {
+                    NetlinkPayload::InnerMessage(inner) => out.push(inner),
+                    NetlinkPayload::Error(err) => {
+                        return match err.code {
+                            None => Ok(out),
+                            Some(code) => Err(NetlinkError::new(operation, -code.get())),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// Sends a dump request and returns every message of the answer.
     ///
     /// # Errors

@@ -23,6 +23,10 @@ from cni._native import Netlink, write_sysctl
 from cni.delegate import delegate_add, delegate_check, delegate_del, delegate_gc, delegate_status
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 ABOUT = "bridge plugin (cni package)"
 EEXIST = 17
 UNSUPPORTED = ("ipMasq", "vlan", "vlanTrunk", "macspoofchk")
@@ -344,8 +348,11 @@ def cmd_gc(args: skel.CmdArgs) -> None:
         delegate_gc(str(config.ipam_type), args.stdin_data, args.env)
 
 
-def main() -> int:
-    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_status, gc=cmd_gc, about=ABOUT)
+def main(**io: Any) -> int:
+    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
+    return skel.plugin_main(
+        add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_status, gc=cmd_gc, about=ABOUT, **io
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ from cni._native import RangeSet
 from cni.errors import AddressExhausted, AddressInUse, AddressOutOfRange, CNIError, InvalidNetworkConfig
 from cni.ipam.store import DiskStore, Owner
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 ABOUT = "host-local IPAM plugin (cni package)"
 
 
@@ -289,8 +293,11 @@ def cmd_status(args: skel.CmdArgs) -> None:
                 raise PluginNotAvailable(f"no free addresses in range set {index} ({range_set})")
 
 
-def main() -> int:
-    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, about=ABOUT)
+def main(**io: Any) -> int:
+    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
+    return skel.plugin_main(
+        add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, about=ABOUT, **io
+    )
 
 
 if __name__ == "__main__":

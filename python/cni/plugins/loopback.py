@@ -15,6 +15,10 @@ from cni import skel, versions
 from cni._native import Netlink
 from cni.errors import CNIError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 ABOUT = "loopback plugin (cni package)"
 
 
@@ -48,8 +52,9 @@ def cmd_check(args: skel.CmdArgs) -> None:
         raise CNIError("loopback interface is down")
 
 
-def main() -> int:
-    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT)
+def main(**io: Any) -> int:
+    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
+    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT, **io)
 
 
 if __name__ == "__main__":

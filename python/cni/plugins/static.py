@@ -16,6 +16,10 @@ from cni import cniargs, skel, versions
 from cni._native import cidr_has, parse_cidr_text, parse_ip_text
 from cni.errors import CNIError, InvalidNetworkConfig
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 ABOUT = "static IPAM plugin (cni package)"
 
 
@@ -131,8 +135,9 @@ def cmd_del(args: skel.CmdArgs) -> None:
     addresses(args)
 
 
-def main() -> int:
-    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT)
+def main(**io: Any) -> int:
+    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
+    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT, **io)
 
 
 if __name__ == "__main__":
