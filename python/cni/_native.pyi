@@ -199,6 +199,19 @@ class Netlink:
         """A veth pair; the peer is created directly in `peer_netns` when given."""
     def add_link(self, kind: str, name: str, *, mtu: int = 0, vlan_filtering: bool = False) -> None:
         """A bridge, dummy or ifb link (EEXIST when the name is taken)."""
+    def add_lower(
+        self,
+        kind: str,
+        name: str,
+        master: str,
+        *,
+        mode: str | None = None,
+        vlan_id: int = 0,
+        netns: str | None = None,
+        mtu: int = 0,
+        mac: str | None = None,
+    ) -> None:
+        """A macvlan, ipvlan or vlan link on `master`, created directly inside `netns`."""
     def set_link(
         self,
         name: str,

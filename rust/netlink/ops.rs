@@ -10,7 +10,8 @@ use std::os::fd::RawFd;
 use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridge, InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanMode,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
@@ -18,7 +19,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::socket::{NetlinkSocket, Result};
+use super::socket::{NetlinkError, NetlinkSocket, Result};
 
 /// What we report about a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +76,10 @@ pub struct RouteInfo {
 pub mod messages {
     use super::{
         AddressAttribute, AddressFamily, AddressMessage, DefaultNla, InfoBridge, InfoData,
-        InfoKind, InfoVeth, IpAddr, LinkAttribute, LinkChange, LinkFlags, LinkInfo, LinkMessage,
-        RawFd, RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric,
-        RouteNetlinkMessage, RouteProtocol, RouteScope, RouteSpec, RouteType,
+        InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpAddr, IpVlanMode, LinkAttribute,
+        LinkChange, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, RawFd, RouteAddress,
+        RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage, RouteProtocol,
+        RouteScope, RouteSpec, RouteType,
     };
 
     fn kind(kind: InfoKind) -> LinkAttribute {
@@ -150,6 +152,70 @@ pub mod messages {
             msg.attributes.push(kind(info_kind));
         }
         RouteNetlinkMessage::NewLink(msg)
+    }
+
+    /// A link stacked on `master` (macvlan, ipvlan or vlan), created directly inside the
+    /// namespace `netns_fd` when given. `mode` is the macvlan/ipvlan mode; `vlan_id` the VLAN.
+    ///
+    /// # Errors
+    /// A message naming an unknown kind or mode.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_lower(
+        kind_name: &str,
+        name: &str,
+        master: u32,
+        mode: Option<&str>,
+        vlan_id: u16,
+        netns_fd: Option<RawFd>,
+        mtu: u32,
+        mac: Option<&[u8]>,
+    ) -> Result<RouteNetlinkMessage, String> {
+        let info = match kind_name {
+            "macvlan" => {
+                let mode = match mode.unwrap_or("bridge") {
+                    "bridge" => MacVlanMode::Bridge,
+                    "private" => MacVlanMode::Private,
+                    "vepa" => MacVlanMode::Vepa,
+                    "passthru" => MacVlanMode::Passthrough,
+                    other => return Err(format!("unknown macvlan mode {other:?}")),
+                };
+                vec![
+                    LinkInfo::Kind(InfoKind::MacVlan),
+                    LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)])),
+                ]
+            }
+            "ipvlan" => {
+                let mode = match mode.unwrap_or("l2") {
+                    "l2" => IpVlanMode::L2,
+                    "l3" => IpVlanMode::L3,
+                    "l3s" => IpVlanMode::L3S,
+                    other => return Err(format!("unknown ipvlan mode {other:?}")),
+                };
+                vec![
+                    LinkInfo::Kind(InfoKind::IpVlan),
+                    LinkInfo::Data(InfoData::IpVlan(vec![InfoIpVlan::Mode(mode)])),
+                ]
+            }
+            "vlan" => vec![
+                LinkInfo::Kind(InfoKind::Vlan),
+                LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(vlan_id)])),
+            ],
+            other => return Err(format!("unknown link kind {other:?}")),
+        };
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        msg.attributes.push(LinkAttribute::Link(master));
+        if mtu > 0 {
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(mac) = mac {
+            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        if let Some(fd) = netns_fd {
+            msg.attributes.push(LinkAttribute::NetNsFd(fd));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(info));
+        Ok(RouteNetlinkMessage::NewLink(msg))
     }
 
     /// Changes to link `index`.
@@ -430,6 +496,26 @@ impl Handle {
             messages::new_simple(kind, name, mtu, vlan_filtering),
             &format!("create {kind} {name}"),
         )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (EEXIST when the name is taken, EINVAL for a bad kind or mode).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_lower(
+        &mut self,
+        kind: &str,
+        name: &str,
+        master: u32,
+        mode: Option<&str>,
+        vlan_id: u16,
+        netns_fd: Option<RawFd>,
+        mtu: u32,
+        mac: Option<&[u8]>,
+    ) -> Result<()> {
+        let operation = format!("create {kind} {name}");
+        let message = messages::new_lower(kind, name, master, mode, vlan_id, netns_fd, mtu, mac)
+            .map_err(|m| NetlinkError::new(&format!("{operation}: {m}"), libc::EINVAL))?;
+        self.create(message, &operation)
     }
 
     /// # Errors

@@ -176,6 +176,43 @@ impl PyNetlink {
         self.with(py, move |h| h.add_simple(&kind, &name, mtu, vlan_filtering))
     }
 
+    /// A macvlan, ipvlan or vlan link on `master`, created inside `netns` when given.
+    #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
+    #[pyo3(signature = (kind, name, master, *, mode=None, vlan_id=0, netns=None, mtu=0, mac=None))]
+    fn add_lower(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        name: &str,
+        master: &str,
+        mode: Option<String>,
+        vlan_id: u16,
+        netns: Option<&str>,
+        mtu: u32,
+        mac: Option<&str>,
+    ) -> PyResult<()> {
+        let master = self.index(py, master)?;
+        let ns_file = netns
+            .map(File::open)
+            .transpose()
+            .map_err(|e| io_error(&format!("open netns {}", netns.unwrap_or("")), &e))?;
+        let fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
+        let mac = mac.map(parse_mac).transpose()?;
+        let (kind, name) = (kind.to_owned(), name.to_owned());
+        self.with(py, move |h| {
+            h.add_lower(
+                &kind,
+                &name,
+                master,
+                mode.as_deref(),
+                vlan_id,
+                fd,
+                mtu,
+                mac.as_deref(),
+            )
+        })
+    }
+
     #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
     #[pyo3(signature = (name, *, up=None, promisc=None, mtu=None, mac=None, master=None, netns=None, new_name=None))]
     fn set_link(

@@ -8,7 +8,9 @@ writes one launcher per entry; this table is the only list of plugins.
 #: Reference type name -> module with the plugin's `main()`.
 PLUGINS: dict[str, str] = {
     "bridge": "cni.plugins.bridge",
+    "dummy": "cni.plugins.dummy",
     "host-local": "cni.plugins.host_local",
     "loopback": "cni.plugins.loopback",
+    "macvlan": "cni.plugins.macvlan",
     "static": "cni.plugins.static",
 }

@@ -18,10 +18,19 @@ from __future__ import annotations
 import os
 import sys
 
-from cni import cniargs, skel, versions
+from cni import cniargs, skel
 from cni._native import Netlink, write_sysctl
-from cni.delegate import delegate_add, delegate_check, delegate_del, delegate_gc, delegate_status
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
+from cni.plugins._iface import (
+    check_container,
+    configure,
+    delete_container_link,
+    ipam_add,
+    ipam_del,
+    ipam_forward,
+    no_router_advertisements,
+    result_ips,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -130,17 +139,8 @@ def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
         node.set_link(config.bridge, promisc=True)
     if not link["up"]:
         node.set_link(config.bridge, up=True)
-    _no_router_advertisements(config.bridge)
+    no_router_advertisements(config.bridge)
     return node.link(config.bridge) or link
-
-
-def _no_router_advertisements(ifname: str, netns: str | None = None) -> None:
-    """accept_ra=0: a container must not re-route the node's IPv6 (CVE-2020-10749)."""
-    try:
-        write_sysctl(f"net/ipv6/conf/{ifname}/accept_ra", "0", netns)
-    except NetlinkError as err:
-        if err.errno != 2:  # IPv6 disabled: nothing to protect
-            raise
 
 
 def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str, object]]) -> None:
@@ -175,55 +175,6 @@ def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str,
         write_sysctl("net/ipv6/conf/all/forwarding", "1")
 
 
-def _configure_container(pod: Netlink, args: skel.CmdArgs, config: Config, result: dict[str, object]) -> None:
-    if not config.enable_dad:
-        try:
-            write_sysctl(f"net/ipv6/conf/{args.ifname}/accept_dad", "0", args.netns)
-        except NetlinkError as err:
-            if err.errno != 2:
-                raise
-    pod.set_link(args.ifname, up=True)
-    ips = [ip for ip in result.get("ips") or [] if isinstance(ip, dict)]  # type: ignore[attr-defined]
-    for ip in ips:
-        pod.add_address(args.ifname, str(ip["address"]))
-    routes = [r for r in result.get("routes") or [] if isinstance(r, dict)]  # type: ignore[attr-defined]
-    defaults = {("." in str(r["dst"])) for r in routes if str(r["dst"]).endswith("/0")}
-    if config.is_default_gateway:
-        for ip in ips:
-            gateway = ip.get("gateway")
-            v4 = "." in str(ip["address"])
-            if isinstance(gateway, str) and v4 not in defaults:
-                routes.append({"dst": "0.0.0.0/0" if v4 else "::/0", "gw": gateway})
-                defaults.add(v4)
-        result["routes"] = routes
-    for route in routes:
-        gw = route.get("gw")
-        if gw is None:
-            gw = next(
-                (
-                    ip.get("gateway")
-                    for ip in ips
-                    if ("." in str(ip["address"])) == ("." in str(route["dst"])) and ip.get("gateway")
-                ),
-                None,
-            )
-        pod.add_route(
-            str(route["dst"]),
-            gw=gw if isinstance(gw, str) else None,
-            dev=args.ifname,
-            priority=_int(route.get("priority")),
-            table=_int(route.get("table")),
-            scope=_int(route.get("scope")),
-            mtu=_int(route.get("mtu")),
-            advmss=_int(route.get("advmss")),
-            replace=True,
-        )
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     config = Config(args)
     pod = Netlink(args.netns)
@@ -237,21 +188,18 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     )
     ipam_done = False
     try:
-        _no_router_advertisements(host)
+        no_router_advertisements(host)
         node.set_link(host, up=True, master=config.bridge)
         if config.hairpin:
             node.set_hairpin(host, True)
-        result: dict[str, object] = {"cniVersion": versions.CURRENT}
-        if config.ipam_type:
-            result = delegate_add(str(config.ipam_type), args.stdin_data, args.env)
-            result = _as_current(result, args.cni_version)
-            ipam_done = True
+        result = ipam_add(args)
+        ipam_done = True
         result["interfaces"] = _interfaces(pod, node, config, bridge, host, args)
-        ips = [ip for ip in result.get("ips") or [] if isinstance(ip, dict)]  # type: ignore[attr-defined]
+        ips = result_ips(result)
         for ip in ips:
             ip["interface"] = 2
         if not config.disable_container_interface:
-            _configure_container(pod, args, config, result)
+            configure(pod, args, result, default_gateway=config.is_default_gateway, enable_dad=config.enable_dad)
         if config.is_gateway:
             _ensure_gateway_addresses(node, config, ips)
         dns = args.conf.get("dns")
@@ -278,80 +226,40 @@ def _interfaces(
     ]
 
 
-def _as_current(result: dict[str, object], version: str) -> dict[str, object]:
-    from cni.results import convert
-
-    return convert(result, versions.CURRENT, from_version=version)
-
-
 def _undo(node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_done: bool) -> None:
     """After a failed ADD: no veth and no reservation may remain (F8)."""
     try:
         node.del_link(host)
     except CNIError:
         pass
-    if ipam_done and config.ipam_type:
-        try:
-            delegate_del(str(config.ipam_type), args.stdin_data, args.env)
-        except CNIError:
-            pass
+    if ipam_done:
+        ipam_del(args, best_effort=True)
 
 
 def cmd_del(args: skel.CmdArgs) -> None:
-    config = Config(args)
-    if args.netns:
-        try:
-            pod = Netlink(args.netns)
-        except NetlinkError:
-            pod = None  # the namespace is gone, and the veth with it
-        if pod is not None and pod.link(args.ifname) is not None:
-            try:
-                pod.del_link(args.ifname)
-            except NetlinkError as err:
-                if err.errno != 19:  # ENODEV: gone meanwhile
-                    raise
-    if config.ipam_type:
-        delegate_del(str(config.ipam_type), args.stdin_data, args.env)
+    Config(args)
+    delete_container_link(args)
+    ipam_del(args)
 
 
 def cmd_check(args: skel.CmdArgs) -> None:
     config = Config(args)
-    if config.ipam_type:
-        delegate_check(str(config.ipam_type), args.stdin_data, args.env)
-    prev = args.conf.get("prevResult")
-    assert isinstance(prev, dict)
-    pod = Netlink(args.netns)
-    link = pod.link(args.ifname)
-    if link is None:
-        raise CNIError(f"bridge: container interface {args.ifname} not found")
-    for iface in prev.get("interfaces") or []:
-        ours = isinstance(iface, dict) and iface.get("name") == args.ifname and iface.get("sandbox")
-        if ours and iface.get("mac") and iface["mac"] != link["mac"]:
-            raise CNIError(f"bridge: {args.ifname} has MAC {link['mac']}, expected {iface['mac']}")
-    present = set(pod.addresses(args.ifname))
-    for ip in prev.get("ips") or []:
-        if isinstance(ip, dict) and ip.get("address") not in present:
-            raise CNIError(f"bridge: {args.ifname} lost address {ip.get('address')}")
+    ipam_forward(args)
+    check_container(args)
     if Netlink().link(config.bridge) is None:
         raise CNIError(f"bridge: bridge {config.bridge} not found")
 
 
-def cmd_status(args: skel.CmdArgs) -> None:
-    config = Config(args)
-    if config.ipam_type:
-        delegate_status(str(config.ipam_type), args.stdin_data, args.env)
-
-
-def cmd_gc(args: skel.CmdArgs) -> None:
-    config = Config(args)
-    if config.ipam_type:
-        delegate_gc(str(config.ipam_type), args.stdin_data, args.env)
+def cmd_forward(args: skel.CmdArgs) -> None:
+    """STATUS and GC: the bridge holds nothing of its own; its IPAM plugin may."""
+    Config(args)
+    ipam_forward(args)
 
 
 def main(**io: Any) -> int:
     """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
     return skel.plugin_main(
-        add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_status, gc=cmd_gc, about=ABOUT, **io
+        add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_forward, gc=cmd_forward, about=ABOUT, **io
     )
 
 

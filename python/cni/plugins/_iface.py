@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What every interface plugin does with IPAM and the container's interface.
+
+Shared by bridge, macvlan and dummy: run the IPAM delegate and hold its result in the
+current shape, put the addresses and routes on the container's interface (routes without a
+gateway use the gateway of their family, as the reference's ConfigureIface does), switch
+off router advertisements and DAD where asked, and tear down in the right order.
+"""
+
+from __future__ import annotations
+
+from cni import skel, versions
+from cni._native import Netlink, write_sysctl
+from cni.delegate import delegate_add, delegate_check, delegate_del, delegate_gc, delegate_status
+from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError
+
+ENOENT = 2
+ENODEV = 19
+
+
+def ipam_type(args: skel.CmdArgs) -> str | None:
+    ipam = args.conf.get("ipam")
+    value = ipam.get("type") if isinstance(ipam, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def ipam_add(args: skel.CmdArgs) -> dict[str, object]:
+    """The IPAM delegate's result, in the 1.1.0 shape."""
+    from cni.results import convert
+
+    kind = ipam_type(args)
+    if kind is None:
+        return {"cniVersion": versions.CURRENT}
+    result = delegate_add(kind, args.stdin_data, args.env)
+    return convert(result, versions.CURRENT, from_version=args.cni_version)
+
+
+def ipam_del(args: skel.CmdArgs, *, best_effort: bool = False) -> None:
+    kind = ipam_type(args)
+    if kind is None:
+        return
+    try:
+        delegate_del(kind, args.stdin_data, args.env)
+    except CNIError:
+        if not best_effort:
+            raise
+
+
+def ipam_forward(args: skel.CmdArgs) -> None:
+    """CHECK, STATUS and GC go to the IPAM delegate, as the spec requires."""
+    kind = ipam_type(args)
+    if kind is None:
+        return
+    verb = {"CHECK": delegate_check, "STATUS": delegate_status, "GC": delegate_gc}[args.command]
+    verb(kind, args.stdin_data, args.env)
+
+
+def sysctl_if_present(key: str, value: str, netns: str | None = None) -> None:
+    """Writes a sysctl that may be absent (IPv6 disabled): absent means nothing to do."""
+    try:
+        write_sysctl(key, value, netns)
+    except NetlinkError as err:
+        if err.errno != ENOENT:
+            raise
+
+
+def no_router_advertisements(ifname: str, netns: str | None = None) -> None:
+    """accept_ra=0: a container must not re-route the node's IPv6 (CVE-2020-10749)."""
+    sysctl_if_present(f"net/ipv6/conf/{ifname}/accept_ra", "0", netns)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def result_ips(result: dict[str, object]) -> list[dict[str, object]]:
+    ips = result.get("ips")
+    return [ip for ip in ips if isinstance(ip, dict)] if isinstance(ips, list) else []
+
+
+def configure(
+    pod: Netlink,
+    args: skel.CmdArgs,
+    result: dict[str, object],
+    *,
+    default_gateway: bool = False,
+    enable_dad: bool = False,
+) -> None:
+    """Brings the container interface up with the result's addresses and routes."""
+    if not enable_dad:
+        sysctl_if_present(f"net/ipv6/conf/{args.ifname}/accept_dad", "0", args.netns)
+    pod.set_link(args.ifname, up=True)
+    ips = result_ips(result)
+    for ip in ips:
+        pod.add_address(args.ifname, str(ip["address"]))
+    raw = result.get("routes")
+    routes = [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
+    if default_gateway:
+        families = {("." in str(r.get("dst"))) for r in routes if str(r.get("dst")).endswith("/0")}
+        for ip in ips:
+            gateway = ip.get("gateway")
+            v4 = "." in str(ip["address"])
+            if isinstance(gateway, str) and v4 not in families:
+                routes.append({"dst": "0.0.0.0/0" if v4 else "::/0", "gw": gateway})
+                families.add(v4)
+        result["routes"] = routes
+    for route in routes:
+        dst = route.get("dst")
+        if not isinstance(dst, str):
+            raise InvalidNetworkConfig(f"route without a dst: {route!r}")
+        gw = route.get("gw")
+        if gw is None:
+            gw = next(
+                (ip.get("gateway") for ip in ips if ("." in str(ip["address"])) == ("." in dst) and ip.get("gateway")),
+                None,
+            )
+        pod.add_route(
+            dst,
+            gw=gw if isinstance(gw, str) else None,
+            dev=args.ifname,
+            priority=_int(route.get("priority")),
+            table=_int(route.get("table")),
+            scope=_int(route.get("scope")),
+            mtu=_int(route.get("mtu")),
+            advmss=_int(route.get("advmss")),
+            replace=True,
+        )
+
+
+def open_pod(args: skel.CmdArgs) -> Netlink | None:
+    """The container's namespace, or None when it is gone (DEL must still succeed)."""
+    if not args.netns:
+        return None
+    try:
+        return Netlink(args.netns)
+    except NetlinkError:
+        return None
+
+
+def delete_container_link(args: skel.CmdArgs) -> None:
+    """DEL's first step: the interface goes before its addresses are released."""
+    pod = open_pod(args)
+    if pod is None or pod.link(args.ifname) is None:
+        return
+    try:
+        pod.del_link(args.ifname)
+    except NetlinkError as err:
+        if err.errno != ENODEV:  # gone meanwhile
+            raise
+
+
+def check_container(args: skel.CmdArgs) -> dict[str, object]:
+    """CHECK's common part: the interface exists, keeps its MAC and its addresses."""
+    prev = args.conf.get("prevResult")
+    assert isinstance(prev, dict)
+    pod = Netlink(args.netns)
+    link = pod.link(args.ifname)
+    if link is None:
+        raise CNIError(f"container interface {args.ifname} not found")
+    for iface in prev.get("interfaces") or []:
+        ours = isinstance(iface, dict) and iface.get("name") == args.ifname and iface.get("sandbox")
+        if ours and iface.get("mac") and iface["mac"] != link["mac"]:
+            raise CNIError(f"{args.ifname} has MAC {link['mac']}, expected {iface['mac']}")
+    present = set(pod.addresses(args.ifname))
+    for ip in prev.get("ips") or []:
+        if isinstance(ip, dict) and ip.get("address") not in present:
+            raise CNIError(f"{args.ifname} lost address {ip.get('address')}")
+    return link
+
+
+def container_interface(pod: Netlink, args: skel.CmdArgs) -> dict[str, object]:
+    """The result's entry for the container's interface (it must exist by now)."""
+    link = pod.link(args.ifname)
+    if link is None:
+        raise CNIError(f"{args.ifname} vanished while being set up")
+    return {"name": args.ifname, "mac": link["mac"], "sandbox": args.netns}
+
+
+def finish_add(pod: Netlink, args: skel.CmdArgs, sysctls: tuple[tuple[str, str], ...] = ()) -> dict[str, object]:
+    """After a plugin created the container's only interface: IPAM, addresses, routes.
+
+    On any failure the interface is deleted and the addresses released (F8).
+    """
+    ipam_done = False
+    try:
+        result = ipam_add(args)
+        ipam_done = True
+        result["interfaces"] = [container_interface(pod, args)]
+        for ip in result_ips(result):
+            ip["interface"] = 0
+        for key, value in sysctls:
+            sysctl_if_present(key, value, args.netns)
+        configure(pod, args, result)
+    except BaseException:
+        delete_container_link(args)
+        if ipam_done:
+            ipam_del(args, best_effort=True)
+        raise
+    return result

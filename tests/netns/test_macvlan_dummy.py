@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: Apache-2.0
+"""macvlan (on a veth master in a throwaway node namespace) and dummy.
+
+This VM's kernel has no dummy links: the dummy tests detect that and skip; run them for
+real with ../shared/tools/kernel-matrix/run.sh ".venv/bin/python -m pytest tests/netns/test_macvlan_dummy.py".
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CAN_NETNS, REFERENCE_PLUGINS
+from tests.worlds import World, normalise_result, ok, pod_state
+
+pytestmark = pytest.mark.netns
+VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+
+
+def conflist(kind: str, version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
+    return {
+        "cniVersion": version,
+        "name": f"{kind}net",
+        "plugins": [
+            {
+                "type": kind,
+                **extra,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": "10.55.0.0/24"}]],
+                    "dataDir": "@IPAM@",
+                    "routes": [{"dst": "10.56.0.0/16"}],
+                },
+            }
+        ],
+    }
+
+
+def with_master(world: World) -> None:
+    subprocess.run(
+        ["ip", "-n", world.node, "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1"], check=True
+    )
+    subprocess.run(["ip", "-n", world.node, "link", "set", "uplink0", "up"], check=True)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_macvlan_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, version: str) -> None:
+    world = World("mv", tmp_path, make_netns, conflist("macvlan", version, master="uplink0", mode="bridge"), our_bin)
+    with_master(world)
+    result = ok(world.cni("add"))
+    assert result["cniVersion"] == version
+    assert result["interfaces"][0]["name"] == "eth0"
+    assert result["ips"][0]["address"] == "10.55.0.2/24"
+    pod = pod_state(world.pods[0])
+    assert pod["addrs"] == ["10.55.0.2/24"]
+    assert ("10.56.0.0", 16, "10.55.0.1") in pod["routes"]
+    kind = subprocess.run(
+        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "macvlan mode bridge" in kind
+    if version != "0.3.1":
+        ok(world.cni("check"))
+    ok(world.cni("del"))
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
+    ok(world.cni("del"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"master": "nope0"}, 7),
+        ({"mode": "weird"}, 7),
+        ({"mtu": 9999, "master": "uplink0"}, 7),
+        ({"linkInContainer": True}, 2),
+    ],
+)
+def test_macvlan_bad_config_leaves_nothing(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, extra: dict[str, Any], code: int
+) -> None:
+    world = World("mvbad", tmp_path, make_netns, conflist("macvlan", **extra), our_bin)
+    with_master(world)
+    out = world.cni("add")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["code"] == code
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
+
+
+@pytest.mark.interop
+def test_macvlan_same_as_reference(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    if not (REFERENCE_PLUGINS / "macvlan").exists():
+        pytest.skip("needs containernetworking-plugins")
+    conf = conflist("macvlan", master="uplink0")
+    ours = World("mvo", tmp_path, make_netns, conf, our_bin)
+    theirs = World("mvr", tmp_path, make_netns, conf, REFERENCE_PLUGINS)
+    for world in (ours, theirs):
+        with_master(world)
+    assert normalise_result(ok(ours.cni("add"))) == normalise_result(ok(theirs.cni("add")))
+    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
+    ok(ours.cni("del"))
+    ok(theirs.cni("del"))
+    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
+
+
+def _kernel_has_dummy() -> bool:
+    if not CAN_NETNS:
+        return False
+    name = "cnit-dummyprobe"
+    subprocess.run(["ip", "netns", "add", name], capture_output=True, check=False)
+    try:
+        made = subprocess.run(
+            ["ip", "-n", name, "link", "add", "d0", "type", "dummy"], capture_output=True, check=False
+        )
+        return made.returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+@pytest.mark.skipif(not _kernel_has_dummy(), reason="this kernel has no dummy links (no modules to load)")
+@pytest.mark.parametrize("version", VERSIONS)
+def test_dummy_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, version: str) -> None:
+    world = World("dm", tmp_path, make_netns, conflist("dummy", version), our_bin)
+    result = ok(world.cni("add"))
+    assert result["ips"][0]["address"] == "10.55.0.2/24"
+    assert pod_state(world.pods[0])["addrs"] == ["10.55.0.2/24"]
+    if version != "0.3.1":
+        ok(world.cni("check"))
+    ok(world.cni("del"))
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
+
+
+def test_dummy_needs_ipam(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    conf = {"cniVersion": "1.0.0", "name": "dmnet", "plugins": [{"type": "dummy"}]}
+    world = World("dmx", tmp_path, make_netns, conf, our_bin)
+    out = world.cni("add")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["code"] == 7
+    assert pod_state(world.pods[0])["links"] == ["lo"]
