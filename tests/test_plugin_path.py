@@ -44,3 +44,29 @@ def test_plugin_imports_nothing_heavy(plugin_dir: Path, command: str) -> None:
     names = imported_modules(plugin_dir / "echo", env, json.dumps(conf).encode())
     assert "cni.skel" in names
     assert not names & set(HEAVY), sorted(names & set(HEAVY))
+
+
+@pytest.mark.parametrize("name", sorted(__import__("cni.plugins", fromlist=["PLUGINS"]).PLUGINS))
+def test_shipped_plugins_import_nothing_heavy(our_bin: Path, name: str) -> None:
+    names = imported_modules(our_bin / name, {"CNI_COMMAND": "VERSION"}, b"{}")
+    assert not names & set(HEAVY), sorted(names & set(HEAVY))
+
+
+def test_host_local_add_imports_nothing_heavy(our_bin: Path, tmp_path: Path) -> None:
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": "/proc/self/ns/net",
+        "CNI_NETNS_OVERRIDE": "1",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(our_bin),
+    }
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "n",
+        "type": "host-local",
+        "ipam": {"type": "host-local", "subnet": "10.1.0.0/24", "dataDir": str(tmp_path)},
+    }
+    names = imported_modules(our_bin / "host-local", env, json.dumps(conf).encode())
+    assert "cni.plugins.host_local" in names
+    assert not names & set(HEAVY), sorted(names & set(HEAVY))

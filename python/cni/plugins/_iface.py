@@ -14,6 +14,11 @@ from cni._native import Netlink, write_sysctl
 from cni.delegate import delegate_add, delegate_check, delegate_del, delegate_gc, delegate_status
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 ENOENT = 2
 ENODEV = 19
 
@@ -197,3 +202,40 @@ def finish_add(pod: Netlink, args: skel.CmdArgs, sysctls: tuple[tuple[str, str],
             ipam_del(args, best_effort=True)
         raise
     return result
+
+
+def plugin_main(
+    *,
+    add: Callable[[skel.CmdArgs], object],
+    validate: Callable[[skel.CmdArgs], object],
+    kind: str,
+    about: str,
+    check_more: Callable[[skel.CmdArgs], None] | None = None,
+    **io: Any,
+) -> int:
+    """Runs an interface plugin whose DEL, CHECK, STATUS and GC are the common ones.
+
+    DEL removes the container's interface and then releases its addresses; CHECK asks IPAM,
+    then checks the interface (of link `kind`), its MAC and addresses; STATUS and GC go to
+    IPAM. `validate` checks the config first for every verb; `io` is passed to the SDK.
+    """
+
+    def delete(args: skel.CmdArgs) -> None:
+        validate(args)
+        delete_container_link(args)
+        ipam_del(args)
+
+    def check(args: skel.CmdArgs) -> None:
+        validate(args)
+        ipam_forward(args)
+        link = check_container(args)
+        if link["kind"] != kind:
+            raise CNIError(f"{args.ifname} is a {link['kind']} link, not {kind}")
+        if check_more is not None:
+            check_more(args)
+
+    def forward(args: skel.CmdArgs) -> None:
+        validate(args)
+        ipam_forward(args)
+
+    return skel.plugin_main(add=add, delete=delete, check=check, status=forward, gc=forward, about=about, **io)

@@ -22,13 +22,11 @@ from cni import cniargs, skel
 from cni._native import Netlink, write_sysctl
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
 from cni.plugins._iface import (
-    check_container,
     configure,
-    delete_container_link,
     ipam_add,
     ipam_del,
-    ipam_forward,
     no_router_advertisements,
+    plugin_main,
     result_ips,
 )
 
@@ -236,31 +234,15 @@ def _undo(node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_don
         ipam_del(args, best_effort=True)
 
 
-def cmd_del(args: skel.CmdArgs) -> None:
-    Config(args)
-    delete_container_link(args)
-    ipam_del(args)
-
-
-def cmd_check(args: skel.CmdArgs) -> None:
+def _bridge_exists(args: skel.CmdArgs) -> None:
     config = Config(args)
-    ipam_forward(args)
-    check_container(args)
     if Netlink().link(config.bridge) is None:
         raise CNIError(f"bridge: bridge {config.bridge} not found")
 
 
-def cmd_forward(args: skel.CmdArgs) -> None:
-    """STATUS and GC: the bridge holds nothing of its own; its IPAM plugin may."""
-    Config(args)
-    ipam_forward(args)
-
-
 def main(**io: Any) -> int:
     """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return skel.plugin_main(
-        add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_forward, gc=cmd_forward, about=ABOUT, **io
-    )
+    return plugin_main(add=cmd_add, validate=Config, kind="veth", about=ABOUT, check_more=_bridge_exists, **io)
 
 
 if __name__ == "__main__":

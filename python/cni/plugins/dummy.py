@@ -13,12 +13,9 @@ from cni import skel
 from cni._native import Netlink
 from cni.errors import CNIError, InvalidNetworkConfig
 from cni.plugins._iface import (
-    check_container,
-    delete_container_link,
     finish_add,
-    ipam_del,
-    ipam_forward,
     ipam_type,
+    plugin_main,
 )
 
 TYPE_CHECKING = False
@@ -42,30 +39,9 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return finish_add(pod, args)
 
 
-def cmd_del(args: skel.CmdArgs) -> None:
-    _require_ipam(args)
-    delete_container_link(args)
-    ipam_del(args)
-
-
-def cmd_check(args: skel.CmdArgs) -> None:
-    _require_ipam(args)
-    ipam_forward(args)
-    link = check_container(args)
-    if link["kind"] != "dummy":
-        raise CNIError(f"{args.ifname} is a {link['kind']} link, not dummy")
-
-
-def cmd_forward(args: skel.CmdArgs) -> None:
-    _require_ipam(args)
-    ipam_forward(args)
-
-
 def main(**io: Any) -> int:
     """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return skel.plugin_main(
-        add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_forward, gc=cmd_forward, about=ABOUT, **io
-    )
+    return plugin_main(add=cmd_add, validate=_require_ipam, kind="dummy", about=ABOUT, **io)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,8 @@ from cni import cniargs, skel
 from cni._native import Netlink
 from cni.errors import CNIError, InvalidNetworkConfig, UnsupportedField
 from cni.plugins._iface import (
-    check_container,
-    delete_container_link,
     finish_add,
-    ipam_del,
-    ipam_forward,
+    plugin_main,
 )
 
 TYPE_CHECKING = False
@@ -79,30 +76,9 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return finish_add(pod, args, sysctls)
 
 
-def cmd_del(args: skel.CmdArgs) -> None:
-    _config(args)
-    delete_container_link(args)
-    ipam_del(args)
-
-
-def cmd_check(args: skel.CmdArgs) -> None:
-    _config(args)
-    ipam_forward(args)
-    link = check_container(args)
-    if link["kind"] != "macvlan":
-        raise CNIError(f"{args.ifname} is a {link['kind']} link, not macvlan")
-
-
-def cmd_forward(args: skel.CmdArgs) -> None:
-    _config(args)
-    ipam_forward(args)
-
-
 def main(**io: Any) -> int:
     """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return skel.plugin_main(
-        add=cmd_add, delete=cmd_del, check=cmd_check, status=cmd_forward, gc=cmd_forward, about=ABOUT, **io
-    )
+    return plugin_main(add=cmd_add, validate=_config, kind="macvlan", about=ABOUT, **io)
 
 
 if __name__ == "__main__":
