@@ -158,3 +158,22 @@ def node_state(node: str, bridge: str) -> dict[str, Any]:
 def sysctl(netns: str, key: str) -> str:
     out = subprocess.run(["ip", "netns", "exec", netns, "cat", f"/proc/sys/{key}"], capture_output=True, check=True)
     return out.stdout.decode().strip()
+
+
+def kernel_supports(*link_args: str) -> bool:
+    """Whether `ip link add probe0 <link_args>` works here (in a throwaway namespace)."""
+    if os.geteuid() != 0:
+        return False
+    name = f"cnit-probe-{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True, check=False).returncode != 0:
+        return False
+    try:
+        subprocess.run(
+            ["ip", "-n", name, "link", "add", "up0", "type", "veth", "peer", "name", "up1"],
+            capture_output=True,
+            check=False,
+        )
+        made = subprocess.run(["ip", "-n", name, "link", "add", "probe0", *link_args], capture_output=True, check=False)
+        return made.returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)

@@ -642,3 +642,47 @@ impl Handle {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use netlink_packet_core::NetlinkSerializable;
+
+    use super::messages;
+
+    fn payload(message: &netlink_packet_route::RouteNetlinkMessage) -> String {
+        let mut buf = vec![0; message.buffer_len()];
+        message.serialize(&mut buf);
+        buf.iter().fold(String::new(), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    }
+
+    // Expected bytes come from pyroute2's encoder (an independent implementation).
+    #[test]
+    fn stacked_links_match_an_independent_encoder() {
+        let ipvlan =
+            messages::new_lower("ipvlan", "ipvl0", 2, Some("l3"), 0, None, 0, None).unwrap();
+        assert_eq!(
+            payload(&ipvlan),
+            "000000000000000000000000000000000a0003006970766c3000000008000500020000001c0012000b000100\
+             6970766c616e00000c0002000600010001000000"
+        );
+        let vlan = messages::new_lower("vlan", "eth0.100", 2, None, 100, None, 0, None).unwrap();
+        assert_eq!(
+            payload(&vlan),
+            "000000000000000000000000000000000d000300657468302e3130300000000008000500020000001c0012000900\
+             0100766c616e000000000c0002000600010064000000"
+        );
+        let macvlan =
+            messages::new_lower("macvlan", "mv0", 2, Some("bridge"), 0, None, 0, None).unwrap();
+        assert_eq!(
+            payload(&macvlan),
+            "00000000000000000000000000000000080003006d76300008000500020000001c0012000c0001006d6163766c61\
+             6e000c0002000800010004000000"
+        );
+        assert!(messages::new_lower("ipvlan", "x", 2, Some("l9"), 0, None, 0, None).is_err());
+        assert!(messages::new_lower("bond", "x", 2, None, 0, None, 0, None).is_err());
+    }
+}

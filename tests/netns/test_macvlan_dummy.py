@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""macvlan (on a veth master in a throwaway node namespace) and dummy.
+"""macvlan, ipvlan and vlan (on a veth master in a throwaway node namespace), and dummy.
 
-This VM's kernel has no dummy links: the dummy tests detect that and skip; run them for
-real with ../shared/tools/kernel-matrix/run.sh ".venv/bin/python -m pytest tests/netns/test_macvlan_dummy.py".
+This VM's kernel has no dummy, ipvlan or vlan links: those tests detect it and skip; run
+them for real with ../shared/tools/kernel-matrix/run.sh ".venv/bin/python -m pytest
+tests/netns/test_macvlan_dummy.py".
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CAN_NETNS, REFERENCE_PLUGINS
-from tests.worlds import World, normalise_result, ok, pod_state
+from tests.conftest import REFERENCE_PLUGINS
+from tests.worlds import World, kernel_supports, normalise_result, ok, pod_state
 
 pytestmark = pytest.mark.netns
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]
@@ -108,21 +109,7 @@ def test_macvlan_same_as_reference(tmp_path: Path, make_netns: Callable[[str], s
     assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
 
 
-def _kernel_has_dummy() -> bool:
-    if not CAN_NETNS:
-        return False
-    name = "cnit-dummyprobe"
-    subprocess.run(["ip", "netns", "add", name], capture_output=True, check=False)
-    try:
-        made = subprocess.run(
-            ["ip", "-n", name, "link", "add", "d0", "type", "dummy"], capture_output=True, check=False
-        )
-        return made.returncode == 0
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-
-
-@pytest.mark.skipif(not _kernel_has_dummy(), reason="this kernel has no dummy links (no modules to load)")
+@pytest.mark.skipif(not kernel_supports("type", "dummy"), reason="this kernel has no dummy links (no modules to load)")
 @pytest.mark.parametrize("version", VERSIONS)
 def test_dummy_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, version: str) -> None:
     world = World("dm", tmp_path, make_netns, conflist("dummy", version), our_bin)
@@ -143,3 +130,46 @@ def test_dummy_needs_ipam(tmp_path: Path, make_netns: Callable[[str], str], our_
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == 7
     assert pod_state(world.pods[0])["links"] == ["lo"]
+
+
+STACKED = [
+    ("ipvlan", {"mode": "l2"}, ("link", "up0", "type", "ipvlan", "mode", "l2")),
+    ("vlan", {"vlanId": 100}, ("link", "up0", "type", "vlan", "id", "100")),
+]
+
+
+@pytest.mark.parametrize(("kind", "extra", "probe"), STACKED, ids=[k for k, _, _ in STACKED])
+def test_ipvlan_and_vlan_add_check_del(
+    tmp_path: Path,
+    make_netns: Callable[[str], str],
+    our_bin: Path,
+    kind: str,
+    extra: dict[str, Any],
+    probe: tuple[str, ...],
+) -> None:
+    if not kernel_supports(*probe):
+        pytest.skip(f"this kernel has no {kind} links (no modules to load)")
+    world = World(kind[:4], tmp_path, make_netns, conflist(kind, master="uplink0", **extra), our_bin)
+    with_master(world)
+    result = ok(world.cni("add"))
+    assert result["ips"][0]["address"] == "10.55.0.2/24"
+    assert pod_state(world.pods[0])["addrs"] == ["10.55.0.2/24"]
+    ok(world.cni("check"))
+    ok(world.cni("del"))
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [("vlan", {"master": "uplink0", "vlanId": 5000}), ("vlan", {"vlanId": 10}), ("ipvlan", {"mode": "l9"})],
+)
+def test_ipvlan_and_vlan_bad_config(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, kind: str, extra: dict[str, Any]
+) -> None:
+    world = World("bad" + kind[:2], tmp_path, make_netns, conflist(kind, **extra), our_bin)
+    out = world.cni("add")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["code"] == 7
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []

@@ -10,7 +10,9 @@ PLUGINS: dict[str, str] = {
     "bridge": "cni.plugins.bridge",
     "dummy": "cni.plugins.dummy",
     "host-local": "cni.plugins.host_local",
+    "ipvlan": "cni.plugins.ipvlan",
     "loopback": "cni.plugins.loopback",
     "macvlan": "cni.plugins.macvlan",
     "static": "cni.plugins.static",
+    "vlan": "cni.plugins.vlan",
 }

@@ -239,3 +239,41 @@ def plugin_main(
         ipam_forward(args)
 
     return skel.plugin_main(add=add, delete=delete, check=check, status=forward, gc=forward, about=about, **io)
+
+
+def default_route_interface(node: Netlink, kind: str) -> str:
+    """The node's interface of the IPv4 default route (the reference's default master)."""
+    for route in node.routes(4):
+        if route["dst"] == "0.0.0.0/0" and route["table"] == 254 and route["oif"] is not None:
+            for link in node.links():
+                if link["index"] == route["oif"]:
+                    return str(link["name"])
+    raise InvalidNetworkConfig(f"{kind}: no master given and the node has no IPv4 default route")
+
+
+def add_stacked_link(
+    args: skel.CmdArgs,
+    kind: str,
+    master: str | None,
+    *,
+    mode: str | None = None,
+    vlan_id: int = 0,
+    mtu: int = 0,
+    mac: str | None = None,
+    sysctls: tuple[tuple[str, str], ...] = (),
+) -> dict[str, object]:
+    """ADD for macvlan, ipvlan and vlan: a link on a node interface, created in the container."""
+    if mtu < 0:
+        raise InvalidNetworkConfig(f"{kind}: invalid mtu {mtu}")
+    pod = Netlink(args.netns)
+    if pod.link(args.ifname) is not None:
+        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    node = Netlink()
+    master = master or default_route_interface(node, kind)
+    parent = node.link(master)
+    if parent is None:
+        raise InvalidNetworkConfig(f"{kind}: failed to find master {master!r}")
+    if mtu and mtu > int(str(parent["mtu"])):
+        raise InvalidNetworkConfig(f"{kind}: mtu {mtu} is larger than master {master}'s {parent['mtu']}")
+    node.add_lower(kind, args.ifname, master, mode=mode, vlan_id=vlan_id, netns=args.netns, mtu=mtu, mac=mac)
+    return finish_add(pod, args, sysctls)

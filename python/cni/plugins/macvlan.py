@@ -13,10 +13,9 @@ from __future__ import annotations
 import sys
 
 from cni import cniargs, skel
-from cni._native import Netlink
-from cni.errors import CNIError, InvalidNetworkConfig, UnsupportedField
+from cni.errors import InvalidNetworkConfig, UnsupportedField
 from cni.plugins._iface import (
-    finish_add,
+    add_stacked_link,
     plugin_main,
 )
 
@@ -26,15 +25,6 @@ if TYPE_CHECKING:
 
 ABOUT = "macvlan plugin (cni package)"
 MODES = ("bridge", "private", "vepa", "passthru")
-
-
-def _default_route_interface(node: Netlink) -> str:
-    for route in node.routes(4):
-        if route["dst"] == "0.0.0.0/0" and route["table"] == 254 and route["oif"] is not None:
-            for link in node.links():
-                if link["index"] == route["oif"]:
-                    return str(link["name"])
-    raise InvalidNetworkConfig("macvlan: no master given and the node has no IPv4 default route")
 
 
 def _config(args: skel.CmdArgs) -> tuple[str | None, str, int, str | None]:
@@ -61,19 +51,8 @@ def _config(args: skel.CmdArgs) -> tuple[str | None, str, int, str | None]:
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     master, mode, mtu, mac = _config(args)
-    pod = Netlink(args.netns)
-    if pod.link(args.ifname) is not None:
-        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
-    node = Netlink()
-    master = master or _default_route_interface(node)
-    parent = node.link(master)
-    if parent is None:
-        raise InvalidNetworkConfig(f"macvlan: failed to find master {master!r}")
-    if mtu and mtu > int(str(parent["mtu"])):
-        raise InvalidNetworkConfig(f"macvlan: mtu {mtu} is larger than master {master}'s {parent['mtu']}")
-    node.add_lower("macvlan", args.ifname, master, mode=mode, netns=args.netns, mtu=mtu, mac=mac)
-    sysctls = ((f"net/ipv4/conf/{args.ifname}/arp_notify", "1"), (f"net/ipv6/conf/{args.ifname}/ndisc_notify", "1"))
-    return finish_add(pod, args, sysctls)
+    notify = ((f"net/ipv4/conf/{args.ifname}/arp_notify", "1"), (f"net/ipv6/conf/{args.ifname}/ndisc_notify", "1"))
+    return add_stacked_link(args, "macvlan", master, mode=mode, mtu=mtu, mac=mac, sysctls=notify)
 
 
 def main(**io: Any) -> int:
