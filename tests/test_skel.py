@@ -337,3 +337,21 @@ def test_launcher_starts_isolated_interpreter(plugin_dir: Path) -> None:
     assert os.access(plugin_dir / "echo", os.X_OK)
     interpreter = first[2:].split()[0]
     assert Path(interpreter).resolve() == Path(interpreter)  # no shim, no symlink chain
+
+
+def test_f5_del_finishes_despite_sigterm(plugin_dir: Path, tmp_path: Path) -> None:
+    """A runtime giving up (SIGTERM, SIGINT) does not cut a DEL in half."""
+    import signal
+    import time
+
+    env = {**GOOD_ENV, "CNI_COMMAND": "DEL"}
+    conf = {**GOOD_CONF, "sleep": 1.5, "debugDir": str(tmp_path)}
+    proc = subprocess.Popen([str(plugin_dir / "echo")], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(conf).encode())
+    proc.stdin.close()
+    time.sleep(0.8)  # inside the handler's work by now
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["0000-DEL.json"]

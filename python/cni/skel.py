@@ -165,6 +165,16 @@ def _check_netns(command: str, netns: str, env: Mapping[str, str]) -> None:
         )
 
 
+def _finish_even_if_asked_to_stop() -> None:
+    """A DEL interrupted halfway leaks what it had not removed yet, and the runtime's retry
+    may find the namespace gone: so DEL ignores SIGTERM and SIGINT (as netavark's teardown
+    does). SIGKILL still works; DEL is idempotent, so a retry finishes the job."""
+    import _signal  # type: ignore[import-not-found]  # the C module: `signal` imports enum
+
+    for signum in (_signal.SIGTERM, _signal.SIGINT):
+        _signal.signal(signum, _signal.SIG_IGN)
+
+
 def _parse_conf(command: str, data: bytes, supported: tuple[str, ...]) -> dict[str, object]:
     from cni._native import loads
 
@@ -198,8 +208,14 @@ def dispatch(
     supported: tuple[str, ...],
     env: Mapping[str, str],
     stdin: BinaryIO,
+    *,
+    own_process: bool = False,
 ) -> object:
-    """Runs one verb; returns what should be printed (or None) or raises :class:`CNIError`."""
+    """Runs one verb; returns what should be printed (or None) or raises :class:`CNIError`.
+
+    `own_process` says the plugin is this process (not a test or an in-process delegate),
+    so process-wide settings such as signal handling may be changed.
+    """
     command = env.get("CNI_COMMAND", "")
     if not command:
         raise InvalidEnvironmentVariables("required env variables [CNI_COMMAND] missing")
@@ -232,6 +248,8 @@ def dispatch(
         conf=parsed,
         env=env,
     )
+    if command == "DEL" and own_process:
+        _finish_even_if_asked_to_stop()
     handler = handlers.get(command)
     if handler is None:
         if command in ("GC", "STATUS"):
@@ -266,13 +284,14 @@ def plugin_main(
 
     `env`, `stdin`, `stdout` and `stderr` default to the process's own.
     """
+    own_process = env is None
     env = os.environ if env is None else env
     stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     handlers = {"ADD": add, "DEL": delete, "CHECK": check, "GC": gc, "STATUS": status}
     try:
-        output = dispatch(handlers, supported_versions, env, stdin)
+        output = dispatch(handlers, supported_versions, env, stdin, own_process=own_process)
     except CNIError as err:
         return _fail(err, env, stdout, stderr, about, supported_versions)
     except Exception as err:  # noqa: BLE001 - every failure must become the error JSON
