@@ -14,6 +14,7 @@ __all__ = [
     "encode_veth_setup",
     "dumps",
     "loads",
+    "network_of",
     "parse_cidr_text",
     "parse_ip_text",
     "read_sysctl",
@@ -244,6 +245,8 @@ class Netlink:
         advmss: int | None = None,
         replace: bool = False,
     ) -> None: ...
+    def del_route(self, dst: str, *, dev: str | None = None, table: int | None = None) -> None:
+        """Deletes the route to `dst`; NetlinkError with errno ESRCH when there is none."""
     def routes(self, family: int = 4) -> list[dict[str, object]]:
         """Routes of one family in every table: dst, gw, oif, priority, table, scope."""
 
@@ -259,3 +262,6 @@ def read_sysctl(key: str, netns: str | None = None) -> str:
 
 def encode_veth_setup(host: str, peer: str, index: int, cidr: str, gateway: str) -> list[bytes]:
     """The netlink messages of a veth + address + default route setup, encoded (no I/O)."""
+
+def network_of(cidr: str) -> str:
+    """The network of `address/prefix` (host bits cleared). Raises ValueError for bad input."""

@@ -184,6 +184,13 @@ pub fn parse_cidr(text: &str) -> Option<(Addr, u8)> {
     ))
 }
 
+/// The network of `cidr` (host bits cleared), in CIDR form.
+pub fn cidr_network(cidr: (Addr, u8)) -> String {
+    let (addr, prefix) = cidr;
+    let value = addr.value & !host_mask(addr.family(), prefix);
+    format!("{}/{prefix}", Addr { value, ..addr })
+}
+
 /// Whether `addr` lies in the network `cidr` (an address with a prefix length).
 pub fn cidr_contains(cidr: (Addr, u8), addr: Addr) -> bool {
     let (net, prefix) = cidr;
@@ -640,6 +647,11 @@ mod tests {
         assert!(!cidr_contains((a, p), addr("10.1.3.1")));
         assert!(!cidr_contains((a, p), addr("::1")));
         assert!(parse_cidr("10.1.2.3").is_none());
+        assert_eq!(cidr_network((a, p)), "10.1.2.0/24");
+        assert_eq!(
+            cidr_network(parse_cidr("fd00::5:1/112").unwrap()),
+            "fd00::5:0/112"
+        );
         assert!(parse_cidr("fd00::5/0").is_some());
     }
 

@@ -604,6 +604,29 @@ impl Handle {
         )
     }
 
+    /// Deletes a route matching `spec` (destination, table, device).
+    ///
+    /// # Errors
+    /// [`NetlinkError`] (ESRCH when there is no such route).
+    pub fn del_route(&mut self, spec: &RouteSpec) -> Result<()> {
+        let what = spec
+            .dst
+            .map_or_else(|| "default".to_owned(), |(d, p)| format!("{d}/{p}"));
+        let RouteNetlinkMessage::NewRoute(mut msg) = messages::new_route(spec) else {
+            unreachable!("new_route builds a route message")
+        };
+        // The kernel matches a deletion on what is given; protocol and scope must not narrow it.
+        msg.header.protocol = RouteProtocol::Unspec;
+        if spec.scope.is_none() {
+            msg.header.scope = RouteScope::NoWhere;
+        }
+        self.socket.request(
+            RouteNetlinkMessage::DelRoute(msg),
+            0,
+            &format!("delete route {what}"),
+        )
+    }
+
     /// Every route of a family, all tables.
     ///
     /// # Errors

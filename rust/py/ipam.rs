@@ -11,7 +11,9 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use super::errors::{AddressExhausted, AddressInUse, AddressOutOfRange, InvalidNetworkConfig};
 use crate::ipam::allocator::{AllocError, Allocator};
 use crate::ipam::pool::Pool;
-use crate::ipam::range::{cidr_contains, parse_cidr, Addr, Range, RangeError, RangeSet};
+use crate::ipam::range::{
+    cidr_contains, cidr_network, parse_cidr, Addr, Range, RangeError, RangeSet,
+};
 
 impl From<AllocError> for PyErr {
     fn from(err: AllocError) -> PyErr {
@@ -365,4 +367,12 @@ pub fn cidr_has(cidr: &str, ip: &str) -> PyResult<bool> {
     let net =
         parse_cidr(cidr).ok_or_else(|| PyValueError::new_err(format!("invalid CIDR {cidr:?}")))?;
     Ok(cidr_contains(net, parse_text(ip)?))
+}
+
+/// The network of `address/prefix` (host bits cleared), in CIDR form.
+#[pyfunction]
+pub fn network_of(cidr: &str) -> PyResult<String> {
+    let parsed =
+        parse_cidr(cidr).ok_or_else(|| PyValueError::new_err(format!("invalid CIDR {cidr:?}")))?;
+    Ok(cidr_network(parsed))
 }

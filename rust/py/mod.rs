@@ -14,7 +14,8 @@ use pyo3::prelude::*;
 mod _native {
     #[pymodule_export]
     use super::ipam::{
-        cidr_has, parse_cidr_text, parse_ip_text, PyAddressPool, PyIPAllocator, PyRangeSet,
+        cidr_has, network_of, parse_cidr_text, parse_ip_text, PyAddressPool, PyIPAllocator,
+        PyRangeSet,
     };
     #[pymodule_export]
     use super::json::{dumps, loads};

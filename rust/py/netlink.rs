@@ -313,6 +313,31 @@ impl PyNetlink {
         self.with(py, move |h| h.add_route(&spec, replace))
     }
 
+    /// Deletes the route to `dst` (on `dev`, in `table`); ESRCH when there is none.
+    #[pyo3(signature = (dst, *, dev=None, table=None))]
+    fn del_route(
+        &self,
+        py: Python<'_>,
+        dst: &str,
+        dev: Option<&str>,
+        table: Option<u32>,
+    ) -> PyResult<()> {
+        let (net, prefix) = parse_cidr(dst)?;
+        let oif = dev.map(|d| self.index(py, d)).transpose()?;
+        let spec = RouteSpec {
+            dst: if prefix == 0 {
+                None
+            } else {
+                Some((net, prefix))
+            },
+            v6: net.is_ipv6(),
+            oif,
+            table,
+            ..RouteSpec::default()
+        };
+        self.with(py, move |h| h.del_route(&spec))
+    }
+
     /// Routes of one family (4 or 6) in every table, as dicts.
     #[pyo3(signature = (family=4))]
     fn routes<'py>(&self, py: Python<'py>, family: u8) -> PyResult<Vec<Bound<'py, PyDict>>> {

@@ -13,6 +13,7 @@ PLUGINS: dict[str, str] = {
     "ipvlan": "cni.plugins.ipvlan",
     "loopback": "cni.plugins.loopback",
     "macvlan": "cni.plugins.macvlan",
+    "ptp": "cni.plugins.ptp",
     "static": "cni.plugins.static",
     "vlan": "cni.plugins.vlan",
 }

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ptp plugin: a veth pair routed point-to-point, no bridge.
+
+Keys of the reference: `mtu`, `ipam` (required), `dns`; `ipMasq` is refused with code 2
+until the firewall machinery exists. The container gets its addresses, a link-scope route
+to the gateway, the subnet via the gateway (replacing the kernel's on-link subnet route) and
+the IPAM routes; the host veth gets each gateway as a /32 (/128) and a host route to each
+container address, and forwarding is switched on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from cni import skel
+from cni._native import Netlink, network_of, write_sysctl
+from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
+from cni.plugins._iface import (
+    configure,
+    container_interface,
+    delete_container_link,
+    ipam_add,
+    ipam_del,
+    ipam_type,
+    no_router_advertisements,
+    plugin_main,
+    result_ips,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+ABOUT = "ptp plugin (cni package)"
+EEXIST = 17
+SCOPE_LINK = 253
+SCOPE_HOST = 254
+
+
+def _config(args: skel.CmdArgs) -> int:
+    conf = args.conf
+    if conf.get("ipMasq") not in (None, False):
+        raise UnsupportedField("ptp: ipMasq is not supported yet by this plugin")
+    if ipam_type(args) is None:
+        raise InvalidNetworkConfig("ptp: ipam must be specified")
+    mtu = conf.get("mtu", 0)
+    if not isinstance(mtu, int) or isinstance(mtu, bool) or not 0 <= mtu <= 65535:
+        raise InvalidNetworkConfig(f"ptp: invalid mtu {mtu!r}")
+    return mtu
+
+
+def _point_to_point_routes(pod: Netlink, args: skel.CmdArgs, ips: list[dict[str, object]]) -> None:
+    for ip in ips:
+        address, gateway = str(ip["address"]), ip.get("gateway")
+        if not isinstance(gateway, str):
+            raise InvalidNetworkConfig(f"ptp: IPAM gave {address} no gateway")
+        subnet = network_of(address)
+        host_bits = "32" if "." in gateway else "128"
+        try:
+            pod.del_route(subnet, dev=args.ifname)
+        except NetlinkError as err:
+            if err.errno != 3:  # ESRCH: the kernel added none (a /32 address)
+                raise
+        pod.add_route(f"{gateway}/{host_bits}", dev=args.ifname, scope=SCOPE_LINK, replace=True)
+        pod.add_route(subnet, gw=gateway, dev=args.ifname, replace=True)
+
+
+def _host_side(node: Netlink, host: str, ips: list[dict[str, object]]) -> None:
+    no_router_advertisements(host)
+    node.set_link(host, up=True)
+    for ip in ips:
+        address, gateway = str(ip["address"]), str(ip["gateway"])
+        v4 = "." in address
+        bits = "32" if v4 else "128"
+        try:
+            node.add_address(host, f"{gateway}/{bits}")
+        except NetlinkError as err:
+            if err.errno != EEXIST:
+                raise
+        node.add_route(f"{address.split('/')[0]}/{bits}", dev=host, scope=SCOPE_HOST, replace=True)
+        write_sysctl("net/ipv4/ip_forward" if v4 else "net/ipv6/conf/all/forwarding", "1")
+
+
+def _required_ips(result: dict[str, object]) -> list[dict[str, object]]:
+    ips = result_ips(result)
+    if not ips:
+        raise CNIError("ptp: IPAM plugin returned no IP configuration")
+    return ips
+
+
+def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
+    mtu = _config(args)
+    pod = Netlink(args.netns)
+    if pod.link(args.ifname) is not None:
+        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    node = Netlink()
+    host = "veth" + os.urandom(4).hex()
+    node.add_veth(host, args.ifname, peer_netns=args.netns, mtu=mtu)
+    ipam_done = False
+    try:
+        result = ipam_add(args)
+        ipam_done = True
+        ips = _required_ips(result)
+        host_link = node.link(host)
+        result["interfaces"] = [
+            {"name": host, "mac": host_link["mac"] if host_link else ""},
+            container_interface(pod, args),
+        ]
+        for ip in ips:
+            ip["interface"] = 1
+        configure(pod, args, result)
+        _point_to_point_routes(pod, args, ips)
+        _host_side(node, host, ips)
+        dns = args.conf.get("dns")
+        if isinstance(dns, dict) and dns:
+            result["dns"] = dns
+    except BaseException:
+        delete_container_link(args)
+        if ipam_done:
+            ipam_del(args, best_effort=True)
+        raise
+    return result
+
+
+def main(**io: Any) -> int:
+    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
+    return plugin_main(add=cmd_add, validate=_config, kind="veth", about=ABOUT, **io)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
