@@ -226,8 +226,8 @@ class Netlink:
         new_name: str | None = None,
     ) -> None:
         """Changes a link; `master=""` detaches it, `netns` moves it."""
-    def set_hairpin(self, name: str, on: bool) -> None:
-        """Hairpin mode of a bridge port."""
+    def set_bridge_port(self, name: str, *, hairpin: bool | None = None, isolated: bool | None = None) -> None:
+        """Flags of a bridge port: hairpin mode, port isolation."""
     def del_link(self, name: str) -> None: ...
     def add_address(self, name: str, cidr: str) -> None: ...
     def addresses(self, name: str | None = None) -> list[str]:

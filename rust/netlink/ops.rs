@@ -47,6 +47,15 @@ pub struct LinkChange {
     pub name: Option<String>,
 }
 
+/// Boolean bridge-port flags, by their kernel attribute number (`IFLA_BRPORT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgePortFlag {
+    /// Hairpin: frames may go back out the port they came in on.
+    Hairpin = 4,
+    /// Isolated: no traffic with other isolated ports.
+    Isolated = 33,
+}
+
 /// A route to add, in the shape of a CNI result's route.
 #[derive(Debug, Clone, Default)]
 pub struct RouteSpec {
@@ -75,11 +84,11 @@ pub struct RouteInfo {
 /// Pure message builders (no I/O).
 pub mod messages {
     use super::{
-        AddressAttribute, AddressFamily, AddressMessage, DefaultNla, InfoBridge, InfoData,
-        InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpAddr, IpVlanMode, LinkAttribute,
-        LinkChange, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, RawFd, RouteAddress,
-        RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage, RouteProtocol,
-        RouteScope, RouteSpec, RouteType,
+        AddressAttribute, AddressFamily, AddressMessage, BridgePortFlag, DefaultNla, InfoBridge,
+        InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpAddr, IpVlanMode,
+        LinkAttribute, LinkChange, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, RawFd,
+        RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage,
+        RouteProtocol, RouteScope, RouteSpec, RouteType,
     };
 
     fn kind(kind: InfoKind) -> LinkAttribute {
@@ -251,15 +260,14 @@ pub mod messages {
         RouteNetlinkMessage::SetLink(msg)
     }
 
-    /// Hairpin mode on bridge port `index` (IFLA_PROTINFO / IFLA_BRPORT_MODE).
-    pub fn set_hairpin(index: u32, on: bool) -> RouteNetlinkMessage {
-        const IFLA_BRPORT_MODE: u16 = 4;
+    /// A boolean flag of bridge port `index` (IFLA_PROTINFO / IFLA_BRPORT_*).
+    pub fn set_bridge_port(index: u32, flag: BridgePortFlag, on: bool) -> RouteNetlinkMessage {
         let mut msg = LinkMessage::default();
         msg.header.interface_family = AddressFamily::Bridge;
         msg.header.index = index;
         msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
             netlink_packet_route::link::LinkProtoInfoBridge::Other(DefaultNla::new(
-                IFLA_BRPORT_MODE,
+                flag as u16,
                 vec![u8::from(on)],
             )),
         ]));
@@ -530,11 +538,11 @@ impl Handle {
 
     /// # Errors
     /// [`NetlinkError`].
-    pub fn set_hairpin(&mut self, index: u32, on: bool) -> Result<()> {
+    pub fn set_bridge_port(&mut self, index: u32, flag: BridgePortFlag, on: bool) -> Result<()> {
         self.socket.request(
-            messages::set_hairpin(index, on),
+            messages::set_bridge_port(index, flag, on),
             0,
-            &format!("set hairpin on link {index}"),
+            &format!("set {flag:?} on bridge port {index}"),
         )
     }
 

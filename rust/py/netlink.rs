@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::errors::NetlinkError as PyNetlinkError;
 use crate::netlink::ops::messages;
-use crate::netlink::{ns, Handle, Link, LinkChange, NetlinkError, RouteSpec};
+use crate::netlink::{ns, BridgePortFlag, Handle, Link, LinkChange, NetlinkError, RouteSpec};
 
 impl From<NetlinkError> for PyErr {
     fn from(err: NetlinkError) -> PyErr {
@@ -249,9 +249,25 @@ impl PyNetlink {
         self.with(py, move |h| h.set_link(index, &change))
     }
 
-    fn set_hairpin(&self, py: Python<'_>, name: &str, on: bool) -> PyResult<()> {
+    /// Bridge-port flags of `name`: `hairpin`, `isolated` (None leaves one alone).
+    #[pyo3(signature = (name, *, hairpin=None, isolated=None))]
+    fn set_bridge_port(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        hairpin: Option<bool>,
+        isolated: Option<bool>,
+    ) -> PyResult<()> {
         let index = self.index(py, name)?;
-        self.with(py, move |h| h.set_hairpin(index, on))
+        for (flag, on) in [
+            (BridgePortFlag::Hairpin, hairpin),
+            (BridgePortFlag::Isolated, isolated),
+        ] {
+            if let Some(on) = on {
+                self.with(py, move |h| h.set_bridge_port(index, flag, on))?;
+            }
+        }
+        Ok(())
     }
 
     fn del_link(&self, py: Python<'_>, name: &str) -> PyResult<()> {

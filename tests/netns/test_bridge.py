@@ -196,3 +196,17 @@ def test_libcni_drives_bridge_and_host_local(
     ok(world.go(go_driver, "del"))
     assert pod_state(world.pods[0])["links"] == ["lo"]
     assert world.reservations() == []
+
+
+def test_port_flags_hairpin_and_isolation(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    world = World("iso", tmp_path, make_netns, conflist(hairpinMode=True, portIsolation=True), our_bin)
+    host_veth = ok(world.cni("add"))["interfaces"][1]["name"]
+    port = subprocess.run(
+        ["ip", "netns", "exec", world.node, "bridge", "-d", "link", "show", "dev", host_veth],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "hairpin on" in port
+    assert "isolated on" in port
+    ok(world.cni("del"))

@@ -188,8 +188,8 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     try:
         no_router_advertisements(host)
         node.set_link(host, up=True, master=config.bridge)
-        if config.hairpin:
-            node.set_hairpin(host, True)
+        if config.hairpin or config.port_isolation:
+            node.set_bridge_port(host, hairpin=config.hairpin or None, isolated=config.port_isolation or None)
         result = ipam_add(args)
         ipam_done = True
         result["interfaces"] = _interfaces(pod, node, config, bridge, host, args)
