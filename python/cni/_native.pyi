@@ -185,7 +185,8 @@ class Netlink:
     @property
     def netns(self) -> str | None: ...
     def links(self) -> list[dict[str, object]]:
-        """Every link: index, name, mtu, mac, up, promisc, master (index), kind."""
+        """Every link: index, name, mtu, mac, up, promisc, allmulti, master (index), kind,
+        alias, txqlen."""
     def link(self, name: str) -> dict[str, object] | None: ...
     def add_veth(
         self,
@@ -224,12 +225,16 @@ class Netlink:
         master: str | None = None,
         netns: str | None = None,
         new_name: str | None = None,
+        alias: str | None = None,
+        txqlen: int | None = None,
+        allmulti: bool | None = None,
     ) -> None:
         """Changes a link; `master=""` detaches it, `netns` moves it."""
     def set_bridge_port(self, name: str, *, hairpin: bool | None = None, isolated: bool | None = None) -> None:
         """Flags of a bridge port: hairpin mode, port isolation."""
     def del_link(self, name: str) -> None: ...
     def add_address(self, name: str, cidr: str) -> None: ...
+    def del_address(self, name: str, cidr: str) -> None: ...
     def addresses(self, name: str | None = None) -> list[str]:
         """Addresses in CIDR form, of link `name` or of every link."""
     def add_route(

@@ -30,8 +30,11 @@ pub struct Link {
     pub mac: Vec<u8>,
     pub up: bool,
     pub promisc: bool,
+    pub allmulti: bool,
     pub master: Option<u32>,
     pub kind: Option<String>,
+    pub alias: Option<String>,
+    pub txqlen: u32,
 }
 
 /// Changes to apply to a link; `None` leaves an attribute alone.
@@ -45,6 +48,9 @@ pub struct LinkChange {
     pub master: Option<u32>,
     pub netns_fd: Option<RawFd>,
     pub name: Option<String>,
+    pub alias: Option<String>,
+    pub txqlen: Option<u32>,
+    pub allmulti: Option<bool>,
 }
 
 /// Boolean bridge-port flags, by their kernel attribute number (`IFLA_BRPORT_*`).
@@ -234,6 +240,7 @@ pub mod messages {
         for (wanted, flag) in [
             (change.up, LinkFlags::Up),
             (change.promisc, LinkFlags::Promisc),
+            (change.allmulti, LinkFlags::Allmulti),
         ] {
             if let Some(on) = wanted {
                 msg.header.change_mask |= flag;
@@ -256,6 +263,12 @@ pub mod messages {
         }
         if let Some(name) = &change.name {
             msg.attributes.push(LinkAttribute::IfName(name.clone()));
+        }
+        if let Some(alias) = &change.alias {
+            msg.attributes.push(LinkAttribute::IfAlias(alias.clone()));
+        }
+        if let Some(txqlen) = change.txqlen {
+            msg.attributes.push(LinkAttribute::TxQueueLen(txqlen));
         }
         RouteNetlinkMessage::SetLink(msg)
     }
@@ -302,6 +315,14 @@ pub mod messages {
             }
         }
         RouteNetlinkMessage::NewAddress(msg)
+    }
+
+    /// Removes an address from link `index`.
+    pub fn del_address(index: u32, ip: IpAddr, prefix: u8) -> RouteNetlinkMessage {
+        let RouteNetlinkMessage::NewAddress(msg) = new_address(index, ip, prefix) else {
+            unreachable!("new_address builds an address message")
+        };
+        RouteNetlinkMessage::DelAddress(msg)
     }
 
     /// A unicast route; main table unless `table` says otherwise.
@@ -391,8 +412,11 @@ fn parse_link(msg: LinkMessage) -> Link {
         mac: Vec::new(),
         up: msg.header.flags.contains(LinkFlags::Up),
         promisc: msg.header.flags.contains(LinkFlags::Promisc),
+        allmulti: msg.header.flags.contains(LinkFlags::Allmulti),
         master: None,
         kind: None,
+        alias: None,
+        txqlen: 0,
     };
     for attr in msg.attributes {
         match attr {
@@ -400,6 +424,8 @@ fn parse_link(msg: LinkMessage) -> Link {
             LinkAttribute::Mtu(mtu) => link.mtu = mtu,
             LinkAttribute::Address(mac) => link.mac = mac,
             LinkAttribute::Controller(master) => link.master = Some(master),
+            LinkAttribute::IfAlias(alias) => link.alias = Some(alias),
+            LinkAttribute::TxQueueLen(txqlen) => link.txqlen = txqlen,
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     if let LinkInfo::Kind(kind) = info {
@@ -562,6 +588,16 @@ impl Handle {
         self.create(
             messages::new_address(index, ip, prefix),
             &format!("add address {ip}/{prefix} to link {index}"),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (EADDRNOTAVAIL when the address is not there).
+    pub fn del_address(&mut self, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
+        self.socket.request(
+            messages::del_address(index, ip, prefix),
+            0,
+            &format!("remove address {ip}/{prefix} from link {index}"),
         )
     }
 

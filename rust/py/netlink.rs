@@ -74,6 +74,9 @@ fn link_dict<'py>(py: Python<'py>, link: &Link) -> PyResult<Bound<'py, PyDict>> 
     d.set_item("promisc", link.promisc)?;
     d.set_item("master", link.master)?;
     d.set_item("kind", &link.kind)?;
+    d.set_item("allmulti", link.allmulti)?;
+    d.set_item("alias", &link.alias)?;
+    d.set_item("txqlen", link.txqlen)?;
     Ok(d)
 }
 
@@ -214,7 +217,7 @@ impl PyNetlink {
     }
 
     #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
-    #[pyo3(signature = (name, *, up=None, promisc=None, mtu=None, mac=None, master=None, netns=None, new_name=None))]
+    #[pyo3(signature = (name, *, up=None, promisc=None, mtu=None, mac=None, master=None, netns=None, new_name=None, alias=None, txqlen=None, allmulti=None))]
     fn set_link(
         &self,
         py: Python<'_>,
@@ -226,6 +229,9 @@ impl PyNetlink {
         master: Option<&str>,
         netns: Option<&str>,
         new_name: Option<String>,
+        alias: Option<String>,
+        txqlen: Option<u32>,
+        allmulti: Option<bool>,
     ) -> PyResult<()> {
         let index = self.index(py, name)?;
         let master = match master {
@@ -245,6 +251,9 @@ impl PyNetlink {
             master,
             netns_fd: ns_file.as_ref().map(AsRawFd::as_raw_fd),
             name: new_name,
+            alias,
+            txqlen,
+            allmulti,
         };
         self.with(py, move |h| h.set_link(index, &change))
     }
@@ -279,6 +288,12 @@ impl PyNetlink {
         let index = self.index(py, name)?;
         let (ip, prefix) = parse_cidr(cidr)?;
         self.with(py, move |h| h.add_address(index, ip, prefix))
+    }
+
+    fn del_address(&self, py: Python<'_>, name: &str, cidr: &str) -> PyResult<()> {
+        let index = self.index(py, name)?;
+        let (ip, prefix) = parse_cidr(cidr)?;
+        self.with(py, move |h| h.del_address(index, ip, prefix))
     }
 
     /// Addresses in CIDR form, of link `name` or of every link.

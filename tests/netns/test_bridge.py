@@ -210,3 +210,41 @@ def test_port_flags_hairpin_and_isolation(tmp_path: Path, make_netns: Callable[[
     assert "hairpin on" in port
     assert "isolated on" in port
     ok(world.cni("del"))
+
+
+def test_force_address_replaces_a_stale_gateway(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    """The node's subnet changed: without forceAddress ADD refuses, with it the old address goes."""
+    world = World("force", tmp_path, make_netns, conflist(subnet="10.67.0.0/24"), our_bin, pods=2)
+    ok(world.cni("add", 0, "old"))
+    for name, conf in (("no", conflist()), ("yes", conflist(forceAddress=True))):
+        (world.conf_dir / "10-net.conflist").write_text(json.dumps(conf).replace("@IPAM@", str(world.ipam)))
+        out = world.cni("add", 1, f"new-{name}")
+        if name == "no":
+            assert out.returncode == 1
+            assert "already has an IP address different from 10.66.0.1/24" in json.loads(out.stdout)["msg"]
+        else:
+            assert out.returncode == 0, out.stdout
+    assert node_state(world.node, "cnibr0")["bridge_addrs"] == ["10.66.0.1/24"]
+
+
+def test_link_attributes_round_trip(make_netns: Callable[[str], str]) -> None:
+    from cni._native import Netlink
+
+    ns = make_netns("attrs")
+    nl = Netlink(f"/var/run/netns/{ns}")
+    nl.add_veth("a0", "b0")
+    nl.set_link("a0", alias="pod web-1", txqlen=321, allmulti=True, mtu=1280, mac="02:11:22:33:44:55")
+    link = nl.link("a0")
+    assert link is not None
+    assert (link["alias"], link["txqlen"], link["allmulti"], link["mtu"], link["mac"]) == (
+        "pod web-1",
+        321,
+        True,
+        1280,
+        "02:11:22:33:44:55",
+    )
+    nl.add_address("a0", "10.1.2.3/24")
+    nl.del_address("a0", "10.1.2.3/24")
+    assert "10.1.2.3/24" not in nl.addresses("a0")

@@ -2,7 +2,7 @@
 """The bridge plugin: a veth pair from the container to a bridge on the node.
 
 Keys of the reference handled here: `bridge` (default cni0), `isGateway`,
-`isDefaultGateway`, `forceAddress`, `mtu`, `hairpinMode`, `promiscMode`, `enabledad`,
+`isDefaultGateway`, `forceAddress` (IPv4), `hairpinMode`, `promiscMode`, `enabledad`,
 `disableContainerInterface`, `portIsolation`, `mac` (also `runtimeConfig.mac`,
 `args.cni.mac`, CNI_ARGS `MAC=`), `ipam`, `dns`. Keys whose machinery is not built yet
 (`ipMasq`, `vlan`, `vlanTrunk`, `macspoofchk`) are refused with code 2 rather than ignored.
@@ -159,7 +159,10 @@ def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str,
                     f"{config.bridge} already has an IP address different from {wanted}",
                     "set forceAddress to replace it",
                 )
-            raise UnsupportedField("bridge: forceAddress is not supported yet by this plugin")
+            # The node's subnet changed (podman#12306): the old gateway address goes.
+            for other in others:
+                node.del_address(config.bridge, other)
+                present.remove(other)
         try:
             node.add_address(config.bridge, wanted)
         except NetlinkError as err:
