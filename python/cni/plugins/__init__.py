@@ -9,6 +9,7 @@ writes one launcher per entry; this table is the only list of plugins.
 PLUGINS: dict[str, str] = {
     "bridge": "cni.plugins.bridge",
     "dummy": "cni.plugins.dummy",
+    "host-device": "cni.plugins.host_device",
     "host-local": "cni.plugins.host_local",
     "ipvlan": "cni.plugins.ipvlan",
     "loopback": "cni.plugins.loopback",

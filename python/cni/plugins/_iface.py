@@ -208,19 +208,21 @@ def plugin_main(
     *,
     add: Callable[[skel.CmdArgs], object],
     validate: Callable[[skel.CmdArgs], object],
-    kind: str,
+    kind: str | None,
     about: str,
     check_more: Callable[[skel.CmdArgs], None] | None = None,
+    delete: Callable[[skel.CmdArgs], None] | None = None,
     **io: Any,
 ) -> int:
     """Runs an interface plugin whose DEL, CHECK, STATUS and GC are the common ones.
 
     DEL removes the container's interface and then releases its addresses; CHECK asks IPAM,
-    then checks the interface (of link `kind`), its MAC and addresses; STATUS and GC go to
-    IPAM. `validate` checks the config first for every verb; `io` is passed to the SDK.
+    then checks the interface (of link `kind`, unless None), its MAC and addresses; STATUS and
+    GC go to IPAM. `validate` checks the config first for every verb; `delete` replaces the
+    common DEL; `io` is passed to the SDK.
     """
 
-    def delete(args: skel.CmdArgs) -> None:
+    def common_delete(args: skel.CmdArgs) -> None:
         validate(args)
         delete_container_link(args)
         ipam_del(args)
@@ -229,7 +231,7 @@ def plugin_main(
         validate(args)
         ipam_forward(args)
         link = check_container(args)
-        if link["kind"] != kind:
+        if kind is not None and link["kind"] != kind:
             raise CNIError(f"{args.ifname} is a {link['kind']} link, not {kind}")
         if check_more is not None:
             check_more(args)
@@ -238,7 +240,9 @@ def plugin_main(
         validate(args)
         ipam_forward(args)
 
-    return skel.plugin_main(add=add, delete=delete, check=check, status=forward, gc=forward, about=about, **io)
+    return skel.plugin_main(
+        add=add, delete=delete or common_delete, check=check, status=forward, gc=forward, about=about, **io
+    )
 
 
 def default_route_interface(node: Netlink, kind: str) -> str:
