@@ -11,6 +11,7 @@ __all__ = [
     "RangeSet",
     "Netlink",
     "cidr_has",
+    "create_tap",
     "encode_veth_setup",
     "dumps",
     "loads",
@@ -270,3 +271,17 @@ def encode_veth_setup(host: str, peer: str, index: int, cidr: str, gateway: str)
 
 def network_of(cidr: str) -> str:
     """The network of `address/prefix` (host bits cleared). Raises ValueError for bad input."""
+
+def create_tap(
+    name: str,
+    *,
+    netns: str | None = None,
+    multi_queue: bool = False,
+    owner: int | None = None,
+    group: int | None = None,
+) -> None:
+    """Creates a persistent tap device (VNET_HDR; MULTI_QUEUE on request) in `netns` or ours.
+
+    Raises:
+        cni.errors.NetlinkError: the name is taken (EBUSY) or invalid, or /dev/net/tun failed.
+    """

@@ -20,5 +20,5 @@ mod _native {
     #[pymodule_export]
     use super::json::{dumps, loads};
     #[pymodule_export]
-    use super::netlink::{encode_veth_setup, read_sysctl, write_sysctl, PyNetlink};
+    use super::netlink::{create_tap, encode_veth_setup, read_sysctl, write_sysctl, PyNetlink};
 }

@@ -408,6 +408,27 @@ pub fn write_sysctl(py: Python<'_>, key: &str, value: &str, netns: Option<&str>)
         .map_err(|e| io_error(&format!("write sysctl {key}"), &e))
 }
 
+/// Creates a persistent tap device (VNET_HDR) in the namespace at `netns` (or ours).
+#[pyfunction]
+#[pyo3(signature = (name, *, netns=None, multi_queue=false, owner=None, group=None))]
+pub fn create_tap(
+    py: Python<'_>,
+    name: &str,
+    netns: Option<&str>,
+    multi_queue: bool,
+    owner: Option<u32>,
+    group: Option<u32>,
+) -> PyResult<()> {
+    let options = ns::TapOptions {
+        multi_queue,
+        owner,
+        group,
+    };
+    let (n, path) = (name.to_owned(), netns.map(str::to_owned));
+    py.detach(move || ns::create_tap(path.as_deref(), &n, &options))
+        .map_err(|e| io_error(&format!("create tap {name}"), &e))
+}
+
 /// Reads a sysctl under /proc/sys/net/ in the namespace at `netns` (or ours).
 #[pyfunction]
 #[pyo3(signature = (key, netns=None))]

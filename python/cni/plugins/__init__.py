@@ -16,5 +16,6 @@ PLUGINS: dict[str, str] = {
     "macvlan": "cni.plugins.macvlan",
     "ptp": "cni.plugins.ptp",
     "static": "cni.plugins.static",
+    "tap": "cni.plugins.tap",
     "vlan": "cni.plugins.vlan",
 }

@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The tap plugin: a persistent tap device inside the container (for VMs in pods).
+
+Keys of the reference: `mac` (also `runtimeConfig.mac` and CNI_ARGS `MAC=`), `mtu`,
+`multiQueue`, `owner`, `group`, `bridge` (a bridge in the container to attach the tap to),
+`ipam` (optional). The device has VNET_HDR set, as the reference's netlink path does;
+`selinuxContext` is refused with code 2 until it is built.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cni import cniargs, skel
+from cni._native import Netlink, create_tap
+from cni.errors import CNIError, InvalidNetworkConfig, UnsupportedField
+from cni.plugins._iface import delete_container_link, finish_add, plugin_main
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+ABOUT = "tap plugin (cni package)"
+
+
+class Config:
+    __slots__ = ("bridge", "group", "mac", "mtu", "multi_queue", "owner")
+
+    def __init__(self, args: skel.CmdArgs) -> None:
+        conf = args.conf
+        if conf.get("selinuxContext"):
+            raise UnsupportedField("tap: selinuxContext is not supported yet by this plugin")
+        self.mtu = _uint(conf, "mtu")
+        self.owner = _uint(conf, "owner", none=True)
+        self.group = _uint(conf, "group", none=True)
+        multi = conf.get("multiQueue", False)
+        if not isinstance(multi, bool):
+            raise InvalidNetworkConfig(f"tap: multiQueue must be true or false, not {multi!r}")
+        self.multi_queue = multi
+        bridge = conf.get("bridge")
+        if bridge is not None and (not isinstance(bridge, str) or not bridge):
+            raise InvalidNetworkConfig(f"tap: invalid bridge {bridge!r}")
+        self.bridge = bridge
+        runtime = conf.get("runtimeConfig")
+        candidates = [
+            runtime.get("mac") if isinstance(runtime, dict) else None,
+            conf.get("mac"),
+            cniargs.load(args.args, ["MAC"]).get("MAC"),
+        ]
+        self.mac: str | None = next((m for m in candidates if isinstance(m, str) and m), None)
+
+
+def _uint(conf: dict[str, object], key: str, *, none: bool = False) -> Any:
+    value = conf.get(key)
+    if value is None:
+        return None if none else 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidNetworkConfig(f"tap: {key} must be a non-negative integer, not {value!r}")
+    return value
+
+
+def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
+    config = Config(args)
+    pod = Netlink(args.netns)
+    if pod.link(args.ifname) is not None:
+        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    if config.bridge and pod.link(config.bridge) is None:
+        raise InvalidNetworkConfig(f"tap: bridge {config.bridge!r} not found in the container")
+    create_tap(args.ifname, netns=args.netns, multi_queue=config.multi_queue, owner=config.owner, group=config.group)
+    try:
+        pod.set_link(
+            args.ifname, mac=config.mac, mtu=config.mtu or None, master=config.bridge if config.bridge else None
+        )
+    except BaseException:
+        delete_container_link(args)
+        raise
+    return finish_add(pod, args)
+
+
+def main(**io: Any) -> int:
+    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
+    return plugin_main(add=cmd_add, validate=Config, kind="tun", about=ABOUT, **io)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
