@@ -10,8 +10,9 @@ use std::os::fd::RawFd;
 use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoBridge, InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanMode,
-    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    AfSpecBridge, BridgeVlanInfo, BridgeVlanInfoFlags, InfoBridge, InfoData, InfoIpVlan, InfoKind,
+    InfoMacVlan, InfoVeth, InfoVlan, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
@@ -90,11 +91,12 @@ pub struct RouteInfo {
 /// Pure message builders (no I/O).
 pub mod messages {
     use super::{
-        AddressAttribute, AddressFamily, AddressMessage, BridgePortFlag, DefaultNla, InfoBridge,
-        InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpAddr, IpVlanMode,
-        LinkAttribute, LinkChange, LinkFlags, LinkInfo, LinkMessage, MacVlanMode, RawFd,
-        RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage,
-        RouteProtocol, RouteScope, RouteSpec, RouteType,
+        AddressAttribute, AddressFamily, AddressMessage, AfSpecBridge, BridgePortFlag,
+        BridgeVlanInfo, BridgeVlanInfoFlags, DefaultNla, InfoBridge, InfoData, InfoIpVlan,
+        InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpAddr, IpVlanMode, LinkAttribute, LinkChange,
+        LinkFlags, LinkInfo, LinkMessage, MacVlanMode, RawFd, RouteAddress, RouteAttribute,
+        RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage, RouteProtocol, RouteScope,
+        RouteSpec, RouteType,
     };
 
     fn kind(kind: InfoKind) -> LinkAttribute {
@@ -285,6 +287,36 @@ pub mod messages {
             )),
         ]));
         RouteNetlinkMessage::SetLink(msg)
+    }
+
+    /// Adds (or removes) VLAN `vid` on bridge port `index`; `pvid`/`untagged` make it the
+    /// port's access VLAN.
+    pub fn bridge_vlan(
+        index: u32,
+        vid: u16,
+        pvid: bool,
+        untagged: bool,
+        add: bool,
+    ) -> RouteNetlinkMessage {
+        let mut flags = BridgeVlanInfoFlags::empty();
+        if pvid {
+            flags |= BridgeVlanInfoFlags::Pvid;
+        }
+        if untagged {
+            flags |= BridgeVlanInfoFlags::Untagged;
+        }
+        let mut msg = LinkMessage::default();
+        msg.header.interface_family = AddressFamily::Bridge;
+        msg.header.index = index;
+        msg.attributes
+            .push(LinkAttribute::AfSpecBridge(vec![AfSpecBridge::VlanInfo(
+                BridgeVlanInfo { flags, vid },
+            )]));
+        if add {
+            RouteNetlinkMessage::SetLink(msg)
+        } else {
+            RouteNetlinkMessage::DelLink(msg)
+        }
     }
 
     pub fn del_link(index: u32) -> RouteNetlinkMessage {
@@ -569,6 +601,24 @@ impl Handle {
             messages::set_bridge_port(index, flag, on),
             0,
             &format!("set {flag:?} on bridge port {index}"),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (ENOENT when removing a VLAN the port does not have).
+    pub fn bridge_vlan(
+        &mut self,
+        index: u32,
+        vid: u16,
+        pvid: bool,
+        untagged: bool,
+        add: bool,
+    ) -> Result<()> {
+        let verb = if add { "add" } else { "remove" };
+        self.socket.request(
+            messages::bridge_vlan(index, vid, pvid, untagged, add),
+            0,
+            &format!("{verb} VLAN {vid} on bridge port {index}"),
         )
     }
 

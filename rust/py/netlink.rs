@@ -279,6 +279,21 @@ impl PyNetlink {
         Ok(())
     }
 
+    /// Adds (`add=False`: removes) VLAN `vid` on bridge port `name`.
+    #[pyo3(signature = (name, vid, *, pvid=false, untagged=false, add=true))]
+    fn bridge_vlan(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        vid: u16,
+        pvid: bool,
+        untagged: bool,
+        add: bool,
+    ) -> PyResult<()> {
+        let index = self.index(py, name)?;
+        self.with(py, move |h| h.bridge_vlan(index, vid, pvid, untagged, add))
+    }
+
     fn del_link(&self, py: Python<'_>, name: &str) -> PyResult<()> {
         let index = self.index(py, name)?;
         self.with(py, move |h| h.del_link(index))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, node_state, normalise_result, ok, pod_state, sysctl
+from tests.worlds import World, kernel_supports, node_state, normalise_result, ok, pod_state, sysctl
 
 pytestmark = pytest.mark.netns
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]
@@ -294,3 +294,53 @@ def test_f1_kill_at_any_point_of_add_then_del_leaves_nothing(
         assert pod_state(world.pods[0])["links"] == ["lo"]
         assert node_state(world.node, "cnibr0")["ports"] == []
         assert world.reservations() == []
+
+
+def port_vlans(world: World, port: str) -> dict[int, list[str]]:
+    """VLAN id -> flags of a bridge port, via `bridge -j vlan show`."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", world.node, "bridge", "-j", "vlan", "show", "dev", port],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    vlans: dict[int, list[str]] = {}
+    for entry in json.loads(out or "[]"):
+        for vlan in entry.get("vlans", []):
+            for vid in range(vlan["vlan"], vlan.get("vlanEnd", vlan["vlan"]) + 1):
+                vlans[vid] = sorted(vlan.get("flags", []))
+    return vlans
+
+
+@pytest.mark.skipif(not kernel_supports("type", "bridge", "vlan_filtering", "1"),
+                    reason="this kernel has no bridge VLAN filtering")
+@pytest.mark.parametrize("preserve", [False, True])
+def test_access_and_trunk_vlans(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, preserve: bool
+) -> None:
+    conf = conflist(
+        isGateway=False,
+        isDefaultGateway=False,
+        vlan=100,
+        preserveDefaultVlan=preserve,
+        vlanTrunk=[{"id": 200}, {"minID": 300, "maxID": 302}],
+    )
+    world = World("vl", tmp_path, make_netns, conf, our_bin)
+    host = ok(world.cni("add"))["interfaces"][1]["name"]
+    vlans = port_vlans(world, host)
+    assert vlans[100] == ["Egress Untagged", "PVID"]
+    assert all(vlans[v] == [] for v in (200, 300, 301, 302))
+    assert (1 in vlans) is preserve
+    ok(world.cni("del"))
+
+
+@pytest.mark.parametrize("trunk", [[{"id": 0}], [{"id": 4095}], [{"minID": 10, "maxID": 5}], [{"minID": 10}], "7"])
+def test_bad_vlan_trunk_is_code_7(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, trunk: object
+) -> None:
+    world = World(
+        "vlbad", tmp_path, make_netns, conflist(isGateway=False, isDefaultGateway=False, vlanTrunk=trunk), our_bin
+    )
+    out = world.cni("add")
+    assert json.loads(out.stdout)["code"] == 7
+    assert not node_state(world.node, "cnibr0")["bridge"]

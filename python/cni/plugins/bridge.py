@@ -2,10 +2,13 @@
 """The bridge plugin: a veth pair from the container to a bridge on the node.
 
 Keys of the reference handled here: `bridge` (default cni0), `isGateway`,
-`isDefaultGateway`, `forceAddress` (IPv4), `hairpinMode`, `promiscMode`, `enabledad`,
+`isDefaultGateway`, `forceAddress` (IPv4), `mtu`, `hairpinMode`, `promiscMode`, `enabledad`,
 `disableContainerInterface`, `portIsolation`, `mac` (also `runtimeConfig.mac`,
 `args.cni.mac`, CNI_ARGS `MAC=`), `ipam`, `dns`. Keys whose machinery is not built yet
-(`ipMasq`, `vlan`, `vlanTrunk`, `macspoofchk`) are refused with code 2 rather than ignored.
+(`ipMasq`, `macspoofchk`, and `vlan`/`vlanTrunk` together with `isGateway`) are refused with
+code 2 rather than ignored. `vlan` makes the host veth's port an access port (PVID,
+untagged), `vlanTrunk` adds tagged VLANs, and VLAN 1 is removed unless
+`preserveDefaultVlan` (default false, as since plugins v1.8.0).
 
 The container side of the veth is created directly inside the container's namespace (no
 rename or move); host veths and the bridge get `accept_ra=0` (CVE-2020-10749). DEL
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 ABOUT = "bridge plugin (cni package)"
 EEXIST = 17
-UNSUPPORTED = ("ipMasq", "vlan", "vlanTrunk", "macspoofchk")
+UNSUPPORTED = ("ipMasq", "macspoofchk")
 
 
 class Config:
@@ -54,7 +57,10 @@ class Config:
         "mac",
         "mtu",
         "port_isolation",
+        "preserve_default_vlan",
         "promisc",
+        "trunk",
+        "vlan",
     )
 
     def __init__(self, args: skel.CmdArgs) -> None:
@@ -82,6 +88,41 @@ class Config:
         if self.disable_container_interface and self.ipam_type:
             raise InvalidNetworkConfig("cannot use IPAM when disableContainerInterface is set")
         self.mac = _mac(args)
+        self.vlan = _vlan_id(conf.get("vlan", 0), "vlan", allow_zero=True)
+        self.trunk = _trunk(conf.get("vlanTrunk"))
+        self.preserve_default_vlan = _bool(conf, "preserveDefaultVlan")
+        if (self.vlan or self.trunk) and self.is_gateway:
+            raise UnsupportedField("bridge: vlan or vlanTrunk with isGateway is not supported yet by this plugin")
+
+
+def _vlan_id(value: object, key: str, *, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 4094:
+        raise InvalidNetworkConfig(f"bridge: invalid {key} {value!r} (must be between {low} and 4094)")
+    return value
+
+
+def _trunk(value: object) -> list[int]:
+    """vlanTrunk: `[{"id": N} | {"minID": A, "maxID": B}]` as a sorted list of VLAN IDs."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidNetworkConfig("bridge: vlanTrunk must be a list of {id} or {minID, maxID} objects")
+    ids: set[int] = set()
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise InvalidNetworkConfig(f"bridge: invalid vlanTrunk entry {entry!r}")
+        if "id" in entry:
+            ids.add(_vlan_id(entry["id"], "vlanTrunk id"))
+        if "minID" in entry or "maxID" in entry:
+            low = _vlan_id(entry.get("minID"), "vlanTrunk minID")
+            high = _vlan_id(entry.get("maxID"), "vlanTrunk maxID")
+            if not low or not high or low > high:
+                raise InvalidNetworkConfig(f"bridge: invalid vlanTrunk range {entry!r}")
+            ids.update(range(low, high + 1))
+    return sorted(ids)
 
 
 def _str(conf: dict[str, object], key: str) -> str | None:
@@ -123,7 +164,7 @@ def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
     link = node.link(config.bridge)
     if link is None:
         try:
-            node.add_link("bridge", config.bridge, mtu=config.mtu)
+            node.add_link("bridge", config.bridge, mtu=config.mtu, vlan_filtering=bool(config.vlan or config.trunk))
         except NetlinkError as err:
             # Another ADD created it meanwhile (K5): use theirs.
             if err.errno != EEXIST:
@@ -139,6 +180,20 @@ def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
         node.set_link(config.bridge, up=True)
     no_router_advertisements(config.bridge)
     return node.link(config.bridge) or link
+
+
+def _port_vlans(node: Netlink, host: str, config: Config) -> None:
+    """Access VLAN (PVID, untagged) and trunk VLANs on the host veth's bridge port."""
+    if config.vlan:
+        node.bridge_vlan(host, config.vlan, pvid=True, untagged=True)
+    for vid in config.trunk:
+        node.bridge_vlan(host, vid)
+    if (config.vlan or config.trunk) and not config.preserve_default_vlan and 1 not in config.trunk:
+        try:
+            node.bridge_vlan(host, 1, pvid=config.vlan == 1, untagged=config.vlan == 1, add=False)
+        except NetlinkError as err:
+            if err.errno != 2:  # ENOENT: the port had no default VLAN
+                raise
 
 
 def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str, object]]) -> None:
@@ -191,6 +246,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     try:
         no_router_advertisements(host)
         node.set_link(host, up=True, master=config.bridge)
+        _port_vlans(node, host, config)
         if config.hairpin or config.port_isolation:
             node.set_bridge_port(host, hairpin=config.hairpin or None, isolated=config.port_isolation or None)
         result = ipam_add(args)
