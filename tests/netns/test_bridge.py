@@ -312,8 +312,9 @@ def port_vlans(world: World, port: str) -> dict[int, list[str]]:
     return vlans
 
 
-@pytest.mark.skipif(not kernel_supports("type", "bridge", "vlan_filtering", "1"),
-                    reason="this kernel has no bridge VLAN filtering")
+@pytest.mark.skipif(
+    not kernel_supports("type", "bridge", "vlan_filtering", "1"), reason="this kernel has no bridge VLAN filtering"
+)
 @pytest.mark.parametrize("preserve", [False, True])
 def test_access_and_trunk_vlans(
     tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, preserve: bool
