@@ -345,3 +345,36 @@ def test_bad_vlan_trunk_is_code_7(
     out = world.cni("add")
     assert json.loads(out.stdout)["code"] == 7
     assert not node_state(world.node, "cnibr0")["bridge"]
+
+
+@pytest.mark.parametrize("bogus", ["/etc/hostname", "/proc/self/ns/mnt"])
+def test_e5_netns_that_is_not_one(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, bogus: str) -> None:
+    """ADD refuses (8) before touching anything; DEL treats it as gone and still releases."""
+    world = World("e5", tmp_path, make_netns, conflist(), our_bin)
+    ok(world.cni("add"))
+    conf = json.loads((world.conf_dir / "10-net.conflist").read_text())
+    stdin = json.dumps({**conf["plugins"][0], "name": conf["name"], "cniVersion": conf["cniVersion"]}).encode()
+    env = {
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": bogus,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(our_bin),
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    }
+
+    def plugin(command: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["ip", "netns", "exec", world.node, str(our_bin / "bridge")],
+            input=stdin,
+            env={**env, "CNI_COMMAND": command},
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+
+    added = plugin("ADD")
+    assert added.returncode == 1
+    assert json.loads(added.stdout)["code"] == 8
+    assert world.reservations() == ["10.66.0.2"], "the refused ADD reserved nothing"
+    assert plugin("DEL").returncode == 0
+    assert world.reservations() == []
