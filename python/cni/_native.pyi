@@ -19,6 +19,8 @@ __all__ = [
     "parse_cidr_text",
     "parse_ip_text",
     "read_sysctl",
+    "spoofcheck_setup",
+    "spoofcheck_teardown",
     "write_sysctl",
 ]
 
@@ -287,3 +289,9 @@ def create_tap(
     Raises:
         cni.errors.NetlinkError: the name is taken (EBUSY) or invalid, or /dev/net/tun failed.
     """
+
+def spoofcheck_setup(host_iface: str, mac: str, container_id: str, ifname: str) -> str:
+    """The `nft -f -` transaction for bridge `macspoofchk` on one port (reference layout)."""
+
+def spoofcheck_teardown(container_id: str, ifname: str, jump_handles: list[int], chains_exist: bool) -> str:
+    """The `nft -f -` transaction that removes one port's `macspoofchk` rules and chains."""

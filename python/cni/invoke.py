@@ -93,8 +93,9 @@ def run(
     timeout: float | None = None,
     capture_stderr: bool = True,
     max_output: int = MAX_OUTPUT,
+    args: tuple[str, ...] = (),
 ) -> Completed:
-    """Executes `path` with `env`, feeds it `stdin` and collects its output.
+    """Executes `path` (with `args`) and `env`, feeds it `stdin` and collects its output.
 
     The child is killed (SIGKILL) and reaped when it runs past `timeout` seconds (code 11)
     or writes more than `max_output` bytes to either stream (code 5). With
@@ -110,7 +111,7 @@ def run(
     if capture_stderr:
         actions.append((os.POSIX_SPAWN_DUP2, err_w, 2))
     try:
-        pid = _spawn(path, [path], env, actions)
+        pid = _spawn(path, [path, *args], env, actions)
     except OSError as err:
         for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
             if fd >= 0:

@@ -3,6 +3,7 @@
 //! objects and core types and maps core errors to the exception classes of `cni.errors`.
 
 mod errors;
+mod firewall;
 mod ipam;
 mod json;
 mod netlink;
@@ -12,6 +13,8 @@ use pyo3::prelude::*;
 /// `cni._native`: the private extension module. Its typed surface is `_native.pyi`.
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::firewall::{spoofcheck_setup, spoofcheck_teardown};
     #[pymodule_export]
     use super::ipam::{
         cidr_has, network_of, parse_cidr_text, parse_ip_text, PyAddressPool, PyIPAllocator,

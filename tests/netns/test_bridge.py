@@ -139,7 +139,13 @@ def test_e4_f4_del_after_the_namespace_is_gone_releases(
 
 @pytest.mark.parametrize(
     ("bridge", "code"),
-    [({"hairpinMode": True, "promiscMode": True}, 7), ({"ipMasq": True}, 2), ({"vlan": 100}, 2), ({"mtu": "big"}, 7)],
+    [
+        ({"hairpinMode": True, "promiscMode": True}, 7),
+        ({"ipMasq": True}, 2),
+        ({"vlan": 100}, 2),
+        ({"macspoofchk": "yes"}, 7),
+        ({"mtu": "big"}, 7),
+    ],
 )
 def test_c7_bad_config_refused_before_any_link(
     tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, bridge: dict[str, Any], code: int
@@ -377,4 +383,40 @@ def test_e5_netns_that_is_not_one(tmp_path: Path, make_netns: Callable[[str], st
     assert json.loads(added.stdout)["code"] == 8
     assert world.reservations() == ["10.66.0.2"], "the refused ADD reserved nothing"
     assert plugin("DEL").returncode == 0
+    assert world.reservations() == []
+
+
+def spoof_rules(world: World) -> str:
+    out = subprocess.run(
+        ["ip", "netns", "exec", world.node, "nft", "list", "table", "bridge", "nat"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout
+
+
+@pytest.mark.parametrize("netns_gone", [False, True])
+def test_s8_macspoofchk_rules_and_teardown(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, netns_gone: bool
+) -> None:
+    world = World("spoof", tmp_path, make_netns, conflist(macspoofchk=True), our_bin)
+    result = ok(world.cni("add", 0, "ctr"))
+    host, mac = result["interfaces"][1]["name"], result["interfaces"][2]["mac"]
+    rules = spoof_rules(world)
+    assert f'iifname "{host}" jump cni-br-iface-ctr-eth0 comment "macspoofchk-ctr-eth0"' in rules
+    assert f"ether saddr {mac} return" in rules
+    assert "drop" in rules
+    # Our own frames pass the check: the gateway answers.
+    assert ping(world.pods[0], "10.66.0.1")
+    # A frame with another source MAC is dropped: change the container's MAC behind its back.
+    subprocess.run(["ip", "-n", world.pods[0], "link", "set", "eth0", "address", "02:de:ad:be:ef:01"], check=True)
+    subprocess.run(["ip", "-n", world.pods[0], "neigh", "flush", "all"], check=True)
+    assert not ping(world.pods[0], "10.66.0.1")
+    if netns_gone:
+        subprocess.run(["ip", "netns", "del", world.pods[0]], check=True)
+    ok(world.cni("del", 0, "ctr"))
+    rules = spoof_rules(world)
+    assert "cni-br-iface-ctr-eth0" not in rules
+    assert "macspoofchk" not in rules
     assert world.reservations() == []

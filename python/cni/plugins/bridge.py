@@ -5,8 +5,10 @@ Keys of the reference handled here: `bridge` (default cni0), `isGateway`,
 `isDefaultGateway`, `forceAddress` (IPv4), `mtu`, `hairpinMode`, `promiscMode`, `enabledad`,
 `disableContainerInterface`, `portIsolation`, `mac` (also `runtimeConfig.mac`,
 `args.cni.mac`, CNI_ARGS `MAC=`), `ipam`, `dns`. Keys whose machinery is not built yet
-(`ipMasq`, `macspoofchk`, and `vlan`/`vlanTrunk` together with `isGateway`) are refused with
-code 2 rather than ignored. `vlan` makes the host veth's port an access port (PVID,
+(`ipMasq`, and `vlan`/`vlanTrunk` together with `isGateway`) are refused with code 2 rather
+than ignored. `macspoofchk` installs the reference's nftables layout (bridge nat table,
+per-port chains named after the attachment), and DEL removes it by its comment, so it also
+goes when the namespace is gone. `vlan` makes the host veth's port an access port (PVID,
 untagged), `vlanTrunk` adds tagged VLANs, and VLAN 1 is removed unless
 `preserveDefaultVlan` (default false, as since plugins v1.8.0).
 
@@ -26,6 +28,7 @@ from cni._native import Netlink, write_sysctl
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
 from cni.plugins._iface import (
     configure,
+    delete_container_link,
     ipam_add,
     ipam_del,
     no_router_advertisements,
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 
 ABOUT = "bridge plugin (cni package)"
 EEXIST = 17
-UNSUPPORTED = ("ipMasq", "macspoofchk")
+UNSUPPORTED = ("ipMasq",)
 
 
 class Config:
@@ -59,6 +62,7 @@ class Config:
         "port_isolation",
         "preserve_default_vlan",
         "promisc",
+        "spoofcheck",
         "trunk",
         "vlan",
     )
@@ -91,6 +95,7 @@ class Config:
         self.vlan = _vlan_id(conf.get("vlan", 0), "vlan", allow_zero=True)
         self.trunk = _trunk(conf.get("vlanTrunk"))
         self.preserve_default_vlan = _bool(conf, "preserveDefaultVlan")
+        self.spoofcheck = _bool(conf, "macspoofchk")
         if (self.vlan or self.trunk) and self.is_gateway:
             raise UnsupportedField("bridge: vlan or vlanTrunk with isGateway is not supported yet by this plugin")
 
@@ -252,6 +257,12 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         result = ipam_add(args)
         ipam_done = True
         result["interfaces"] = _interfaces(pod, node, config, bridge, host, args)
+        if config.spoofcheck:
+            from cni._native import spoofcheck_setup
+            from cni.plugins import _nft
+
+            container_mac = str(result["interfaces"][2]["mac"])  # type: ignore[index]
+            _nft.apply(spoofcheck_setup(host, container_mac, args.container_id, args.ifname))
         ips = result_ips(result)
         for ip in ips:
             ip["interface"] = 2
@@ -283,12 +294,37 @@ def _interfaces(
     ]
 
 
+def _remove_spoofcheck(args: skel.CmdArgs) -> None:
+    """Removes this attachment's macspoofchk rules: found by their comment, so it works when
+    the namespace (and with it the host veth's name) is gone."""
+    from cni._native import spoofcheck_teardown
+    from cni.plugins import _nft
+
+    comment = f"macspoofchk-{args.container_id}-{args.ifname}"
+    chain = f"cni-br-iface-{args.container_id}-{args.ifname}"
+    handles: list[int] = []
+    chains = False
+    for item in _nft.list_table("bridge", "nat"):
+        rule = item.get("rule")
+        if isinstance(rule, dict) and rule.get("chain") == "PREROUTING" and rule.get("comment") == comment:
+            handles.append(int(str(rule["handle"])))
+        found = item.get("chain")
+        if isinstance(found, dict) and found.get("name") == chain:
+            chains = True
+    _nft.apply(spoofcheck_teardown(args.container_id, args.ifname, handles, chains))
+
+
 def _undo(node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_done: bool) -> None:
-    """After a failed ADD: no veth and no reservation may remain (F8)."""
+    """After a failed ADD: no veth, rule or reservation may remain (F8)."""
     try:
         node.del_link(host)
     except CNIError:
         pass
+    if config.spoofcheck:
+        try:
+            _remove_spoofcheck(args)
+        except CNIError:
+            pass
     if ipam_done:
         ipam_del(args, best_effort=True)
 
@@ -299,9 +335,20 @@ def _bridge_exists(args: skel.CmdArgs) -> None:
         raise CNIError(f"bridge: bridge {config.bridge} not found")
 
 
+def cmd_del(args: skel.CmdArgs) -> None:
+    """The interface first, then its firewall rules (even when the netns is gone), then IPAM."""
+    config = Config(args)
+    delete_container_link(args)
+    if config.spoofcheck:
+        _remove_spoofcheck(args)
+    ipam_del(args)
+
+
 def main(**io: Any) -> int:
     """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=Config, kind="veth", about=ABOUT, check_more=_bridge_exists, **io)
+    return plugin_main(
+        add=cmd_add, validate=Config, kind="veth", about=ABOUT, check_more=_bridge_exists, delete=cmd_del, **io
+    )
 
 
 if __name__ == "__main__":
