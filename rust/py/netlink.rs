@@ -59,6 +59,12 @@ fn parse_cidr(text: &str) -> PyResult<(IpAddr, u8)> {
     Ok((ip, prefix))
 }
 
+/// A route's destination as the kernel wants it (none for a default route) and its family.
+fn route_destination(dst: &str) -> PyResult<(Option<(IpAddr, u8)>, bool)> {
+    let (net, prefix) = parse_cidr(dst)?;
+    Ok(((prefix != 0).then_some((net, prefix)), net.is_ipv6()))
+}
+
 fn parse_ip(text: &str) -> PyResult<IpAddr> {
     text.parse()
         .map_err(|_| PyValueError::new_err(format!("invalid IP address {text:?}")))
@@ -338,16 +344,12 @@ impl PyNetlink {
         advmss: Option<u32>,
         replace: bool,
     ) -> PyResult<()> {
-        let (net, prefix) = parse_cidr(dst)?;
+        let (dst, v6) = route_destination(dst)?;
         let gateway = gw.map(parse_ip).transpose()?;
         let oif = dev.map(|d| self.index(py, d)).transpose()?;
         let spec = RouteSpec {
-            dst: if prefix == 0 {
-                None
-            } else {
-                Some((net, prefix))
-            },
-            v6: net.is_ipv6(),
+            dst,
+            v6,
             gateway,
             oif,
             priority,
@@ -368,15 +370,11 @@ impl PyNetlink {
         dev: Option<&str>,
         table: Option<u32>,
     ) -> PyResult<()> {
-        let (net, prefix) = parse_cidr(dst)?;
+        let (dst, v6) = route_destination(dst)?;
         let oif = dev.map(|d| self.index(py, d)).transpose()?;
         let spec = RouteSpec {
-            dst: if prefix == 0 {
-                None
-            } else {
-                Some((net, prefix))
-            },
-            v6: net.is_ipv6(),
+            dst,
+            v6,
             oif,
             table,
             ..RouteSpec::default()

@@ -197,11 +197,24 @@ def finish_add(pod: Netlink, args: skel.CmdArgs, sysctls: tuple[tuple[str, str],
             sysctl_if_present(key, value, args.netns)
         configure(pod, args, result)
     except BaseException:
-        delete_container_link(args)
-        if ipam_done:
-            ipam_del(args, best_effort=True)
+        undo_add(args, ipam_done=ipam_done)
         raise
     return result
+
+
+def undo_add(args: skel.CmdArgs, *, ipam_done: bool) -> None:
+    """After a failed ADD: remove the container's interface and release what IPAM gave."""
+    delete_container_link(args)
+    if ipam_done:
+        ipam_del(args, best_effort=True)
+
+
+def open_free_pod(args: skel.CmdArgs) -> Netlink:
+    """The container's namespace, where CNI_IFNAME must not exist yet (the spec's rule)."""
+    pod = Netlink(args.netns)
+    if pod.link(args.ifname) is not None:
+        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    return pod
 
 
 def plugin_main(
@@ -269,9 +282,7 @@ def add_stacked_link(
     """ADD for macvlan, ipvlan and vlan: a link on a node interface, created in the container."""
     if mtu < 0:
         raise InvalidNetworkConfig(f"{kind}: invalid mtu {mtu}")
-    pod = Netlink(args.netns)
-    if pod.link(args.ifname) is not None:
-        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    pod = open_free_pod(args)
     node = Netlink()
     master = master or default_route_interface(node, kind)
     parent = node.link(master)

@@ -32,6 +32,7 @@ from cni.plugins._iface import (
     ipam_add,
     ipam_del,
     no_router_advertisements,
+    open_free_pod,
     plugin_main,
     result_ips,
 )
@@ -238,9 +239,7 @@ def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str,
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     config = Config(args)
-    pod = Netlink(args.netns)
-    if pod.link(args.ifname) is not None:
-        raise CNIError(f"container veth name provided ({args.ifname}) already exists")
+    pod = open_free_pod(args)
     node = Netlink()
     bridge = _ensure_bridge(node, config)
     host = _host_veth_name()

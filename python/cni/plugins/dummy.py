@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 
 from cni import skel
-from cni._native import Netlink
-from cni.errors import CNIError, InvalidNetworkConfig
+from cni.errors import InvalidNetworkConfig
 from cni.plugins._iface import (
     finish_add,
     ipam_type,
+    open_free_pod,
     plugin_main,
 )
 
@@ -32,9 +32,7 @@ def _require_ipam(args: skel.CmdArgs) -> None:
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     _require_ipam(args)
-    pod = Netlink(args.netns)
-    if pod.link(args.ifname) is not None:
-        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    pod = open_free_pod(args)
     pod.add_link("dummy", args.ifname)
     return finish_add(pod, args)
 

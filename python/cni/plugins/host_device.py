@@ -16,8 +16,8 @@ import sys
 
 from cni import skel
 from cni._native import Netlink
-from cni.errors import CNIError, InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import finish_add, ipam_del, open_pod, plugin_main
+from cni.errors import InvalidNetworkConfig, UnsupportedField
+from cni.plugins._iface import finish_add, ipam_del, open_free_pod, open_pod, plugin_main
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,9 +63,7 @@ def _find(node: Netlink, key: str, value: str) -> str:
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     key, value = _selector(args)
-    pod = Netlink(args.netns)
-    if pod.link(args.ifname) is not None:
-        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    pod = open_free_pod(args)
     node = Netlink()
     name = _find(node, key, value)
     # Remember the node name, move and rename in one request.

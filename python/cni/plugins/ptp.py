@@ -19,13 +19,13 @@ from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, Unsupported
 from cni.plugins._iface import (
     configure,
     container_interface,
-    delete_container_link,
     ipam_add,
-    ipam_del,
     ipam_type,
     no_router_advertisements,
+    open_free_pod,
     plugin_main,
     result_ips,
+    undo_add,
 )
 
 TYPE_CHECKING = False
@@ -91,9 +91,7 @@ def _required_ips(result: dict[str, object]) -> list[dict[str, object]]:
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     mtu = _config(args)
-    pod = Netlink(args.netns)
-    if pod.link(args.ifname) is not None:
-        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    pod = open_free_pod(args)
     node = Netlink()
     host = "veth" + os.urandom(4).hex()
     node.add_veth(host, args.ifname, peer_netns=args.netns, mtu=mtu)
@@ -116,9 +114,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         if isinstance(dns, dict) and dns:
             result["dns"] = dns
     except BaseException:
-        delete_container_link(args)
-        if ipam_done:
-            ipam_del(args, best_effort=True)
+        undo_add(args, ipam_done=ipam_done)
         raise
     return result
 

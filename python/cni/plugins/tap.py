@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 
 from cni import cniargs, skel
-from cni._native import Netlink, create_tap
-from cni.errors import CNIError, InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import delete_container_link, finish_add, plugin_main
+from cni._native import create_tap
+from cni.errors import InvalidNetworkConfig, UnsupportedField
+from cni.plugins._iface import delete_container_link, finish_add, open_free_pod, plugin_main
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,9 +61,7 @@ def _uint(conf: dict[str, object], key: str, *, none: bool = False) -> Any:
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     config = Config(args)
-    pod = Netlink(args.netns)
-    if pod.link(args.ifname) is not None:
-        raise CNIError(f"container interface name provided ({args.ifname}) already exists")
+    pod = open_free_pod(args)
     if config.bridge and pod.link(config.bridge) is None:
         raise InvalidNetworkConfig(f"tap: bridge {config.bridge!r} not found in the container")
     create_tap(args.ifname, netns=args.netns, multi_queue=config.multi_queue, owner=config.owner, group=config.group)
