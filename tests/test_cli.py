@@ -78,12 +78,14 @@ def test_add_json_and_error_json(env: Path, capsys: pytest.CaptureFixture[str], 
     status, out, _ = cli(capsys, env, "add", "testnet", pod, "--json", "--ifname", "net1")
     assert status == 0
     assert json.loads(out)["cniVersion"] == "1.1.0"
+    cached = sorted(os.listdir(env / "cache" / "results"))
     status, out, _ = cli(capsys, env, "add", "nope", pod, "--json")
     assert status == 1
     assert json.loads(out)["code"] == 7
     status, out, _ = cli(capsys, env, "add", "testnet", pod, "--json", "--args", "A=x=y")
     assert status == 1
     assert json.loads(out)["code"] == 4
+    assert sorted(os.listdir(env / "cache" / "results")) == cached, "failed ADDs cache nothing"
 
 
 def test_the_guard_refuses_our_own_netns(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

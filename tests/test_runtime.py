@@ -305,6 +305,7 @@ def test_exec_timeout_kills_the_plugin(plugin_dir: Path, debug_dir: Path, tmp_pa
         runtime.add_network_list(conflist_from_bytes(conf.encode()), rt())
     assert info.value.code == 11
     assert time.monotonic() - started < 10
+    assert not (tmp_path / "c" / "results").exists(), "a timed-out ADD caches nothing"
 
 
 def test_plugin_output_is_bounded(plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -80,6 +80,11 @@ class World:
             env={"CNI_PATH": str(self.cni_path), "CAP_ARGS": json.dumps(cap_args or {})},
         )
 
+    def plugin_stdin(self, index: int = 0) -> bytes:
+        """What the runtime gives plugin `index` on stdin (name and cniVersion injected)."""
+        conf = json.loads(self.conf_file.read_text())
+        return json.dumps({**conf["plugins"][index], "name": conf["name"], "cniVersion": conf["cniVersion"]}).encode()
+
     def reservations(self) -> list[str]:
         directory = self.ipam / self.network
         if not directory.exists():

@@ -35,6 +35,15 @@ def ifname_problem(value: str) -> str | None:
     return None
 
 
+def split_path(cni_path: str) -> list[str]:
+    """CNI_PATH entries that can be searched: absolute directories only.
+
+    An empty entry (`a::b`) or a relative one would make lookup depend on the working
+    directory, so both are dropped.
+    """
+    return [p for p in cni_path.split(":") if p.startswith("/")]
+
+
 def plugin_type_problem(value: object) -> str | None:
     """Why `value` cannot name a plugin executable (CVE-2021-20206), or None."""
     if not isinstance(value, str):
@@ -107,10 +116,14 @@ def _version(value: object) -> str | None:
     return None if isinstance(value, str) else "must be a string"
 
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 #: The keys every plugin config may carry: key -> (check, error class, required).
 #: `cniVersion` of the wrong type is a decoding failure (code 6), as in the Go library;
 #: every other problem is an invalid network config (code 7). Other keys pass through.
-PLUGIN_FIELDS: dict[str, tuple[object, type[CNIError], bool]] = {
+PLUGIN_FIELDS: dict[str, tuple[Callable[[object], str | None], type[CNIError], bool]] = {
     "cniVersion": (_version, DecodingFailure, False),
     "name": (_name, InvalidNetworkConfig, True),
     "type": (plugin_type_problem, InvalidNetworkConfig, True),
@@ -126,10 +139,7 @@ PLUGIN_FIELDS: dict[str, tuple[object, type[CNIError], bool]] = {
 
 def field_problem(key: str, value: object) -> str | None:
     """Why `value` is not valid for the common plugin key `key`, or None."""
-    check = PLUGIN_FIELDS[key][0]
-    assert callable(check)
-    problem: str | None = check(value)
-    return problem
+    return PLUGIN_FIELDS[key][0](value)
 
 
 def field_error(key: str, value: object, problem: str) -> CNIError:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 
-from cni.invoke import Completed, find_in_path, plugin_error, run, split_path
+from cni.conf import split_path
+from cni.invoke import Completed, find_in_path, plugin_error, run
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import stat
 import time
 
@@ -22,19 +21,12 @@ from cni.errors import CNIError, InternalError, InvalidNetworkConfig, IOFailure,
 MAX_OUTPUT = 16 * 1024 * 1024
 _CHUNK = 65536
 _TXTBSY_RETRIES = 5
+# The `signal` module would import `enum` on every plugin's start-up path; one number will do.
+_SIGKILL = 9
 
 
 class PluginNotFound(InvalidNetworkConfig):
     """A plugin `type` names no executable in CNI_PATH (code 7)."""
-
-
-def split_path(cni_path: str) -> list[str]:
-    """CNI_PATH entries that can be searched: absolute directories only.
-
-    An empty entry (`a::b`) or a relative one would make lookup depend on the working
-    directory, so both are dropped.
-    """
-    return [p for p in cni_path.split(":") if p.startswith("/")]
 
 
 def find_in_path(plugin_type: str, paths: list[str]) -> str:
@@ -137,7 +129,7 @@ def run(
 
 def _kill(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, _SIGKILL)
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass

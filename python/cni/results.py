@@ -43,6 +43,11 @@ def _dicts(value: object) -> list[dict[str, object]]:
     return [dict(item) for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
+def _interfaces_04(result: Result) -> list[dict[str, object]]:
+    """Interfaces with only the fields 0.3.x/0.4.0 know (no mtu, socketPath, pciID)."""
+    return [{k: i[k] for k in _INTERFACE_04_KEYS if k in i} for i in _dicts(result.get("interfaces"))]
+
+
 def _with_dns(out: Result, source: Result) -> Result:
     dns = source.get("dns")
     if isinstance(dns, dict) and dns:
@@ -72,7 +77,7 @@ def _legacy_to_v1(result: Result) -> Result:
 
 def _v04_to_v1(result: Result) -> Result:
     out: Result = {}
-    interfaces = [{k: i[k] for k in _INTERFACE_04_KEYS if k in i} for i in _dicts(result.get("interfaces"))]
+    interfaces = _interfaces_04(result)
     if interfaces:
         out["interfaces"] = interfaces
     ips = [{k: v for k, v in ip.items() if k != "version"} for ip in _dicts(result.get("ips"))]
@@ -95,7 +100,7 @@ def _v1_copy(result: Result) -> Result:
 
 def _v1_to_v04(result: Result, version: str) -> Result:
     out: Result = {"cniVersion": version}
-    interfaces = [{k: i[k] for k in _INTERFACE_04_KEYS if k in i} for i in _dicts(result.get("interfaces"))]
+    interfaces = _interfaces_04(result)
     if interfaces:
         out["interfaces"] = interfaces
     ips = []

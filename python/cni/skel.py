@@ -235,15 +235,13 @@ def dispatch(
         raise InvalidNetworkConfig("required prevResult missing: CHECK compares against the ADD result")
     netns = env.get("CNI_NETNS", "")
     _check_netns(command, netns, env)
-    from cni.invoke import split_path
-
     args = CmdArgs(
         command=command,
         container_id=env.get("CNI_CONTAINERID", ""),
         netns=netns,
         ifname=env.get("CNI_IFNAME", ""),
         args=env.get("CNI_ARGS", ""),
-        path=split_path(env.get("CNI_PATH", "")),
+        path=conf.split_path(env.get("CNI_PATH", "")),
         stdin_data=data,
         conf=parsed,
         env=env,

@@ -31,6 +31,12 @@ fn io_error(operation: &str, err: &std::io::Error) -> PyErr {
     ))
 }
 
+/// Opens the namespace file at `path`; the file must stay open while its fd is in use.
+fn open_netns(path: Option<&str>) -> PyResult<Option<File>> {
+    path.map(|p| File::open(p).map_err(|e| io_error(&format!("open netns {p}"), &e)))
+        .transpose()
+}
+
 fn format_mac(mac: &[u8]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
@@ -159,10 +165,7 @@ impl PyNetlink {
         mac: Option<&str>,
         peer_mac: Option<&str>,
     ) -> PyResult<()> {
-        let ns_file = peer_netns
-            .map(File::open)
-            .transpose()
-            .map_err(|e| io_error(&format!("open netns {}", peer_netns.unwrap_or("")), &e))?;
+        let ns_file = open_netns(peer_netns)?;
         let fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
         let mac = mac.map(parse_mac).transpose()?;
         let peer_mac = peer_mac.map(parse_mac).transpose()?;
@@ -201,10 +204,7 @@ impl PyNetlink {
         mac: Option<&str>,
     ) -> PyResult<()> {
         let master = self.index(py, master)?;
-        let ns_file = netns
-            .map(File::open)
-            .transpose()
-            .map_err(|e| io_error(&format!("open netns {}", netns.unwrap_or("")), &e))?;
+        let ns_file = open_netns(netns)?;
         let fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
         let mac = mac.map(parse_mac).transpose()?;
         let (kind, name) = (kind.to_owned(), name.to_owned());
@@ -245,10 +245,7 @@ impl PyNetlink {
             Some("") => Some(0),
             Some(m) => Some(self.index(py, m)?),
         };
-        let ns_file = netns
-            .map(File::open)
-            .transpose()
-            .map_err(|e| io_error(&format!("open netns {}", netns.unwrap_or("")), &e))?;
+        let ns_file = open_netns(netns)?;
         let change = LinkChange {
             up,
             promisc,

@@ -146,8 +146,10 @@ def test_one_address_per_family_before_0_3_0(hl: Path, tmp_path: Path) -> None:
 
 
 def test_missing_ipam_is_code_7(hl: Path, tmp_path: Path) -> None:
-    out = run_plugin(hl, "ADD", {"cniVersion": "1.0.0", "name": "n", "type": "host-local"})
+    network = "cnitest-no-ipam"
+    out = run_plugin(hl, "ADD", {"cniVersion": "1.0.0", "name": network, "type": "host-local"})
     assert (out.code, out.json["msg"]) == (7, "IPAM config missing 'ipam' key")
+    assert not Path("/var/lib/cni/networks", network).exists(), "no store was created in the default dataDir"
 
 
 def test_resolv_conf_becomes_dns(hl: Path, tmp_path: Path) -> None:

@@ -230,6 +230,10 @@ def test_force_address_replaces_a_stale_gateway(
         if name == "no":
             assert out.returncode == 1
             assert "already has an IP address different from 10.66.0.1/24" in json.loads(out.stdout)["msg"]
+            # The refused ADD left nothing: no veth, no address, no reservation.
+            assert world.reservations() == ["10.67.0.2"]
+            assert node_state(world.node, "cnibr0")["ports"] == ["veth"]
+            assert pod_state(world.pods[1])["links"] == ["lo"]
         else:
             assert out.returncode == 0, out.stdout
     assert node_state(world.node, "cnibr0")["bridge_addrs"] == ["10.66.0.1/24"]
@@ -265,8 +269,7 @@ def test_f1_kill_at_any_point_of_add_then_del_leaves_nothing(
     import time
 
     world = World("f1", tmp_path, make_netns, conflist(), our_bin)
-    conf = json.loads((world.conf_dir / "10-net.conflist").read_text())
-    stdin = json.dumps({**conf["plugins"][0], "name": conf["name"], "cniVersion": conf["cniVersion"]}).encode()
+    stdin = world.plugin_stdin()
     env = {
         **os.environ,
         "CNI_CONTAINERID": "f1",
@@ -358,8 +361,7 @@ def test_e5_netns_that_is_not_one(tmp_path: Path, make_netns: Callable[[str], st
     """ADD refuses (8) before touching anything; DEL treats it as gone and still releases."""
     world = World("e5", tmp_path, make_netns, conflist(), our_bin)
     ok(world.cni("add"))
-    conf = json.loads((world.conf_dir / "10-net.conflist").read_text())
-    stdin = json.dumps({**conf["plugins"][0], "name": conf["name"], "cniVersion": conf["cniVersion"]}).encode()
+    stdin = world.plugin_stdin()
     env = {
         "CNI_CONTAINERID": "c1",
         "CNI_NETNS": bogus,

@@ -95,7 +95,10 @@ def test_ipmasq_not_yet_and_ipam_required(tmp_path: Path, make_netns: Callable[[
     noipam = {"cniVersion": "1.0.0", "name": "ptpnet", "plugins": [{"type": "ptp"}]}
     world2 = World("ptpnoipam", tmp_path, make_netns, noipam, our_bin)
     assert json.loads(world2.cni("add").stdout)["code"] == 7
-    assert pod_state(world.pods[0])["links"] == ["lo"]
+    for refused in (world, world2):
+        assert pod_state(refused.pods[0])["links"] == ["lo"]
+        assert refused.reservations() == []
+        assert route_destinations(refused.node) == []
 
 
 @pytest.mark.interop

@@ -9,7 +9,9 @@ off router advertisements and DAD where asked, and tear down in the right order.
 
 from __future__ import annotations
 
-from cni import skel, versions
+import errno
+
+from cni import cniargs, skel, versions
 from cni._native import Netlink, write_sysctl
 from cni.delegate import delegate_add, delegate_check, delegate_del, delegate_gc, delegate_status
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError
@@ -18,9 +20,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
-
-ENOENT = 2
-ENODEV = 19
 
 
 def ipam_type(args: skel.CmdArgs) -> str | None:
@@ -65,8 +64,59 @@ def sysctl_if_present(key: str, value: str, netns: str | None = None) -> None:
     try:
         write_sysctl(key, value, netns)
     except NetlinkError as err:
-        if err.errno != ENOENT:
+        if err.errno != errno.ENOENT:
             raise
+
+
+def enable_forwarding(v4: bool) -> None:
+    """Routing through the node (a gateway on the bridge, ptp's host side) needs forwarding."""
+    write_sysctl("net/ipv4/ip_forward" if v4 else "net/ipv6/conf/all/forwarding", "1")
+
+
+def config_mtu(conf: dict[str, object], kind: str) -> int:
+    """The config's `mtu`: 0 (leave the default) up to 65535."""
+    mtu = conf.get("mtu", 0)
+    if not isinstance(mtu, int) or isinstance(mtu, bool) or not 0 <= mtu <= 65535:
+        raise InvalidNetworkConfig(f"{kind}: invalid mtu {mtu!r}")
+    return mtu
+
+
+def config_master(conf: dict[str, object], kind: str, *, required: bool = False) -> str | None:
+    """The config's `master` interface name (None: the node's default-route interface)."""
+    master = conf.get("master")
+    if master is None and not required:
+        return None
+    if not isinstance(master, str) or not master:
+        raise InvalidNetworkConfig(
+            f"{kind}: master is required: the interface to attach to"
+            if master is None
+            else f"{kind}: invalid master {master!r}"
+        )
+    return master
+
+
+def config_mode(conf: dict[str, object], kind: str, modes: tuple[str, ...]) -> str:
+    """The config's `mode`, one of `modes` (the first is the default)."""
+    mode = conf.get("mode") or modes[0]
+    if mode not in modes:
+        raise InvalidNetworkConfig(f"{kind}: unknown mode {mode!r}", f"one of {', '.join(modes)}")
+    return str(mode)
+
+
+def requested_mac(args: skel.CmdArgs) -> str | None:
+    """The container MAC, by the reference's precedence: runtimeConfig.mac, args.cni.mac,
+    CNI_ARGS MAC, then the config's own `mac`."""
+    conf = args.conf
+    runtime = conf.get("runtimeConfig")
+    cni_args = conf.get("args")
+    cni = cni_args.get("cni") if isinstance(cni_args, dict) else None
+    candidates = (
+        runtime.get("mac") if isinstance(runtime, dict) else None,
+        cni.get("mac") if isinstance(cni, dict) else None,
+        cniargs.load(args.args, ["MAC"]).get("MAC"),
+        conf.get("mac"),
+    )
+    return next((mac for mac in candidates if isinstance(mac, str) and mac), None)
 
 
 def no_router_advertisements(ifname: str, netns: str | None = None) -> None:
@@ -150,7 +200,7 @@ def delete_container_link(args: skel.CmdArgs) -> None:
     try:
         pod.del_link(args.ifname)
     except NetlinkError as err:
-        if err.errno != ENODEV:  # gone meanwhile
+        if err.errno != errno.ENODEV:  # gone meanwhile
             raise
 
 

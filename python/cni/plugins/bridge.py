@@ -20,20 +20,24 @@ the namespace is gone.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
-from cni import cniargs, skel
-from cni._native import Netlink, write_sysctl
+from cni import skel
+from cni._native import Netlink
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
 from cni.plugins._iface import (
+    config_mtu,
     configure,
     delete_container_link,
+    enable_forwarding,
     ipam_add,
     ipam_del,
     no_router_advertisements,
     open_free_pod,
     plugin_main,
+    requested_mac,
     result_ips,
 )
 
@@ -42,7 +46,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 ABOUT = "bridge plugin (cni package)"
-EEXIST = 17
 UNSUPPORTED = ("ipMasq",)
 
 
@@ -82,17 +85,14 @@ class Config:
         self.enable_dad = _bool(conf, "enabledad")
         self.port_isolation = _bool(conf, "portIsolation")
         self.disable_container_interface = _bool(conf, "disableContainerInterface")
-        mtu = conf.get("mtu", 0)
-        if not isinstance(mtu, int) or isinstance(mtu, bool) or not 0 <= mtu <= 65535:
-            raise InvalidNetworkConfig(f"bridge: invalid mtu {mtu!r}")
-        self.mtu = mtu
+        self.mtu = config_mtu(conf, "bridge")
         if self.hairpin and self.promisc:
             raise InvalidNetworkConfig("cannot set hairpin mode and promiscuous mode at the same time")
         ipam = conf.get("ipam")
         self.ipam_type = ipam.get("type") if isinstance(ipam, dict) else None
         if self.disable_container_interface and self.ipam_type:
             raise InvalidNetworkConfig("cannot use IPAM when disableContainerInterface is set")
-        self.mac = _mac(args)
+        self.mac = requested_mac(args)
         self.vlan = _vlan_id(conf.get("vlan", 0), "vlan", allow_zero=True)
         self.trunk = _trunk(conf.get("vlanTrunk"))
         self.preserve_default_vlan = _bool(conf, "preserveDefaultVlan")
@@ -147,20 +147,6 @@ def _bool(conf: dict[str, object], key: str) -> bool:
     return value
 
 
-def _mac(args: skel.CmdArgs) -> str | None:
-    """The container MAC: runtimeConfig.mac, then args.cni.mac, then CNI_ARGS MAC."""
-    conf = args.conf
-    runtime = conf.get("runtimeConfig")
-    if isinstance(runtime, dict) and isinstance(runtime.get("mac"), str):
-        return str(runtime["mac"])
-    cni_args = conf.get("args")
-    cni = cni_args.get("cni") if isinstance(cni_args, dict) else None
-    if isinstance(cni, dict) and isinstance(cni.get("mac"), str):
-        return str(cni["mac"])
-    env = cniargs.load(args.args, ["MAC"])
-    return env.get("MAC") or None
-
-
 def _host_veth_name() -> str:
     # Random, like the reference: a recreated pod must not collide with a stale veth.
     return "veth" + os.urandom(4).hex()
@@ -173,7 +159,7 @@ def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
             node.add_link("bridge", config.bridge, mtu=config.mtu, vlan_filtering=bool(config.vlan or config.trunk))
         except NetlinkError as err:
             # Another ADD created it meanwhile (K5): use theirs.
-            if err.errno != EEXIST:
+            if err.errno != errno.EEXIST:
                 raise
         link = node.link(config.bridge)
         if link is None:
@@ -198,7 +184,7 @@ def _port_vlans(node: Netlink, host: str, config: Config) -> None:
         try:
             node.bridge_vlan(host, 1, pvid=config.vlan == 1, untagged=config.vlan == 1, add=False)
         except NetlinkError as err:
-            if err.errno != 2:  # ENOENT: the port had no default VLAN
+            if err.errno != errno.ENOENT:  # the port had no default VLAN
                 raise
 
 
@@ -227,14 +213,12 @@ def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str,
         try:
             node.add_address(config.bridge, wanted)
         except NetlinkError as err:
-            if err.errno != EEXIST:  # another ADD added it meanwhile
+            if err.errno != errno.EEXIST:  # another ADD added it meanwhile
                 raise
         present.append(wanted)
     families = {("." in str(ip.get("gateway", ""))) for ip in ips if ip.get("gateway")}
-    if True in families:
-        write_sysctl("net/ipv4/ip_forward", "1")
-    if False in families:
-        write_sysctl("net/ipv6/conf/all/forwarding", "1")
+    for v4 in families:
+        enable_forwarding(v4)
 
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 
 from cni import skel
-from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import add_stacked_link, ipam_type, plugin_main
+from cni.errors import UnsupportedField
+from cni.plugins._iface import add_stacked_link, config_master, config_mode, config_mtu, ipam_type, plugin_main
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,16 +28,7 @@ def _config(args: skel.CmdArgs) -> tuple[str | None, str, int]:
         raise UnsupportedField("ipvlan: linkInContainer is not supported yet by this plugin")
     if ipam_type(args) is None:
         raise UnsupportedField("ipvlan: without ipam (addresses from prevResult) is not supported yet")
-    master = conf.get("master")
-    if master is not None and (not isinstance(master, str) or not master):
-        raise InvalidNetworkConfig(f"ipvlan: invalid master {master!r}")
-    mode = conf.get("mode") or "l2"
-    if mode not in MODES:
-        raise InvalidNetworkConfig(f"ipvlan: unknown mode {mode!r}", f"one of {', '.join(MODES)}")
-    mtu = conf.get("mtu", 0)
-    if not isinstance(mtu, int) or isinstance(mtu, bool):
-        raise InvalidNetworkConfig(f"ipvlan: invalid mtu {mtu!r}")
-    return master, str(mode), mtu
+    return config_master(conf, "ipvlan"), config_mode(conf, "ipvlan", MODES), config_mtu(conf, "ipvlan")
 
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:

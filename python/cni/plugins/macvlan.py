@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import sys
 
-from cni import cniargs, skel
-from cni.errors import InvalidNetworkConfig, UnsupportedField
+from cni import skel
+from cni.errors import UnsupportedField
 from cni.plugins._iface import (
     add_stacked_link,
+    config_master,
+    config_mode,
+    config_mtu,
     plugin_main,
+    requested_mac,
 )
 
 TYPE_CHECKING = False
@@ -32,21 +36,8 @@ def _config(args: skel.CmdArgs) -> tuple[str | None, str, int, str | None]:
     for key in ("linkInContainer", "bcqueuelen"):
         if conf.get(key) not in (None, False, 0):
             raise UnsupportedField(f"macvlan: {key}={conf[key]!r} is not supported yet by this plugin")
-    master = conf.get("master")
-    if master is not None and (not isinstance(master, str) or not master):
-        raise InvalidNetworkConfig(f"macvlan: invalid master {master!r}")
-    mode = conf.get("mode") or "bridge"
-    if mode not in MODES:
-        raise InvalidNetworkConfig(f"macvlan: unknown mode {mode!r}", f"one of {', '.join(MODES)}")
-    mtu = conf.get("mtu", 0)
-    if not isinstance(mtu, int) or isinstance(mtu, bool) or mtu < 0:
-        raise InvalidNetworkConfig(f"macvlan: invalid mtu {mtu!r}")
-    runtime = conf.get("runtimeConfig")
-    mac = runtime.get("mac") if isinstance(runtime, dict) else None
-    if not isinstance(mac, str):
-        mac = conf.get("mac") if isinstance(conf.get("mac"), str) else None
-    mac = mac or cniargs.load(args.args, ["MAC"]).get("MAC") or None
-    return master, str(mode), mtu, mac  # type: ignore[return-value]
+    master = config_master(conf, "macvlan")
+    return master, config_mode(conf, "macvlan", MODES), config_mtu(conf, "macvlan"), requested_mac(args)
 
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:

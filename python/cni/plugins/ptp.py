@@ -10,15 +10,18 @@ container address, and forwarding is switched on.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
 from cni import skel
-from cni._native import Netlink, network_of, write_sysctl
+from cni._native import Netlink, network_of
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
 from cni.plugins._iface import (
+    config_mtu,
     configure,
     container_interface,
+    enable_forwarding,
     ipam_add,
     ipam_type,
     no_router_advertisements,
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 ABOUT = "ptp plugin (cni package)"
-EEXIST = 17
 SCOPE_LINK = 253
 SCOPE_HOST = 254
 
@@ -44,10 +46,7 @@ def _config(args: skel.CmdArgs) -> int:
         raise UnsupportedField("ptp: ipMasq is not supported yet by this plugin")
     if ipam_type(args) is None:
         raise InvalidNetworkConfig("ptp: ipam must be specified")
-    mtu = conf.get("mtu", 0)
-    if not isinstance(mtu, int) or isinstance(mtu, bool) or not 0 <= mtu <= 65535:
-        raise InvalidNetworkConfig(f"ptp: invalid mtu {mtu!r}")
-    return mtu
+    return config_mtu(conf, "ptp")
 
 
 def _point_to_point_routes(pod: Netlink, args: skel.CmdArgs, ips: list[dict[str, object]]) -> None:
@@ -60,7 +59,7 @@ def _point_to_point_routes(pod: Netlink, args: skel.CmdArgs, ips: list[dict[str,
         try:
             pod.del_route(subnet, dev=args.ifname)
         except NetlinkError as err:
-            if err.errno != 3:  # ESRCH: the kernel added none (a /32 address)
+            if err.errno != errno.ESRCH:  # the kernel added none (a /32 address)
                 raise
         pod.add_route(f"{gateway}/{host_bits}", dev=args.ifname, scope=SCOPE_LINK, replace=True)
         pod.add_route(subnet, gw=gateway, dev=args.ifname, replace=True)
@@ -76,10 +75,10 @@ def _host_side(node: Netlink, host: str, ips: list[dict[str, object]]) -> None:
         try:
             node.add_address(host, f"{gateway}/{bits}")
         except NetlinkError as err:
-            if err.errno != EEXIST:
+            if err.errno != errno.EEXIST:
                 raise
         node.add_route(f"{address.split('/')[0]}/{bits}", dev=host, scope=SCOPE_HOST, replace=True)
-        write_sysctl("net/ipv4/ip_forward" if v4 else "net/ipv6/conf/all/forwarding", "1")
+        enable_forwarding(v4)
 
 
 def _required_ips(result: dict[str, object]) -> list[dict[str, object]]:

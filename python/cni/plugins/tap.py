@@ -14,7 +14,7 @@ import sys
 from cni import cniargs, skel
 from cni._native import create_tap
 from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import delete_container_link, finish_add, open_free_pod, plugin_main
+from cni.plugins._iface import config_mtu, delete_container_link, finish_add, open_free_pod, plugin_main
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,9 +30,9 @@ class Config:
         conf = args.conf
         if conf.get("selinuxContext"):
             raise UnsupportedField("tap: selinuxContext is not supported yet by this plugin")
-        self.mtu = _uint(conf, "mtu")
-        self.owner = _uint(conf, "owner", none=True)
-        self.group = _uint(conf, "group", none=True)
+        self.mtu = config_mtu(conf, "tap")
+        self.owner = _id(conf, "owner")
+        self.group = _id(conf, "group")
         multi = conf.get("multiQueue", False)
         if not isinstance(multi, bool):
             raise InvalidNetworkConfig(f"tap: multiQueue must be true or false, not {multi!r}")
@@ -50,10 +50,10 @@ class Config:
         self.mac: str | None = next((m for m in candidates if isinstance(m, str) and m), None)
 
 
-def _uint(conf: dict[str, object], key: str, *, none: bool = False) -> Any:
+def _id(conf: dict[str, object], key: str) -> int | None:
     value = conf.get(key)
     if value is None:
-        return None if none else 0
+        return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidNetworkConfig(f"tap: {key} must be a non-negative integer, not {value!r}")
     return value

@@ -11,7 +11,7 @@ import sys
 
 from cni import skel
 from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import add_stacked_link, ipam_type, plugin_main
+from cni.plugins._iface import add_stacked_link, config_master, config_mtu, ipam_type, plugin_main
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,16 +26,12 @@ def _config(args: skel.CmdArgs) -> tuple[str, int, int]:
         raise UnsupportedField("vlan: linkInContainer is not supported yet by this plugin")
     if ipam_type(args) is None:
         raise InvalidNetworkConfig("vlan: ipam must be specified")
-    master = conf.get("master")
-    if not isinstance(master, str) or not master:
-        raise InvalidNetworkConfig("vlan: master is required: the interface to attach to")
+    master = config_master(conf, "vlan", required=True)
+    assert master is not None
     vlan_id = conf.get("vlanId")
     if not isinstance(vlan_id, int) or isinstance(vlan_id, bool) or not 0 <= vlan_id <= 4094:
         raise InvalidNetworkConfig(f"vlan: invalid vlanId {vlan_id!r} (must be between 0 and 4094)")
-    mtu = conf.get("mtu", 0)
-    if not isinstance(mtu, int) or isinstance(mtu, bool):
-        raise InvalidNetworkConfig(f"vlan: invalid mtu {mtu!r}")
-    return master, vlan_id, mtu
+    return master, vlan_id, config_mtu(conf, "vlan")
 
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:

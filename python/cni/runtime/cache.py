@@ -142,7 +142,7 @@ class ResultCache:
             return None
         if doc.get("kind") != CACHE_KIND:
             # A legacy cache file holds the bare result; its identity is the file name.
-            return None if "cniVersion" not in doc else _legacy(path, doc)
+            return None if "cniVersion" not in doc else _legacy(doc)
         try:
             config = base64.b64decode(doc.get("config") or "", validate=True)
         except ValueError:
@@ -160,6 +160,6 @@ class ResultCache:
         )
 
 
-def _legacy(path: str, result: dict[str, Any]) -> CachedAttachment:
+def _legacy(result: dict[str, Any]) -> CachedAttachment:
     # Only the result is known; GC cannot match it to an attachment, DEL can use it.
     return CachedAttachment(network_name="", container_id="", ifname="", result=result)
