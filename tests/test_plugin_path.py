@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("pydantic", "pydantic_core", "pyroute2", "json", "re", "subprocess", "typing", "dataclasses", "logging", "enum")
+HEAVY = (
+    "pydantic",
+    "pydantic_core",
+    "pyroute2",
+    "json",
+    "re",
+    "subprocess",
+    "typing",
+    "dataclasses",
+    "logging",
+    "enum",
+)
 
 
 def imported_modules(plugin: Path, env: dict[str, str], stdin: bytes) -> set[str]:

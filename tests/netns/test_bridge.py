@@ -207,12 +207,7 @@ def test_libcni_drives_bridge_and_host_local(
 def test_port_flags_hairpin_and_isolation(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
     world = World("iso", tmp_path, make_netns, conflist(hairpinMode=True, portIsolation=True), our_bin)
     host_veth = ok(world.cni("add"))["interfaces"][1]["name"]
-    port = subprocess.run(
-        ["ip", "netns", "exec", world.node, "bridge", "-d", "link", "show", "dev", host_veth],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    port = world.in_node(["bridge", "-d", "link", "show", "dev", host_veth]).stdout.decode()
     assert "hairpin on" in port
     assert "isolated on" in port
     ok(world.cni("del"))
@@ -307,12 +302,7 @@ def test_f1_kill_at_any_point_of_add_then_del_leaves_nothing(
 
 def port_vlans(world: World, port: str) -> dict[int, list[str]]:
     """VLAN id -> flags of a bridge port, via `bridge -j vlan show`."""
-    out = subprocess.run(
-        ["ip", "netns", "exec", world.node, "bridge", "-j", "vlan", "show", "dev", port],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = world.in_node(["bridge", "-j", "vlan", "show", "dev", port]).stdout.decode()
     vlans: dict[int, list[str]] = {}
     for entry in json.loads(out or "[]"):
         for vlan in entry.get("vlans", []):
