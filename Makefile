@@ -10,7 +10,7 @@ PYTHON    ?= python3
 APT_PKGS  := iproute2=6.1.0-3 iptables=1.8.9-2 nftables=1.0.6-2+deb12u2 \
              containernetworking-plugins=1.1.1+ds1-3+b5 golang-go=2:1.19~1 \
              golang-github-appc-cni-dev=1.1.2-1 hyperfine=1.15.0-2 \
-             iputils-ping=3:20221126-1+deb12u1
+             iputils-ping=3:20221126-1+deb12u1 strace=6.1-0.1
 STAMP     := $(VENV)/.installed
 
 .PHONY: help

@@ -13,8 +13,14 @@ modification time) taken after our last change. If the stamp no longer matches, 
 implementation changed the directory and the index is rebuilt from the files; otherwise
 ADD and DEL touch only the files they need.
 
-Reservations appear whole: the content is written to a temporary file, synced, and
-hard-linked to the address's name (which fails if the name exists, like O_EXCL).
+Reservations appear whole and a crash leaves no debris: the content is written to an
+unnamed file (`O_TMPFILE`), synced, and hard-linked to the address's name (which fails if
+the name exists, like O_EXCL); a process killed before the link leaves nothing behind.
+Where `O_TMPFILE` is unsupported a named temporary file stands in, and GC removes any such
+file a crash left. `last_reserved_ip.<set>` is a hint for round-robin order, rewritten in
+place as the reference does (an unreadable one only restarts the scan). Index files are
+replaced by rename from one fixed temporary name each, which is safe because every writer
+holds the lock, and a crash leaves at most that one file, overwritten by the next write.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ TMP_PREFIX = ".cni-tmp-"
 LINE_BREAK = "\r\n"
 
 _O_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+_O_WRITE = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 def _fail(what: str, path: str, err: OSError) -> IOFailure:
@@ -145,15 +152,20 @@ class DiskStore:
         finally:
             os.close(fd)
 
-    def _write_atomic(self, directory: str, name: str, data: bytes, *, sync: bool) -> None:
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def _replace(self, directory: str, name: str, data: bytes) -> None:
+        """Replaces an index file by rename (under the lock, so one fixed temporary name)."""
         path = os.path.join(directory, name)
-        tmp = os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{name}")
+        tmp = os.path.join(directory, f"{TMP_PREFIX}{name}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            fd = os.open(tmp, _O_WRITE | os.O_TRUNC, 0o600)
             try:
-                os.write(fd, data)
-                if sync:
-                    os.fsync(fd)
+                self._write_all(fd, data)
             finally:
                 os.close(fd)
             os.rename(tmp, path)
@@ -165,7 +177,47 @@ class DiskStore:
             raise _fail("write", path, err) from None
 
     def _write_index(self, name: str, data: bytes) -> None:
-        self._write_atomic(self.index_dir, name, data, sync=False)
+        self._replace(self.index_dir, name, data)
+
+    def _create(self, directory: str, name: str, data: bytes, *, sync: bool) -> None:
+        """Makes `directory/name` appear with `data` whole; FileExistsError if it exists."""
+        dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            try:
+                fd = os.open(".", os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    raise
+                self._create_via_named_temp(directory, os.path.join(directory, name), data, sync=sync)
+                return
+            try:
+                self._write_all(fd, data)
+                if sync:
+                    os.fsync(fd)
+                # linkat(AT_SYMLINK_FOLLOW) through /proc reaches the unnamed inode without
+                # privilege; a destination dir fd makes os.link use linkat rather than link.
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dir_fd)
+
+    def _create_via_named_temp(self, directory: str, path: str, data: bytes, *, sync: bool) -> None:
+        tmp = os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}")
+        fd = os.open(tmp, _O_WRITE | os.O_TRUNC, 0o600)
+        try:
+            try:
+                self._write_all(fd, data)
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, path)
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def _attachment_path(self, owner: Owner) -> str:
         return os.path.join(self.index_dir, "attachments", owner.key())
@@ -209,7 +261,7 @@ class DiskStore:
             if owner is not None:
                 by_owner.setdefault(owner.key(), []).append(ip)
         for key, ips in by_owner.items():
-            self._write_atomic(attachments_dir, key, "\n".join(sorted(ips)).encode(), sync=False)
+            self._create(attachments_dir, key, "\n".join(sorted(ips)).encode(), sync=False)
         self.pool = pool
         self._dirty = True
         return reservations
@@ -229,28 +281,15 @@ class DiskStore:
 
     def reserve(self, ip: str, owner: Owner) -> bool:
         """Creates the reservation file for `ip`; False if the address is taken."""
-        path = os.path.join(self.dir, ip)
-        tmp = os.path.join(self.dir, f"{TMP_PREFIX}{os.getpid()}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-            try:
-                os.write(fd, owner.content())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.link(tmp, path)
+            self._create(self.dir, ip, owner.content(), sync=True)
         except FileExistsError:
             # Taken, by a file the index did not know about, or by anything planted there.
             self.pool.add(ip)
             self._dirty = True
             return False
         except OSError as err:
-            raise _fail("reserve", path, err) from None
-        finally:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            raise _fail("reserve", os.path.join(self.dir, ip), err) from None
         self.pool.add(ip)
         self._dirty = True
         return True
@@ -258,9 +297,16 @@ class DiskStore:
     def record(self, owner: Owner, ips: list[str]) -> None:
         """Notes in the index that `owner` holds `ips`."""
         if ips:
-            self._write_atomic(
-                os.path.join(self.index_dir, "attachments"), owner.key(), "\n".join(ips).encode(), sync=False
-            )
+            directory = os.path.join(self.index_dir, "attachments")
+            path = os.path.join(directory, owner.key())
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            try:
+                self._create(directory, owner.key(), "\n".join(ips).encode(), sync=False)
+            except OSError as err:
+                raise _fail("write", path, err) from None
             self._dirty = True
 
     def release_ip(self, ip: str, owner: Owner | None) -> bool:
@@ -303,7 +349,15 @@ class DiskStore:
         return data.decode(errors="replace").strip() if data else None
 
     def set_last_reserved(self, set_index: int, ip: str) -> None:
-        self._write_atomic(self.dir, f"{LAST_RESERVED}{set_index}", ip.encode(), sync=False)
+        path = os.path.join(self.dir, f"{LAST_RESERVED}{set_index}")
+        try:
+            fd = os.open(path, _O_WRITE | os.O_TRUNC, 0o600)
+            try:
+                self._write_all(fd, ip.encode())
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise _fail("write", path, err) from None
         self._dirty = True
 
     def remove_strays(self, strays: list[str]) -> None:
