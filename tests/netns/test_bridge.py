@@ -255,51 +255,6 @@ def test_link_attributes_round_trip(make_netns: Callable[[str], str]) -> None:
     assert "10.1.2.3/24" not in nl.addresses("a0")
 
 
-def test_f1_kill_at_any_point_of_add_then_del_leaves_nothing(
-    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
-) -> None:
-    """SIGKILL the bridge plugin at random points of ADD; the runtime's DEL must clean up."""
-    import os
-    import random
-    import time
-
-    world = World("f1", tmp_path, make_netns, conflist(), our_bin)
-    stdin = world.plugin_stdin()
-    env = {
-        **os.environ,
-        "CNI_CONTAINERID": "f1",
-        "CNI_NETNS": world.pod_path(),
-        "CNI_IFNAME": "eth0",
-        "CNI_PATH": str(our_bin),
-    }
-    rng = random.Random(11)
-    for _ in range(12):
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", world.node, str(our_bin / "bridge")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            env={**env, "CNI_COMMAND": "ADD"},
-        )
-        assert proc.stdin is not None
-        proc.stdin.write(stdin)
-        proc.stdin.close()
-        time.sleep(rng.uniform(0.0, 0.12))
-        proc.kill()
-        proc.wait(timeout=30)
-        out = subprocess.run(
-            ["ip", "netns", "exec", world.node, str(our_bin / "bridge")],
-            input=stdin,
-            env={**env, "CNI_COMMAND": "DEL"},
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-        assert out.returncode == 0, out.stdout
-        assert pod_state(world.pods[0])["links"] == ["lo"]
-        assert node_state(world.node, "cnibr0")["ports"] == []
-        assert world.reservations() == []
-
-
 def port_vlans(world: World, port: str) -> dict[int, list[str]]:
     """VLAN id -> flags of a bridge port, via `bridge -j vlan show`."""
     out = world.in_node(["bridge", "-j", "vlan", "show", "dev", port]).stdout.decode()
