@@ -215,8 +215,12 @@ class Netlink:
         netns: str | None = None,
         mtu: int = 0,
         mac: str | None = None,
+        bc_queue_len: int = 0,
     ) -> None:
-        """A macvlan, ipvlan or vlan link on `master`, created directly inside `netns`."""
+        """A macvlan, ipvlan or vlan link on `master`, created directly inside `netns`.
+
+        `bc_queue_len` (macvlan): the broadcast queue length; 0 keeps the kernel's default.
+        """
     def set_link(
         self,
         name: str,

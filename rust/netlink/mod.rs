@@ -6,5 +6,5 @@ pub mod ns;
 pub mod ops;
 pub mod socket;
 
-pub use ops::{BridgePortFlag, Handle, Link, LinkChange, RouteInfo, RouteSpec};
+pub use ops::{BridgePortFlag, Handle, Link, LinkChange, LowerLink, RouteInfo, RouteSpec};
 pub use socket::NetlinkError;

@@ -54,6 +54,23 @@ pub struct LinkChange {
     pub allmulti: Option<bool>,
 }
 
+/// A macvlan, ipvlan or vlan link stacked on `master` (an index in the socket's namespace).
+#[derive(Debug, Clone, Default)]
+pub struct LowerLink<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub master: u32,
+    /// macvlan or ipvlan mode; `None` is the reference's default (bridge, l2).
+    pub mode: Option<&'a str>,
+    pub vlan_id: u16,
+    /// Create the link directly in this namespace.
+    pub netns_fd: Option<RawFd>,
+    pub mtu: u32,
+    pub mac: Option<&'a [u8]>,
+    /// macvlan: length of the broadcast queue (0: the kernel's default).
+    pub bc_queue_len: u32,
+}
+
 /// Boolean bridge-port flags, by their kernel attribute number (`IFLA_BRPORT_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BridgePortFlag {
@@ -94,9 +111,9 @@ pub mod messages {
         AddressAttribute, AddressFamily, AddressMessage, AfSpecBridge, BridgePortFlag,
         BridgeVlanInfo, BridgeVlanInfoFlags, DefaultNla, InfoBridge, InfoData, InfoIpVlan,
         InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpAddr, IpVlanMode, LinkAttribute, LinkChange,
-        LinkFlags, LinkInfo, LinkMessage, MacVlanMode, RawFd, RouteAddress, RouteAttribute,
-        RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage, RouteProtocol, RouteScope,
-        RouteSpec, RouteType,
+        LinkFlags, LinkInfo, LinkMessage, LowerLink, MacVlanMode, RawFd, RouteAddress,
+        RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage, RouteProtocol,
+        RouteScope, RouteSpec, RouteType,
     };
 
     fn kind(kind: InfoKind) -> LinkAttribute {
@@ -177,32 +194,27 @@ pub mod messages {
     /// # Errors
     /// A message naming an unknown kind or mode.
     #[allow(clippy::too_many_arguments)]
-    pub fn new_lower(
-        kind_name: &str,
-        name: &str,
-        master: u32,
-        mode: Option<&str>,
-        vlan_id: u16,
-        netns_fd: Option<RawFd>,
-        mtu: u32,
-        mac: Option<&[u8]>,
-    ) -> Result<RouteNetlinkMessage, String> {
-        let info = match kind_name {
+    pub fn new_lower(link: &LowerLink<'_>) -> Result<RouteNetlinkMessage, String> {
+        let info = match link.kind {
             "macvlan" => {
-                let mode = match mode.unwrap_or("bridge") {
+                let mode = match link.mode.unwrap_or("bridge") {
                     "bridge" => MacVlanMode::Bridge,
                     "private" => MacVlanMode::Private,
                     "vepa" => MacVlanMode::Vepa,
                     "passthru" => MacVlanMode::Passthrough,
                     other => return Err(format!("unknown macvlan mode {other:?}")),
                 };
+                let mut data = vec![InfoMacVlan::Mode(mode)];
+                if link.bc_queue_len > 0 {
+                    data.push(InfoMacVlan::BcQueueLen(link.bc_queue_len));
+                }
                 vec![
                     LinkInfo::Kind(InfoKind::MacVlan),
-                    LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)])),
+                    LinkInfo::Data(InfoData::MacVlan(data)),
                 ]
             }
             "ipvlan" => {
-                let mode = match mode.unwrap_or("l2") {
+                let mode = match link.mode.unwrap_or("l2") {
                     "l2" => IpVlanMode::L2,
                     "l3" => IpVlanMode::L3,
                     "l3s" => IpVlanMode::L3S,
@@ -215,20 +227,21 @@ pub mod messages {
             }
             "vlan" => vec![
                 LinkInfo::Kind(InfoKind::Vlan),
-                LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(vlan_id)])),
+                LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(link.vlan_id)])),
             ],
             other => return Err(format!("unknown link kind {other:?}")),
         };
         let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
-        msg.attributes.push(LinkAttribute::Link(master));
-        if mtu > 0 {
-            msg.attributes.push(LinkAttribute::Mtu(mtu));
+        msg.attributes
+            .push(LinkAttribute::IfName(link.name.to_owned()));
+        msg.attributes.push(LinkAttribute::Link(link.master));
+        if link.mtu > 0 {
+            msg.attributes.push(LinkAttribute::Mtu(link.mtu));
         }
-        if let Some(mac) = mac {
+        if let Some(mac) = link.mac {
             msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
         }
-        if let Some(fd) = netns_fd {
+        if let Some(fd) = link.netns_fd {
             msg.attributes.push(LinkAttribute::NetNsFd(fd));
         }
         msg.attributes.push(LinkAttribute::LinkInfo(info));
@@ -567,19 +580,9 @@ impl Handle {
     /// # Errors
     /// [`NetlinkError`] (EEXIST when the name is taken, EINVAL for a bad kind or mode).
     #[allow(clippy::too_many_arguments)]
-    pub fn add_lower(
-        &mut self,
-        kind: &str,
-        name: &str,
-        master: u32,
-        mode: Option<&str>,
-        vlan_id: u16,
-        netns_fd: Option<RawFd>,
-        mtu: u32,
-        mac: Option<&[u8]>,
-    ) -> Result<()> {
-        let operation = format!("create {kind} {name}");
-        let message = messages::new_lower(kind, name, master, mode, vlan_id, netns_fd, mtu, mac)
+    pub fn add_lower(&mut self, link: &LowerLink<'_>) -> Result<()> {
+        let operation = format!("create {} {}", link.kind, link.name);
+        let message = messages::new_lower(link)
             .map_err(|m| NetlinkError::new(&format!("{operation}: {m}"), libc::EINVAL))?;
         self.create(message, &operation)
     }
@@ -764,7 +767,7 @@ impl Handle {
 mod tests {
     use netlink_packet_core::NetlinkSerializable;
 
-    use super::messages;
+    use super::{messages, LowerLink};
 
     fn payload(message: &netlink_packet_route::RouteNetlinkMessage) -> String {
         let mut buf = vec![0; message.buffer_len()];
@@ -779,27 +782,48 @@ mod tests {
     // Expected bytes come from pyroute2's encoder (an independent implementation).
     #[test]
     fn stacked_links_match_an_independent_encoder() {
-        let ipvlan =
-            messages::new_lower("ipvlan", "ipvl0", 2, Some("l3"), 0, None, 0, None).unwrap();
+        let lower = |kind, name, mode, vlan_id| LowerLink {
+            kind,
+            name,
+            master: 2,
+            mode,
+            vlan_id,
+            ..LowerLink::default()
+        };
+        let ipvlan = messages::new_lower(&lower("ipvlan", "ipvl0", Some("l3"), 0)).unwrap();
         assert_eq!(
             payload(&ipvlan),
             "000000000000000000000000000000000a0003006970766c3000000008000500020000001c0012000b000100\
              6970766c616e00000c0002000600010001000000"
         );
-        let vlan = messages::new_lower("vlan", "eth0.100", 2, None, 100, None, 0, None).unwrap();
+        let vlan = messages::new_lower(&lower("vlan", "eth0.100", None, 100)).unwrap();
         assert_eq!(
             payload(&vlan),
             "000000000000000000000000000000000d000300657468302e3130300000000008000500020000001c0012000900\
              0100766c616e000000000c0002000600010064000000"
         );
-        let macvlan =
-            messages::new_lower("macvlan", "mv0", 2, Some("bridge"), 0, None, 0, None).unwrap();
+        let macvlan = messages::new_lower(&lower("macvlan", "mv0", Some("bridge"), 0)).unwrap();
         assert_eq!(
             payload(&macvlan),
             "00000000000000000000000000000000080003006d76300008000500020000001c0012000c0001006d6163766c61\
              6e000c0002000800010004000000"
         );
-        assert!(messages::new_lower("ipvlan", "x", 2, Some("l9"), 0, None, 0, None).is_err());
-        assert!(messages::new_lower("bond", "x", 2, None, 0, None, 0, None).is_err());
+        assert!(messages::new_lower(&lower("ipvlan", "x", Some("l9"), 0)).is_err());
+        assert!(messages::new_lower(&lower("bond", "x", None, 0)).is_err());
+    }
+
+    #[test]
+    fn macvlan_broadcast_queue_length_is_an_info_data_attribute() {
+        let link = LowerLink {
+            kind: "macvlan",
+            name: "mv0",
+            master: 2,
+            bc_queue_len: 5000,
+            ..LowerLink::default()
+        };
+        let hex = payload(&messages::new_lower(&link).unwrap());
+        // IFLA_MACVLAN_BC_QUEUE_LEN (7 in linux/if_link.h), u32 5000, after IFLA_MACVLAN_MODE
+        // (1) bridge (4).
+        assert!(hex.ends_with("08000100040000000800070088130000"), "{hex}");
     }
 }

@@ -15,7 +15,9 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::errors::NetlinkError as PyNetlinkError;
 use crate::netlink::ops::messages;
-use crate::netlink::{ns, BridgePortFlag, Handle, Link, LinkChange, NetlinkError, RouteSpec};
+use crate::netlink::{
+    ns, BridgePortFlag, Handle, Link, LinkChange, LowerLink, NetlinkError, RouteSpec,
+};
 
 impl From<NetlinkError> for PyErr {
     fn from(err: NetlinkError) -> PyErr {
@@ -190,7 +192,7 @@ impl PyNetlink {
 
     /// A macvlan, ipvlan or vlan link on `master`, created inside `netns` when given.
     #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
-    #[pyo3(signature = (kind, name, master, *, mode=None, vlan_id=0, netns=None, mtu=0, mac=None))]
+    #[pyo3(signature = (kind, name, master, *, mode=None, vlan_id=0, netns=None, mtu=0, mac=None, bc_queue_len=0))]
     fn add_lower(
         &self,
         py: Python<'_>,
@@ -202,23 +204,25 @@ impl PyNetlink {
         netns: Option<&str>,
         mtu: u32,
         mac: Option<&str>,
+        bc_queue_len: u32,
     ) -> PyResult<()> {
         let master = self.index(py, master)?;
         let ns_file = open_netns(netns)?;
-        let fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
+        let netns_fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
         let mac = mac.map(parse_mac).transpose()?;
         let (kind, name) = (kind.to_owned(), name.to_owned());
         self.with(py, move |h| {
-            h.add_lower(
-                &kind,
-                &name,
+            h.add_lower(&LowerLink {
+                kind: &kind,
+                name: &name,
                 master,
-                mode.as_deref(),
+                mode: mode.as_deref(),
                 vlan_id,
-                fd,
+                netns_fd,
                 mtu,
-                mac.as_deref(),
-            )
+                mac: mac.as_deref(),
+                bc_queue_len,
+            })
         })
     }
 

@@ -142,7 +142,7 @@ def test_e4_f4_del_after_the_namespace_is_gone_releases(
     [
         ({"hairpinMode": True, "promiscMode": True}, 7),
         ({"ipMasq": True}, 2),
-        ({"vlan": 100}, 2),
+        ({"vlan": 4095}, 7),
         ({"macspoofchk": "yes"}, 7),
         ({"mtu": "big"}, 7),
     ],
@@ -234,6 +234,44 @@ def test_force_address_replaces_a_stale_gateway(
     assert node_state(world.node, "cnibr0")["bridge_addrs"] == ["10.66.0.1/24"]
 
 
+def bridge_v6_addrs(node: str) -> list[str]:
+    from pyroute2 import NetNS
+
+    with NetNS(node) as ns:
+        index = ns.link_lookup(ifname="cnibr0")[0]
+        return sorted(
+            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+            for a in ns.get_addr(index=index, family=10)
+            if not a.get_attr("IFA_ADDRESS").startswith("fe80")
+        )
+
+
+@pytest.mark.parametrize("implementation", ["ours", "reference"])
+def test_ipv6_gateways_one_per_subnet_and_force_address(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, implementation: str
+) -> None:
+    """IPv6: gateways of disjoint subnets live side by side; an overlapping one needs
+    forceAddress and then replaces the old one. Ours and the reference give the same answers."""
+    plugins = our_bin if implementation == "ours" else REFERENCE_PLUGINS
+    world = World("v6gw", tmp_path, make_netns, conflist(subnet="fd60:1::/64"), plugins, pods=4)
+    ok(world.cni("add", 0, "a"))
+    steps: list[tuple[str, dict[str, Any], int, list[str]]] = [
+        ("fd60:2::/64", {}, 0, ["fd60:1::1/64", "fd60:2::1/64"]),
+        ("fd60:1::/56", {}, 1, ["fd60:1::1/64", "fd60:2::1/64"]),
+        ("fd60:1::/56", {"forceAddress": True}, 0, ["fd60:1::1/56", "fd60:2::1/64"]),
+    ]
+    for pod, (subnet, extra, status, addrs) in enumerate(steps, start=1):
+        conf = conflist(subnet=subnet, **extra)
+        (world.conf_dir / "10-net.conflist").write_text(json.dumps(conf).replace("@IPAM@", str(world.ipam)))
+        out = world.cni("add", pod, f"p{pod}")
+        assert out.returncode == status, out.stdout
+        if status:
+            assert "already has an IP address different from fd60:1::1/56" in json.loads(out.stdout)["msg"]
+            # Ours undoes the refused ADD; the reference (v1.1.1) leaves the pod's veth behind.
+            assert pod_state(world.pods[pod])["links"] == (["lo"] if implementation == "ours" else ["eth0", "lo"])
+        assert bridge_v6_addrs(world.node) == addrs
+
+
 def test_link_attributes_round_trip(make_netns: Callable[[str], str]) -> None:
     from cni._native import Netlink
 
@@ -287,6 +325,63 @@ def test_access_and_trunk_vlans(
     assert all(vlans[v] == [] for v in (200, 300, 301, 302))
     assert (1 in vlans) is preserve
     ok(world.cni("del"))
+
+
+def bridge_ports(node: str, bridge: str) -> list[str]:
+    from pyroute2 import NetNS
+
+    with NetNS(node) as ns:
+        index = ns.link_lookup(ifname=bridge)[0]
+        return sorted(link.get_attr("IFLA_IFNAME") for link in ns.get_links() if link.get_attr("IFLA_MASTER") == index)
+
+
+def link_addrs(node: str, name: str) -> list[str]:
+    from pyroute2 import NetNS
+
+    with NetNS(node) as ns:
+        index = ns.link_lookup(ifname=name)[0]
+        return sorted(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ns.get_addr(index=index, family=2))
+
+
+@pytest.mark.skipif(
+    not kernel_supports("type", "bridge", "vlan_filtering", "1"), reason="this kernel has no bridge VLAN filtering"
+)
+@pytest.mark.parametrize("implementation", ["ours", "reference"])
+def test_vlan_gateway_interface(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, implementation: str
+) -> None:
+    """isGateway with an access VLAN: the gateway lives on `<bridge>.<vlan>`, a veth whose
+    other end is an untagged port of the VLAN; pods reach it and each other; DEL keeps it."""
+    plugins = our_bin if implementation == "ours" else REFERENCE_PLUGINS
+    world = World("vgw", tmp_path, make_netns, conflist(vlan=100), plugins, pods=2)
+    results = [ok(world.cni("add", pod, f"c{pod}")) for pod in (0, 1)]
+    for result in results:
+        names = [i["name"] for i in result["interfaces"]]
+        assert names[0] == "cnibr0"
+        assert names[2:] == ["eth0", "cnibr0.100"]
+        assert [ip["interface"] for ip in result["ips"]] == [2]
+    assert link_addrs(world.node, "cnibr0.100") == ["10.66.0.1/24"]
+    assert link_addrs(world.node, "cnibr0") == []
+    pod_ports = {result["interfaces"][1]["name"] for result in results}
+    gateway_ports = [port for port in bridge_ports(world.node, "cnibr0") if port not in pod_ports]
+    assert len(gateway_ports) == 1
+    assert port_vlans(world, gateway_ports[0])[100] == ["Egress Untagged", "PVID"]
+    assert all(ping(world.pods[pod], "10.66.0.1") for pod in (0, 1))
+    assert ping(world.pods[0], results[1]["ips"][0]["address"].split("/")[0])
+    for pod in (0, 1):
+        ok(world.cni("del", pod, f"c{pod}"))
+    assert link_addrs(world.node, "cnibr0.100") == ["10.66.0.1/24"]
+
+
+def test_vlan_gateway_name_too_long(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    world = World("vgwlong", tmp_path, make_netns, conflist(bridge="cni-bridge-01", vlan=4000), our_bin)
+    out = world.cni("add")
+    assert out.returncode == 1
+    error = json.loads(out.stdout)
+    assert error["code"] == 7
+    assert "cni-bridge-01.4000" in error["msg"]
+    assert not node_state(world.node, "cni-bridge-01")["bridge"]
+    assert world.reservations() == []
 
 
 @pytest.mark.parametrize("trunk", [[{"id": 0}], [{"id": 4095}], [{"minID": 10, "maxID": 5}], [{"minID": 10}], "7"])

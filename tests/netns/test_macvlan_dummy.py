@@ -9,6 +9,7 @@ tests/netns/test_macvlan_dummy.py".
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +79,10 @@ def test_macvlan_add_check_del(tmp_path: Path, make_netns: Callable[[str], str],
         ({"master": "nope0"}, 7),
         ({"mode": "weird"}, 7),
         ({"mtu": 9999, "master": "uplink0"}, 7),
-        ({"linkInContainer": True}, 2),
+        ({"master": "uplink0", "bcqueuelen": -1}, 7),
+        ({"master": "uplink0", "linkInContainer": "yes"}, 7),
+        # The master exists on the node, not in the container.
+        ({"master": "uplink0", "linkInContainer": True}, 7),
     ],
 )
 def test_macvlan_bad_config_leaves_nothing(
@@ -90,6 +94,43 @@ def test_macvlan_bad_config_leaves_nothing(
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == code
     assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
+
+
+def test_macvlan_broadcast_queue_length(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    world = World("mvbq", tmp_path, make_netns, conflist("macvlan", master="uplink0", bcqueuelen=3000), our_bin)
+    with_master(world)
+    ok(world.cni("add"))
+    details = subprocess.run(
+        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "bcqueuelen 3000" in details
+    ok(world.cni("del"))
+
+
+def in_container_master(world: World) -> None:
+    """A master interface that lives in the pod (linkInContainer): one end of a veth pair there."""
+    pod = world.pods[0]
+    subprocess.run(["ip", "-n", pod, "link", "add", "up0", "type", "veth", "peer", "name", "up1"], check=True)
+    subprocess.run(["ip", "-n", pod, "link", "set", "up0", "up"], check=True)
+
+
+def test_macvlan_link_in_container(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    """The master lives in the pod: the macvlan is made there, on it; DEL leaves the master."""
+    conf = conflist("macvlan", master="up0", linkInContainer=True)
+    world = World("mvlic", tmp_path, make_netns, conf, our_bin)
+    in_container_master(world)
+    result = ok(world.cni("add"))
+    assert result["interfaces"][0]["name"] == "eth0"
+    details = subprocess.run(
+        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "eth0@up0" in details
+    assert "macvlan mode bridge" in details
+    assert pod_state(world.pods[0])["addrs"] == ["10.55.0.2/24"]
+    ok(world.cni("check"))
+    ok(world.cni("del"))
+    assert pod_state(world.pods[0])["links"] == ["lo", "up0", "up1"]
     assert world.reservations() == []
 
 
@@ -158,6 +199,95 @@ def test_ipvlan_and_vlan_add_check_del(
     ok(world.cni("del"))
     assert pod_state(world.pods[0])["links"] == ["lo"]
     assert world.reservations() == []
+
+
+def ipvlan_supported() -> bool:
+    return kernel_supports("link", "up0", "type", "ipvlan", "mode", "l2")
+
+
+@pytest.mark.parametrize("kind", ["ipvlan", "vlan"])
+def test_ipvlan_and_vlan_link_in_container(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, kind: str
+) -> None:
+    if not kernel_supports(*dict((k, p) for k, _, p in STACKED)[kind]):
+        pytest.skip(f"this kernel has no {kind} links (no modules to load)")
+    extra: dict[str, Any] = {"vlanId": 100} if kind == "vlan" else {}
+    world = World(
+        f"{kind[:3]}lic", tmp_path, make_netns, conflist(kind, master="up0", linkInContainer=True, **extra), our_bin
+    )
+    in_container_master(world)
+    ok(world.cni("add"))
+    details = subprocess.run(
+        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "eth0@up0" in details
+    ok(world.cni("check"))
+    ok(world.cni("del"))
+    assert pod_state(world.pods[0])["links"] == ["lo", "up0", "up1"]
+
+
+@pytest.mark.skipif(not ipvlan_supported(), reason="this kernel has no ipvlan links (no modules to load)")
+def test_ipvlan_chained_without_ipam_takes_prev_result_addresses(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    """No ipam and no master: the master is prevResult's only interface, and the addresses
+    and routes are prevResult's; DEL removes the link and releases nothing."""
+    world = World("ipvch", tmp_path, make_netns, conflist("ipvlan"), our_bin)
+    with_master(world)
+    prev = {
+        "cniVersion": "1.0.0",
+        "interfaces": [{"name": "uplink0"}],
+        "ips": [{"address": "10.57.0.5/24", "gateway": "10.57.0.1"}],
+        "routes": [{"dst": "10.58.0.0/16"}],
+    }
+    conf = {"cniVersion": "1.0.0", "name": "ipvch", "type": "ipvlan", "mode": "l3", "prevResult": prev}
+    env = {
+        **os.environ,
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": world.pod_path(),
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(our_bin),
+    }
+
+    def plugin(command: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["ip", "netns", "exec", world.node, str(our_bin / "ipvlan")],
+            input=json.dumps(conf).encode(),
+            env={**env, "CNI_COMMAND": command},
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+
+    out = plugin("ADD")
+    result = json.loads(out.stdout)
+    assert out.returncode == 0, result
+    assert [i["name"] for i in result["interfaces"]] == ["eth0"]
+    assert result["ips"] == [{"address": "10.57.0.5/24", "gateway": "10.57.0.1", "interface": 0}]
+    pod = pod_state(world.pods[0])
+    assert pod["addrs"] == ["10.57.0.5/24"]
+    assert ("10.58.0.0", 16, "10.57.0.1") in pod["routes"]
+    details = subprocess.run(
+        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "ipvlan  mode l3" in details or "ipvlan mode l3" in details
+    assert plugin("DEL").returncode == 0
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert not (world.ipam / "ipvch").exists()
+
+
+def test_ipvlan_without_ipam_or_prev_result_is_refused(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    conf = {"cniVersion": "1.0.0", "name": "ipvx", "plugins": [{"type": "ipvlan", "master": "uplink0"}]}
+    world = World("ipvx", tmp_path, make_netns, conf, our_bin)
+    with_master(world)
+    out = world.cni("add")
+    assert out.returncode == 1
+    error = json.loads(out.stdout)
+    assert error["code"] == 7
+    assert "no ipam" in error["msg"]
+    assert pod_state(world.pods[0])["links"] == ["lo"]
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,26 @@ def config_mtu(conf: dict[str, object], kind: str) -> int:
     return mtu
 
 
+def config_bool(conf: dict[str, object], key: str, kind: str) -> bool:
+    """A boolean key (absent or null: false)."""
+    value = conf.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidNetworkConfig(f"{kind}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def config_uint(conf: dict[str, object], key: str, kind: str) -> int:
+    """A non-negative 32-bit integer key (absent or null: 0)."""
+    value = conf.get(key, 0)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFFFFFF:
+        raise InvalidNetworkConfig(f"{kind}: invalid {key} {value!r} (must be an integer from 0 to 4294967295)")
+    return value
+
+
 def config_master(conf: dict[str, object], kind: str, *, required: bool = False) -> str | None:
     """The config's `master` interface name (None: the node's default-route interface)."""
     master = conf.get("master")
@@ -231,15 +251,25 @@ def container_interface(pod: Netlink, args: skel.CmdArgs) -> dict[str, object]:
     return {"name": args.ifname, "mac": link["mac"], "sandbox": args.netns}
 
 
-def finish_add(pod: Netlink, args: skel.CmdArgs, sysctls: tuple[tuple[str, str], ...] = ()) -> dict[str, object]:
-    """After a plugin created the container's only interface: IPAM, addresses, routes.
+def finish_add(
+    pod: Netlink,
+    args: skel.CmdArgs,
+    sysctls: tuple[tuple[str, str], ...] = (),
+    *,
+    addresses: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """After a plugin created the container's only interface: IPAM (or, when chained
+    without IPAM, the `addresses` of the previous result), addresses, routes.
 
     On any failure the interface is deleted and the addresses released (F8).
     """
     ipam_done = False
     try:
-        result = ipam_add(args)
-        ipam_done = True
+        if addresses is None:
+            result = ipam_add(args)
+            ipam_done = True
+        else:
+            result = addresses
         result["interfaces"] = [container_interface(pod, args)]
         for ip in result_ips(result):
             ip["interface"] = 0
@@ -309,13 +339,13 @@ def plugin_main(
 
 
 def default_route_interface(node: Netlink, kind: str) -> str:
-    """The node's interface of the IPv4 default route (the reference's default master)."""
+    """The interface of the IPv4 default route in `node`'s namespace (the default master)."""
     for route in node.routes(4):
         if route["dst"] == "0.0.0.0/0" and route["table"] == 254 and route["oif"] is not None:
             for link in node.links():
                 if link["index"] == route["oif"]:
                     return str(link["name"])
-    raise InvalidNetworkConfig(f"{kind}: no master given and the node has no IPv4 default route")
+    raise InvalidNetworkConfig(f"{kind}: no master given and no IPv4 default route to take it from")
 
 
 def add_stacked_link(
@@ -328,17 +358,34 @@ def add_stacked_link(
     mtu: int = 0,
     mac: str | None = None,
     sysctls: tuple[tuple[str, str], ...] = (),
+    in_container: bool = False,
+    bc_queue_len: int = 0,
+    addresses: dict[str, object] | None = None,
 ) -> dict[str, object]:
-    """ADD for macvlan, ipvlan and vlan: a link on a node interface, created in the container."""
+    """ADD for macvlan, ipvlan and vlan: a link on a master interface, created in the
+    container. The master is a node interface, or with `in_container` (`linkInContainer`)
+    one that already lives in the container's namespace; without a name, the interface of
+    that namespace's IPv4 default route."""
     if mtu < 0:
         raise InvalidNetworkConfig(f"{kind}: invalid mtu {mtu}")
     pod = open_free_pod(args)
-    node = Netlink()
-    master = master or default_route_interface(node, kind)
-    parent = node.link(master)
+    home = pod if in_container else Netlink()
+    where = " in the container" if in_container else ""
+    master = master or default_route_interface(home, kind)
+    parent = home.link(master)
     if parent is None:
-        raise InvalidNetworkConfig(f"{kind}: failed to find master {master!r}")
+        raise InvalidNetworkConfig(f"{kind}: failed to find master {master!r}{where}")
     if mtu and mtu > int(str(parent["mtu"])):
         raise InvalidNetworkConfig(f"{kind}: mtu {mtu} is larger than master {master}'s {parent['mtu']}")
-    node.add_lower(kind, args.ifname, master, mode=mode, vlan_id=vlan_id, netns=args.netns, mtu=mtu, mac=mac)
-    return finish_add(pod, args, sysctls)
+    home.add_lower(
+        kind,
+        args.ifname,
+        master,
+        mode=mode,
+        vlan_id=vlan_id,
+        netns=None if in_container else args.netns,
+        mtu=mtu,
+        mac=mac,
+        bc_queue_len=bc_queue_len,
+    )
+    return finish_add(pod, args, sysctls, addresses=addresses)

@@ -2,15 +2,16 @@
 """The bridge plugin: a veth pair from the container to a bridge on the node.
 
 Keys of the reference handled here: `bridge` (default cni0), `isGateway`,
-`isDefaultGateway`, `forceAddress` (IPv4), `mtu`, `hairpinMode`, `promiscMode`, `enabledad`,
+`isDefaultGateway`, `forceAddress`, `mtu`, `hairpinMode`, `promiscMode`, `enabledad`,
 `disableContainerInterface`, `portIsolation`, `mac` (also `runtimeConfig.mac`,
-`args.cni.mac`, CNI_ARGS `MAC=`), `ipam`, `dns`. Keys whose machinery is not built yet
-(`ipMasq`, and `vlan`/`vlanTrunk` together with `isGateway`) are refused with code 2 rather
-than ignored. `macspoofchk` installs the reference's nftables layout (bridge nat table,
-per-port chains named after the attachment), and DEL removes it by its comment, so it also
-goes when the namespace is gone. `vlan` makes the host veth's port an access port (PVID,
-untagged), `vlanTrunk` adds tagged VLANs, and VLAN 1 is removed unless
-`preserveDefaultVlan` (default false, as since plugins v1.8.0).
+`args.cni.mac`, CNI_ARGS `MAC=`), `ipam`, `dns`. `ipMasq`, whose machinery is not built
+yet, is refused with code 2 rather than ignored. `macspoofchk` installs the reference's
+nftables layout (bridge nat table, per-port chains named after the attachment), and DEL
+removes it by its comment, so it also goes when the namespace is gone. `vlan` makes the
+host veth's port an access port (PVID, untagged), `vlanTrunk` adds tagged VLANs, and
+VLAN 1 is removed unless `preserveDefaultVlan` (default false, as since plugins v1.8.0).
+With `isGateway` and a `vlan`, the gateway addresses go on a `<bridge>.<vlan>` interface:
+a node-local veth whose other end is an access port of that VLAN (as the reference does).
 
 The container side of the veth is created directly inside the container's namespace (no
 rename or move); host veths and the bridge get `accept_ra=0` (CVE-2020-10749). DEL
@@ -25,9 +26,10 @@ import os
 import sys
 
 from cni import skel
-from cni._native import Netlink
+from cni._native import Netlink, cidr_has
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
 from cni.plugins._iface import (
+    config_bool,
     config_mtu,
     configure,
     delete_container_link,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 ABOUT = "bridge plugin (cni package)"
+_IFNAMSIZ = 15
 UNSUPPORTED = ("ipMasq",)
 
 
@@ -77,14 +80,14 @@ class Config:
             if conf.get(key) not in (None, False, 0, []):
                 raise UnsupportedField(f"bridge: {key}={conf[key]!r} is not supported yet by this plugin")
         self.bridge = _str(conf, "bridge") or "cni0"
-        self.is_default_gateway = _bool(conf, "isDefaultGateway")
-        self.is_gateway = _bool(conf, "isGateway") or self.is_default_gateway
-        self.force_address = _bool(conf, "forceAddress")
-        self.hairpin = _bool(conf, "hairpinMode")
-        self.promisc = _bool(conf, "promiscMode")
-        self.enable_dad = _bool(conf, "enabledad")
-        self.port_isolation = _bool(conf, "portIsolation")
-        self.disable_container_interface = _bool(conf, "disableContainerInterface")
+        self.is_default_gateway = config_bool(conf, "isDefaultGateway", "bridge")
+        self.is_gateway = config_bool(conf, "isGateway", "bridge") or self.is_default_gateway
+        self.force_address = config_bool(conf, "forceAddress", "bridge")
+        self.hairpin = config_bool(conf, "hairpinMode", "bridge")
+        self.promisc = config_bool(conf, "promiscMode", "bridge")
+        self.enable_dad = config_bool(conf, "enabledad", "bridge")
+        self.port_isolation = config_bool(conf, "portIsolation", "bridge")
+        self.disable_container_interface = config_bool(conf, "disableContainerInterface", "bridge")
         self.mtu = config_mtu(conf, "bridge")
         if self.hairpin and self.promisc:
             raise InvalidNetworkConfig("cannot set hairpin mode and promiscuous mode at the same time")
@@ -95,10 +98,18 @@ class Config:
         self.mac = requested_mac(args)
         self.vlan = _vlan_id(conf.get("vlan", 0), "vlan", allow_zero=True)
         self.trunk = _trunk(conf.get("vlanTrunk"))
-        self.preserve_default_vlan = _bool(conf, "preserveDefaultVlan")
-        self.spoofcheck = _bool(conf, "macspoofchk")
-        if (self.vlan or self.trunk) and self.is_gateway:
-            raise UnsupportedField("bridge: vlan or vlanTrunk with isGateway is not supported yet by this plugin")
+        self.preserve_default_vlan = config_bool(conf, "preserveDefaultVlan", "bridge")
+        self.spoofcheck = config_bool(conf, "macspoofchk", "bridge")
+        if self.is_gateway and self.vlan and len(self.vlan_gateway) > _IFNAMSIZ:
+            raise InvalidNetworkConfig(
+                f"bridge: the VLAN gateway interface name {self.vlan_gateway!r} is longer than {_IFNAMSIZ}",
+                "use a shorter bridge name",
+            )
+
+    @property
+    def vlan_gateway(self) -> str:
+        """The node-side interface that carries the gateway addresses of an access VLAN."""
+        return f"{self.bridge}.{self.vlan}"
 
 
 def _vlan_id(value: object, key: str, *, allow_zero: bool = False) -> int:
@@ -138,15 +149,6 @@ def _str(conf: dict[str, object], key: str) -> str | None:
     return value
 
 
-def _bool(conf: dict[str, object], key: str) -> bool:
-    value = conf.get(key, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise InvalidNetworkConfig(f"bridge: {key} must be true or false, not {value!r}")
-    return value
-
-
 def _host_veth_name() -> str:
     # Random, like the reference: a recreated pod must not collide with a stale veth.
     return "veth" + os.urandom(4).hex()
@@ -174,13 +176,14 @@ def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
     return node.link(config.bridge) or link
 
 
-def _port_vlans(node: Netlink, host: str, config: Config) -> None:
-    """Access VLAN (PVID, untagged) and trunk VLANs on the host veth's bridge port."""
+def _port_vlans(node: Netlink, host: str, config: Config, *, trunk: bool = True) -> None:
+    """Access VLAN (PVID, untagged) and, with `trunk`, trunk VLANs on a bridge port."""
+    trunk_ids = config.trunk if trunk else []
     if config.vlan:
         node.bridge_vlan(host, config.vlan, pvid=True, untagged=True)
-    for vid in config.trunk:
+    for vid in trunk_ids:
         node.bridge_vlan(host, vid)
-    if (config.vlan or config.trunk) and not config.preserve_default_vlan and 1 not in config.trunk:
+    if (config.vlan or trunk_ids) and not config.preserve_default_vlan and 1 not in trunk_ids:
         try:
             node.bridge_vlan(host, 1, pvid=config.vlan == 1, untagged=config.vlan == 1, add=False)
         except NetlinkError as err:
@@ -188,8 +191,52 @@ def _port_vlans(node: Netlink, host: str, config: Config) -> None:
                 raise
 
 
-def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str, object]]) -> None:
-    present = node.addresses(config.bridge)
+def _conflicting(present: list[str], wanted: str) -> list[str]:
+    """Bridge addresses that `wanted` must replace (the reference's rule): every other IPv4
+    address, but only IPv6 addresses whose subnet overlaps `wanted`'s, since a bridge may
+    carry one IPv6 gateway per subnet (link-local addresses are never touched)."""
+    if "." in wanted:
+        return [a for a in present if "." in a]
+    return [
+        a
+        for a in present
+        if ":" in a
+        and not a.startswith("fe80:")
+        and (cidr_has(a, wanted.split("/", 1)[0]) or cidr_has(wanted, a.split("/", 1)[0]))
+    ]
+
+
+def _ensure_vlan_gateway(node: Netlink, config: Config, mtu: int) -> dict[str, object]:
+    """The `<bridge>.<vlan>` gateway interface (created once, kept by DEL like the bridge):
+    one end of a node-local veth pair whose other end is an access port of the VLAN, so the
+    node routes for the VLAN without 802.1q support."""
+    name = config.vlan_gateway
+    link = node.link(name)
+    if link is None:
+        port = _host_veth_name()
+        try:
+            node.add_veth(port, name, mtu=mtu)
+        except NetlinkError as err:
+            if err.errno != errno.EEXIST:  # another ADD created it meanwhile
+                raise
+        else:
+            try:
+                no_router_advertisements(port)
+                no_router_advertisements(name)
+                node.set_link(port, up=True, master=config.bridge)
+                _port_vlans(node, port, config, trunk=False)
+                node.set_link(name, up=True)
+            except BaseException:
+                node.del_link(port)
+                raise
+        link = node.link(name)
+        if link is None:
+            raise CNIError(f"bridge: VLAN gateway {name} vanished while being set up")
+    return link
+
+
+def _ensure_gateway_addresses(node: Netlink, config: Config, device: str, ips: list[dict[str, object]]) -> None:
+    present = node.addresses(device)
     for ip in ips:
         gateway = ip.get("gateway")
         if not isinstance(gateway, str):
@@ -198,20 +245,19 @@ def _ensure_gateway_addresses(node: Netlink, config: Config, ips: list[dict[str,
         wanted = f"{gateway}/{prefix}"
         if wanted in present:
             continue
-        v4 = "." in gateway
-        others = [a for a in present if ("." in a) == v4 and not a.startswith("fe80:")]
-        if v4 and others:
+        others = _conflicting(present, wanted)
+        if others:
             if not config.force_address:
                 raise InvalidNetworkConfig(
-                    f"{config.bridge} already has an IP address different from {wanted}",
+                    f"{device} already has an IP address different from {wanted}",
                     "set forceAddress to replace it",
                 )
             # The node's subnet changed (podman#12306): the old gateway address goes.
             for other in others:
-                node.del_address(config.bridge, other)
+                node.del_address(device, other)
                 present.remove(other)
         try:
-            node.add_address(config.bridge, wanted)
+            node.add_address(device, wanted)
         except NetlinkError as err:
             if err.errno != errno.EEXIST:  # another ADD added it meanwhile
                 raise
@@ -239,12 +285,13 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
             node.set_bridge_port(host, hairpin=config.hairpin or None, isolated=config.port_isolation or None)
         result = ipam_add(args)
         ipam_done = True
-        result["interfaces"] = _interfaces(pod, node, config, bridge, host, args)
+        interfaces = _interfaces(pod, node, config, bridge, host, args)
+        result["interfaces"] = interfaces
         if config.spoofcheck:
             from cni._native import spoofcheck_setup
             from cni.plugins import _nft
 
-            container_mac = str(result["interfaces"][2]["mac"])  # type: ignore[index]
+            container_mac = str(interfaces[2]["mac"])
             _nft.apply(spoofcheck_setup(host, container_mac, args.container_id, args.ifname))
         ips = result_ips(result)
         for ip in ips:
@@ -252,7 +299,12 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         if not config.disable_container_interface:
             configure(pod, args, result, default_gateway=config.is_default_gateway, enable_dad=config.enable_dad)
         if config.is_gateway:
-            _ensure_gateway_addresses(node, config, ips)
+            device = config.bridge
+            if config.vlan:
+                gateway = _ensure_vlan_gateway(node, config, int(str(bridge["mtu"])))
+                device = config.vlan_gateway
+                interfaces.append({"name": device, "mac": gateway["mac"]})
+            _ensure_gateway_addresses(node, config, device, ips)
         dns = args.conf.get("dns")
         if isinstance(dns, dict) and dns:
             result["dns"] = dns

@@ -3,9 +3,10 @@
 
 Keys of the reference: `master` (default: the interface of the node's IPv4 default route),
 `mode` (bridge, private, vepa, passthru), `mtu` (at most the master's), `mac` (also
-`runtimeConfig.mac` and CNI_ARGS `MAC=`), `ipam` (optional: without it the link is L2
-only). The link is created directly inside the container's namespace. `linkInContainer`
-and `bcqueuelen` are refused with code 2 until they are built.
+`runtimeConfig.mac` and CNI_ARGS `MAC=`), `bcqueuelen` (broadcast queue length; needs
+Linux 5.11), `linkInContainer` (the master lives in the container's namespace), `ipam`
+(optional: without it the link is L2 only). The link is created directly inside the
+container's namespace, so its name never meets the node's.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import sys
 
 from cni import skel
-from cni.errors import UnsupportedField
 from cni.plugins._iface import (
     add_stacked_link,
+    config_bool,
     config_master,
     config_mode,
     config_mtu,
+    config_uint,
     plugin_main,
     requested_mac,
 )
@@ -31,24 +33,40 @@ ABOUT = "macvlan plugin (cni package)"
 MODES = ("bridge", "private", "vepa", "passthru")
 
 
-def _config(args: skel.CmdArgs) -> tuple[str | None, str, int, str | None]:
-    conf = args.conf
-    for key in ("linkInContainer", "bcqueuelen"):
-        if conf.get(key) not in (None, False, 0):
-            raise UnsupportedField(f"macvlan: {key}={conf[key]!r} is not supported yet by this plugin")
-    master = config_master(conf, "macvlan")
-    return master, config_mode(conf, "macvlan", MODES), config_mtu(conf, "macvlan"), requested_mac(args)
+class Config:
+    """The macvlan plugin's keys, checked."""
+
+    __slots__ = ("bc_queue_len", "in_container", "mac", "master", "mode", "mtu")
+
+    def __init__(self, args: skel.CmdArgs) -> None:
+        conf = args.conf
+        self.master = config_master(conf, "macvlan")
+        self.mode = config_mode(conf, "macvlan", MODES)
+        self.mtu = config_mtu(conf, "macvlan")
+        self.mac = requested_mac(args)
+        self.in_container = config_bool(conf, "linkInContainer", "macvlan")
+        self.bc_queue_len = config_uint(conf, "bcqueuelen", "macvlan")
 
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
-    master, mode, mtu, mac = _config(args)
+    config = Config(args)
     notify = ((f"net/ipv4/conf/{args.ifname}/arp_notify", "1"), (f"net/ipv6/conf/{args.ifname}/ndisc_notify", "1"))
-    return add_stacked_link(args, "macvlan", master, mode=mode, mtu=mtu, mac=mac, sysctls=notify)
+    return add_stacked_link(
+        args,
+        "macvlan",
+        config.master,
+        mode=config.mode,
+        mtu=config.mtu,
+        mac=config.mac,
+        sysctls=notify,
+        in_container=config.in_container,
+        bc_queue_len=config.bc_queue_len,
+    )
 
 
 def main(**io: Any) -> int:
     """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=_config, kind="macvlan", about=ABOUT, **io)
+    return plugin_main(add=cmd_add, validate=Config, kind="macvlan", about=ABOUT, **io)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 """The vlan plugin: an 802.1q link on a node interface, inside the container.
 
 Keys of the reference: `master` (required), `vlanId` (0-4094), `mtu` (at most the
-master's), `ipam` (required). `linkInContainer` is refused with code 2 until it is built.
+master's), `linkInContainer` (the master lives in the container's namespace), `ipam`
+(required).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import sys
 
 from cni import skel
-from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import add_stacked_link, config_master, config_mtu, ipam_type, plugin_main
+from cni.errors import InvalidNetworkConfig
+from cni.plugins._iface import add_stacked_link, config_bool, config_master, config_mtu, ipam_type, plugin_main
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,10 +21,8 @@ if TYPE_CHECKING:
 ABOUT = "vlan plugin (cni package)"
 
 
-def _config(args: skel.CmdArgs) -> tuple[str, int, int]:
+def _config(args: skel.CmdArgs) -> tuple[str, int, int, bool]:
     conf = args.conf
-    if conf.get("linkInContainer") not in (None, False):
-        raise UnsupportedField("vlan: linkInContainer is not supported yet by this plugin")
     if ipam_type(args) is None:
         raise InvalidNetworkConfig("vlan: ipam must be specified")
     master = config_master(conf, "vlan", required=True)
@@ -31,12 +30,12 @@ def _config(args: skel.CmdArgs) -> tuple[str, int, int]:
     vlan_id = conf.get("vlanId")
     if not isinstance(vlan_id, int) or isinstance(vlan_id, bool) or not 0 <= vlan_id <= 4094:
         raise InvalidNetworkConfig(f"vlan: invalid vlanId {vlan_id!r} (must be between 0 and 4094)")
-    return master, vlan_id, config_mtu(conf, "vlan")
+    return master, vlan_id, config_mtu(conf, "vlan"), config_bool(conf, "linkInContainer", "vlan")
 
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
-    master, vlan_id, mtu = _config(args)
-    return add_stacked_link(args, "vlan", master, vlan_id=vlan_id, mtu=mtu)
+    master, vlan_id, mtu, in_container = _config(args)
+    return add_stacked_link(args, "vlan", master, vlan_id=vlan_id, mtu=mtu, in_container=in_container)
 
 
 def main(**io: Any) -> int:
