@@ -216,13 +216,18 @@ def test_e2_s3_bad_container_id(command: str, cid: str) -> None:
     assert_refused(run({"CNI_COMMAND": command, "CNI_CONTAINERID": cid}, conf=conf), 4, "CNI_CONTAINERID")
 
 
-@pytest.mark.parametrize("ifname", ["", "a" * 16, ".", "..", "eth/0", "eth:0", "eth 0", "eth\n0", "eth\t0"])
+@pytest.mark.parametrize(
+    "ifname",
+    # 8 x "é" is 8 characters but 16 bytes: the kernel's limit counts bytes.
+    ["", "a" * 16, ".", "..", "eth/0", "eth:0", "eth 0", "eth\n0", "eth\t0", "é" * 8, "eth\udcff"],
+)
 def test_e3_bad_ifname(ifname: str) -> None:
     assert_refused(run({"CNI_IFNAME": ifname}), 4, "CNI_IFNAME")
 
 
-def test_e3_fifteen_characters_is_fine() -> None:
+def test_e3_fifteen_bytes_is_fine() -> None:
     assert run({"CNI_IFNAME": "a" * 15}).status == 0
+    assert run({"CNI_IFNAME": "é" * 7 + "a"}).status == 0
 
 
 # --- E4-E6: the namespace guard -------------------------------------------------------------

@@ -26,8 +26,14 @@ def ifname_problem(value: str) -> str | None:
     """Why `value` is not a usable interface name, or None when it is."""
     if not value:
         return "is empty"
-    if len(value) > IFNAME_MAX:
-        return f"is longer than {IFNAME_MAX} characters"
+    try:
+        # Undecodable bytes in the environment arrive as surrogates: no file can hold them.
+        encoded = value.encode()
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if len(encoded) > IFNAME_MAX:
+        # The kernel's limit is in bytes (IFNAMSIZ less the NUL), as libcni counts.
+        return f"is longer than {IFNAME_MAX} bytes"
     if value in (".", ".."):
         return "may not be '.' or '..'"
     if any(c in _IFNAME_FORBIDDEN or c.isspace() or c == "\0" for c in value):
