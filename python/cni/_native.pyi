@@ -259,6 +259,14 @@ class Netlink:
         advmss: int | None = None,
         replace: bool = False,
     ) -> None: ...
+    def configure(self, name: str, *, addresses: list[str], routes: list[dict[str, object]], up: bool = True) -> None:
+        """Brings `name` up, adds `addresses` (CIDR) and adds or replaces `routes` through
+        it, as one batch: a single send, then every acknowledgement.
+
+        A route is a dict with `dst` and optionally `gw`, `priority`, `table`, `scope`,
+        `mtu`, `advmss`. The kernel handles the requests in order, each on its own; the
+        first failure is raised (NetlinkError naming that step) after all are answered.
+        """
     def del_route(self, dst: str, *, dev: str | None = None, table: int | None = None) -> None:
         """Deletes the route to `dst`; NetlinkError with errno ESRCH when there is none."""
     def routes(self, family: int = 4) -> list[dict[str, object]]:

@@ -20,7 +20,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::socket::{NetlinkError, NetlinkSocket, Result};
+use super::socket::{NetlinkError, NetlinkSocket, Request, Result};
 
 /// What we report about a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,12 @@ pub struct RouteSpec {
     pub scope: Option<u8>,
     pub mtu: Option<u32>,
     pub advmss: Option<u32>,
+}
+
+/// A route's destination for messages: `10.0.0.0/8`, or `default`.
+fn route_name(spec: &RouteSpec) -> String {
+    spec.dst
+        .map_or_else(|| "default".to_owned(), |(d, p)| format!("{d}/{p}"))
 }
 
 /// A route the kernel holds (main fields only).
@@ -683,6 +689,50 @@ impl Handle {
         Ok(out)
     }
 
+    /// Brings link `index` up (when `up`), adds `addresses` and adds or replaces `routes`
+    /// through it, all in one batch: one send and one round of acknowledgements.
+    ///
+    /// # Errors
+    /// The first failed step's [`NetlinkError`].
+    pub fn configure(
+        &mut self,
+        index: u32,
+        up: bool,
+        addresses: &[(IpAddr, u8)],
+        routes: &[RouteSpec],
+    ) -> Result<()> {
+        let mut requests = Vec::with_capacity(addresses.len() + routes.len() + 1);
+        if up {
+            let change = LinkChange {
+                up: Some(true),
+                ..LinkChange::default()
+            };
+            requests.push(Request {
+                message: messages::set_link(index, &change),
+                flags: 0,
+                operation: format!("set link {index} up"),
+            });
+        }
+        for &(ip, prefix) in addresses {
+            requests.push(Request {
+                message: messages::new_address(index, ip, prefix),
+                flags: NLM_F_CREATE | NLM_F_EXCL,
+                operation: format!("add address {ip}/{prefix} to link {index}"),
+            });
+        }
+        for spec in routes {
+            requests.push(Request {
+                message: messages::new_route(&RouteSpec {
+                    oif: Some(index),
+                    ..spec.clone()
+                }),
+                flags: NLM_F_CREATE | NLM_F_REPLACE,
+                operation: format!("add route {}", route_name(spec)),
+            });
+        }
+        self.socket.request_batch(requests)
+    }
+
     /// # Errors
     /// [`NetlinkError`] (EEXIST for an existing route unless `replace`).
     pub fn add_route(&mut self, spec: &RouteSpec, replace: bool) -> Result<()> {
@@ -691,13 +741,10 @@ impl Handle {
         } else {
             NLM_F_CREATE | NLM_F_EXCL
         };
-        let what = spec
-            .dst
-            .map_or_else(|| "default".to_owned(), |(d, p)| format!("{d}/{p}"));
         self.socket.request(
             messages::new_route(spec),
             flags,
-            &format!("add route {what}"),
+            &format!("add route {}", route_name(spec)),
         )
     }
 
@@ -706,9 +753,6 @@ impl Handle {
     /// # Errors
     /// [`NetlinkError`] (ESRCH when there is no such route).
     pub fn del_route(&mut self, spec: &RouteSpec) -> Result<()> {
-        let what = spec
-            .dst
-            .map_or_else(|| "default".to_owned(), |(d, p)| format!("{d}/{p}"));
         let RouteNetlinkMessage::NewRoute(mut msg) = messages::new_route(spec) else {
             unreachable!("new_route builds a route message")
         };
@@ -720,7 +764,7 @@ impl Handle {
         self.socket.request(
             RouteNetlinkMessage::DelRoute(msg),
             0,
-            &format!("delete route {what}"),
+            &format!("delete route {}", route_name(spec)),
         )
     }
 

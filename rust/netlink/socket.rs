@@ -2,8 +2,9 @@
 //! A synchronous rtnetlink socket, bound to one network namespace.
 //!
 //! Requests are acknowledged (the kernel's errno becomes [`NetlinkError`] with the
-//! operation named); dumps collect every part and are retried when the kernel reports that
-//! the dump was interrupted by a concurrent change (`NLM_F_DUMP_INTR`).
+//! operation named), alone or several in one datagram ([`NetlinkSocket::request_batch`]);
+//! dumps collect every part and are retried when the kernel reports that the dump was
+//! interrupted by a concurrent change (`NLM_F_DUMP_INTR`).
 
 use std::fmt;
 use std::io;
@@ -63,6 +64,13 @@ impl std::error::Error for NetlinkError {}
 
 pub type Result<T> = std::result::Result<T, NetlinkError>;
 
+/// One request of a batch: the message, its extra header flags, and its name in errors.
+pub struct Request {
+    pub message: RouteNetlinkMessage,
+    pub flags: u16,
+    pub operation: String,
+}
+
 /// An rtnetlink socket in one namespace.
 pub struct NetlinkSocket {
     socket: Socket,
@@ -98,19 +106,28 @@ impl NetlinkSocket {
         })
     }
 
-    fn send(&mut self, message: RouteNetlinkMessage, flags: u16, operation: &str) -> Result<u32> {
+    /// Appends `message` to `out` with the next sequence number, which it returns.
+    fn encode(&mut self, message: RouteNetlinkMessage, flags: u16, out: &mut Vec<u8>) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = flags;
         header.sequence_number = self.seq;
         let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
         packet.finalize();
-        let mut out = vec![0; packet.buffer_len()];
-        packet.serialize(&mut out);
+        let start = out.len();
+        // Messages in one datagram start on 4-byte boundaries (NLMSG_ALIGN).
+        out.resize(start + ((packet.buffer_len() + 3) & !3), 0);
+        packet.serialize(&mut out[start..start + packet.buffer_len()]);
+        self.seq
+    }
+
+    fn send(&mut self, message: RouteNetlinkMessage, flags: u16, operation: &str) -> Result<u32> {
+        let mut out = Vec::new();
+        let seq = self.encode(message, flags, &mut out);
         self.socket
             .send(&out, 0)
             .map_err(|e| NetlinkError::io(operation, &e))?;
-        Ok(self.seq)
+        Ok(seq)
     }
 
     /// Sends one request and waits for the kernel's acknowledgement.
@@ -134,6 +151,52 @@ impl NetlinkSocket {
                 }
             }
         }
+    }
+
+    /// Sends every request in one datagram and waits for every acknowledgement. The kernel
+    /// handles them in order, each on its own: a failure does not stop the ones after it.
+    ///
+    /// # Errors
+    /// The first failed request's [`NetlinkError`] (in request order), reported once every
+    /// acknowledgement has been read, so the socket stays in step.
+    pub fn request_batch(&mut self, requests: Vec<Request>) -> Result<()> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let first = self.seq.wrapping_add(1);
+        let mut out = Vec::new();
+        let mut operations = Vec::with_capacity(requests.len());
+        for request in requests {
+            self.encode(
+                request.message,
+                request.flags | NLM_F_REQUEST | NLM_F_ACK,
+                &mut out,
+            );
+            operations.push(request.operation);
+        }
+        let batch = format!("batch of {} requests", operations.len());
+        self.socket
+            .send(&out, 0)
+            .map_err(|e| NetlinkError::io(&batch, &e))?;
+        let mut answers: Vec<Option<Option<i32>>> = vec![None; operations.len()];
+        let mut waiting = operations.len();
+        while waiting > 0 {
+            for (seq, _, payload) in self.receive_where(&batch, |seq| {
+                (seq.wrapping_sub(first) as usize) < operations.len()
+            })? {
+                let slot = &mut answers[seq.wrapping_sub(first) as usize];
+                if let (NetlinkPayload::Error(err), None) = (payload, &slot) {
+                    *slot = Some(err.code.map(|code| -code.get()));
+                    waiting -= 1;
+                }
+            }
+        }
+        for (answer, operation) in answers.into_iter().zip(&operations) {
+            if let Some(Some(errno)) = answer {
+                return Err(NetlinkError::new(operation, errno));
+            }
+        }
+        Ok(())
     }
 
     /// Sends one request and returns the messages answered before the acknowledgement
@@ -205,6 +268,19 @@ impl NetlinkSocket {
         seq: u32,
         operation: &str,
     ) -> Result<Vec<(u16, NetlinkPayload<RouteNetlinkMessage>)>> {
+        Ok(self
+            .receive_where(operation, |s| s == seq)?
+            .into_iter()
+            .map(|(_, flags, payload)| (flags, payload))
+            .collect())
+    }
+
+    /// One datagram's messages whose sequence number is `wanted`, with number and flags.
+    fn receive_where(
+        &mut self,
+        operation: &str,
+        wanted: impl Fn(u32) -> bool,
+    ) -> Result<Vec<(u32, u16, NetlinkPayload<RouteNetlinkMessage>)>> {
         let size = loop {
             match self.socket.recv(&mut &mut self.buf[..], 0) {
                 Ok(n) => break n,
@@ -227,8 +303,12 @@ impl NetlinkSocket {
             if length == 0 {
                 break;
             }
-            if packet.header.sequence_number == seq {
-                out.push((packet.header.flags, packet.payload));
+            if wanted(packet.header.sequence_number) {
+                out.push((
+                    packet.header.sequence_number,
+                    packet.header.flags,
+                    packet.payload,
+                ));
             }
             offset += (length + 3) & !3;
         }

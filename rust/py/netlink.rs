@@ -73,6 +73,37 @@ fn route_destination(dst: &str) -> PyResult<(Option<(IpAddr, u8)>, bool)> {
     Ok(((prefix != 0).then_some((net, prefix)), net.is_ipv6()))
 }
 
+fn optional<'py, T: FromPyObjectOwned<'py>>(
+    route: &Bound<'py, PyDict>,
+    key: &str,
+) -> PyResult<Option<T>> {
+    match route.get_item(key)? {
+        Some(value) if !value.is_none() => Ok(Some(value.extract().map_err(Into::into)?)),
+        _ => Ok(None),
+    }
+}
+
+/// A route of [`PyNetlink::configure`], from its dict; the device is set by the caller.
+fn route_from_dict(route: &Bound<'_, PyDict>) -> PyResult<RouteSpec> {
+    let dst: String = optional(route, "dst")?
+        .ok_or_else(|| PyValueError::new_err(format!("route without a dst: {route}")))?;
+    let (dst, v6) = route_destination(&dst)?;
+    let gateway = optional::<String>(route, "gw")?
+        .map(|gw| parse_ip(&gw))
+        .transpose()?;
+    Ok(RouteSpec {
+        dst,
+        v6,
+        gateway,
+        oif: None,
+        priority: optional(route, "priority")?,
+        table: optional(route, "table")?,
+        scope: optional(route, "scope")?,
+        mtu: optional(route, "mtu")?,
+        advmss: optional(route, "advmss")?,
+    })
+}
+
 fn parse_ip(text: &str) -> PyResult<IpAddr> {
     text.parse()
         .map_err(|_| PyValueError::new_err(format!("invalid IP address {text:?}")))
@@ -328,6 +359,30 @@ impl PyNetlink {
             .filter(|(i, _, _)| index.is_none_or(|want| *i == want))
             .map(|(_, ip, prefix)| format!("{ip}/{prefix}"))
             .collect())
+    }
+
+    /// Brings `name` up, adds `addresses` and adds or replaces `routes` through it, in one
+    /// batch. A route is a dict: `dst` (required), `gw`, `priority`, `table`, `scope`, `mtu`,
+    /// `advmss` (absent or None: not set).
+    #[pyo3(signature = (name, *, addresses, routes, up=true))]
+    fn configure(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        addresses: Vec<String>,
+        routes: Vec<Bound<'_, PyDict>>,
+        up: bool,
+    ) -> PyResult<()> {
+        let addresses = addresses
+            .into_iter()
+            .map(|a| parse_cidr(&a))
+            .collect::<PyResult<Vec<_>>>()?;
+        let routes = routes
+            .into_iter()
+            .map(|r| route_from_dict(&r))
+            .collect::<PyResult<Vec<_>>>()?;
+        let index = self.index(py, name)?;
+        self.with(py, move |h| h.configure(index, up, &addresses, &routes))
     }
 
     #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method

@@ -272,6 +272,41 @@ def test_ipv6_gateways_one_per_subnet_and_force_address(
         assert bridge_v6_addrs(world.node) == addrs
 
 
+def test_configure_is_one_batch_and_names_the_failing_step(make_netns: Callable[[str], str]) -> None:
+    """Up, addresses and routes in one batch; a failing route is named, the rest applied."""
+    from pyroute2 import NetNS
+
+    from cni._native import Netlink
+    from cni.errors import NetlinkError
+
+    ns = make_netns("batch")
+    nl = Netlink(f"/var/run/netns/{ns}")
+    nl.add_veth("a0", "b0")
+    nl.configure(
+        "a0",
+        addresses=["10.5.0.2/24", "fd05::2/64"],
+        routes=[{"dst": "10.6.0.0/16", "gw": "10.5.0.1", "priority": 7}, {"dst": "0.0.0.0/0", "gw": "10.5.0.1"}],
+    )
+    with NetNS(ns) as kernel:
+        index = kernel.link_lookup(ifname="a0")[0]
+        link = kernel.get_links(index)[0]
+        assert link["flags"] & 1  # IFF_UP
+        addrs = {f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in kernel.get_addr(index=index)}
+        assert {"10.5.0.2/24", "fd05::2/64"} <= addrs
+        routes = {
+            (r.get_attr("RTA_DST"), r["dst_len"], r.get_attr("RTA_GATEWAY"), r.get_attr("RTA_PRIORITY"))
+            for r in kernel.get_routes(family=2, table=254)
+        }
+        assert ("10.6.0.0", 16, "10.5.0.1", 7) in routes
+        assert (None, 0, "10.5.0.1", None) in routes
+    with pytest.raises(NetlinkError) as caught:
+        nl.configure("a0", addresses=["10.7.0.2/24"], routes=[{"dst": "10.8.0.0/16", "gw": "192.0.2.1"}])
+    assert "add route 10.8.0.0/16" in str(caught.value)
+    assert "10.7.0.2/24" in nl.addresses("a0")  # the steps before it were applied
+    with pytest.raises(ValueError, match="without a dst"):
+        nl.configure("a0", addresses=[], routes=[{"gw": "10.5.0.1"}])
+
+
 def test_link_attributes_round_trip(make_netns: Callable[[str], str]) -> None:
     from cni._native import Netlink
 

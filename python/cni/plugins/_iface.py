@@ -164,10 +164,7 @@ def configure(
     """Brings the container interface up with the result's addresses and routes."""
     if not enable_dad:
         sysctl_if_present(f"net/ipv6/conf/{args.ifname}/accept_dad", "0", args.netns)
-    pod.set_link(args.ifname, up=True)
     ips = result_ips(result)
-    for ip in ips:
-        pod.add_address(args.ifname, str(ip["address"]))
     raw = result.get("routes")
     routes = [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
     if default_gateway:
@@ -179,6 +176,7 @@ def configure(
                 routes.append({"dst": "0.0.0.0/0" if v4 else "::/0", "gw": gateway})
                 families.add(v4)
         result["routes"] = routes
+    wanted: list[dict[str, object]] = []
     for route in routes:
         dst = route.get("dst")
         if not isinstance(dst, str):
@@ -189,17 +187,15 @@ def configure(
                 (ip.get("gateway") for ip in ips if ("." in str(ip["address"])) == ("." in dst) and ip.get("gateway")),
                 None,
             )
-        pod.add_route(
-            dst,
-            gw=gw if isinstance(gw, str) else None,
-            dev=args.ifname,
-            priority=_int(route.get("priority")),
-            table=_int(route.get("table")),
-            scope=_int(route.get("scope")),
-            mtu=_int(route.get("mtu")),
-            advmss=_int(route.get("advmss")),
-            replace=True,
+        wanted.append(
+            {
+                "dst": dst,
+                "gw": gw if isinstance(gw, str) else None,
+                **{key: _int(route.get(key)) for key in ("priority", "table", "scope", "mtu", "advmss")},
+            }
         )
+    # Up, addresses and routes in one netlink batch (one send, one round of answers).
+    pod.configure(args.ifname, addresses=[str(ip["address"]) for ip in ips], routes=wanted)
 
 
 def open_pod(args: skel.CmdArgs) -> Netlink | None:
