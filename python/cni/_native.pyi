@@ -269,6 +269,37 @@ class Netlink:
         """
     def del_route(self, dst: str, *, dev: str | None = None, table: int | None = None) -> None:
         """Deletes the route to `dst`; NetlinkError with errno ESRCH when there is none."""
+    def add_rule(
+        self,
+        *,
+        table: int,
+        priority: int | None = None,
+        src: str | None = None,
+        dst: str | None = None,
+        iif: str | None = None,
+        oif: str | None = None,
+        family: int = 4,
+    ) -> None:
+        """A policy-routing rule: packets matching every given selector look up `table`.
+
+        `src` and `dst` are CIDRs and set the family (else `family`, 4 or 6).
+        """
+    def del_rule(
+        self,
+        *,
+        table: int,
+        priority: int | None = None,
+        src: str | None = None,
+        dst: str | None = None,
+        iif: str | None = None,
+        oif: str | None = None,
+        family: int = 4,
+    ) -> None:
+        """Deletes the rule with exactly these selectors; NetlinkError (ENOENT) if none."""
+    def rules(self, family: int = 4) -> list[dict[str, object]]:
+        """Rules of one family: table, priority, src, dst, iif, oif."""
+    def add_vrf(self, name: str, table: int) -> None:
+        """A VRF device bound to routing table `table`."""
     def routes(self, family: int = 4) -> list[dict[str, object]]:
         """Routes of one family in every table: dst, gw, oif, priority, table, scope."""
 

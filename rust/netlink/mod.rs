@@ -6,5 +6,7 @@ pub mod ns;
 pub mod ops;
 pub mod socket;
 
-pub use ops::{BridgePortFlag, Handle, Link, LinkChange, LowerLink, RouteInfo, RouteSpec};
+pub use ops::{
+    BridgePortFlag, Handle, Link, LinkChange, LowerLink, RouteInfo, RouteSpec, RuleSpec,
+};
 pub use socket::NetlinkError;

@@ -11,13 +11,14 @@ use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     AfSpecBridge, BridgeVlanInfo, BridgeVlanInfoFlags, InfoBridge, InfoData, InfoIpVlan, InfoKind,
-    InfoMacVlan, InfoVeth, InfoVlan, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    InfoMacVlan, InfoVeth, InfoVlan, InfoVrf, IpVlanMode, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
     RouteScope, RouteType,
 };
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::socket::{NetlinkError, NetlinkSocket, Request, Result};
@@ -100,6 +101,19 @@ fn route_name(spec: &RouteSpec) -> String {
         .map_or_else(|| "default".to_owned(), |(d, p)| format!("{d}/{p}"))
 }
 
+/// A policy-routing rule (`ip rule`): packets that match every given selector look up
+/// `table`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub v6: bool,
+    pub priority: Option<u32>,
+    pub table: u32,
+    pub src: Option<(IpAddr, u8)>,
+    pub dst: Option<(IpAddr, u8)>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+}
+
 /// A route the kernel holds (main fields only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteInfo {
@@ -116,10 +130,10 @@ pub mod messages {
     use super::{
         AddressAttribute, AddressFamily, AddressMessage, AfSpecBridge, BridgePortFlag,
         BridgeVlanInfo, BridgeVlanInfoFlags, DefaultNla, InfoBridge, InfoData, InfoIpVlan,
-        InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpAddr, IpVlanMode, LinkAttribute, LinkChange,
-        LinkFlags, LinkInfo, LinkMessage, LowerLink, MacVlanMode, RawFd, RouteAddress,
+        InfoKind, InfoMacVlan, InfoVeth, InfoVlan, InfoVrf, IpAddr, IpVlanMode, LinkAttribute,
+        LinkChange, LinkFlags, LinkInfo, LinkMessage, LowerLink, MacVlanMode, RawFd, RouteAddress,
         RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteNetlinkMessage, RouteProtocol,
-        RouteScope, RouteSpec, RouteType,
+        RouteScope, RouteSpec, RouteType, RuleAction, RuleAttribute, RuleMessage, RuleSpec,
     };
 
     fn kind(kind: InfoKind) -> LinkAttribute {
@@ -446,12 +460,61 @@ pub mod messages {
 
     pub fn dump_routes(v6: bool) -> RouteNetlinkMessage {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = if v6 {
+        msg.header.address_family = family(v6);
+        RouteNetlinkMessage::GetRoute(msg)
+    }
+
+    /// A rule as RTM_NEWRULE (the caller picks NEWRULE or DELRULE by its flags' use).
+    pub fn new_rule(spec: &RuleSpec) -> RuleMessage {
+        let mut msg = RuleMessage::default();
+        msg.header.family = family(spec.v6);
+        msg.header.action = RuleAction::ToTable;
+        // Tables above 255 only fit the attribute; the header then says RT_TABLE_COMPAT.
+        msg.header.table = u8::try_from(spec.table).unwrap_or(252);
+        msg.attributes.push(RuleAttribute::Table(spec.table));
+        if let Some(priority) = spec.priority {
+            msg.attributes.push(RuleAttribute::Priority(priority));
+        }
+        if let Some((ip, prefix)) = spec.src {
+            msg.header.src_len = prefix;
+            msg.attributes.push(RuleAttribute::Source(ip));
+        }
+        if let Some((ip, prefix)) = spec.dst {
+            msg.header.dst_len = prefix;
+            msg.attributes.push(RuleAttribute::Destination(ip));
+        }
+        if let Some(iif) = &spec.iif {
+            msg.attributes.push(RuleAttribute::Iifname(iif.clone()));
+        }
+        if let Some(oif) = &spec.oif {
+            msg.attributes.push(RuleAttribute::Oifname(oif.clone()));
+        }
+        msg
+    }
+
+    pub fn dump_rules(v6: bool) -> RouteNetlinkMessage {
+        let mut msg = RuleMessage::default();
+        msg.header.family = family(v6);
+        RouteNetlinkMessage::GetRule(msg)
+    }
+
+    /// A VRF device bound to routing table `table`.
+    pub fn new_vrf(name: &str, table: u32) -> RouteNetlinkMessage {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vrf),
+            LinkInfo::Data(InfoData::Vrf(vec![InfoVrf::TableId(table)])),
+        ]));
+        RouteNetlinkMessage::NewLink(msg)
+    }
+
+    fn family(v6: bool) -> AddressFamily {
+        if v6 {
             AddressFamily::Inet6
         } else {
             AddressFamily::Inet
-        };
-        RouteNetlinkMessage::GetRoute(msg)
+        }
     }
 }
 
@@ -805,13 +868,88 @@ impl Handle {
         }
         Ok(out)
     }
+
+    /// # Errors
+    /// [`NetlinkError`] (EEXIST when the same rule exists).
+    pub fn add_rule(&mut self, spec: &RuleSpec) -> Result<()> {
+        self.create(
+            RouteNetlinkMessage::NewRule(messages::new_rule(spec)),
+            &format!("add rule {}", rule_name(spec)),
+        )
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (ENOENT when no rule matches).
+    pub fn del_rule(&mut self, spec: &RuleSpec) -> Result<()> {
+        self.socket.request(
+            RouteNetlinkMessage::DelRule(messages::new_rule(spec)),
+            0,
+            &format!("delete rule {}", rule_name(spec)),
+        )
+    }
+
+    /// Every rule of a family.
+    ///
+    /// # Errors
+    /// [`NetlinkError`].
+    pub fn rules(&mut self, v6: bool) -> Result<Vec<RuleSpec>> {
+        let answer = self.socket.dump(&messages::dump_rules(v6), "list rules")?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRule(rule) => Some(parse_rule(&rule, v6)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// # Errors
+    /// [`NetlinkError`] (EEXIST when the name is taken, EOPNOTSUPP without VRF support).
+    pub fn add_vrf(&mut self, name: &str, table: u32) -> Result<()> {
+        self.create(
+            messages::new_vrf(name, table),
+            &format!("create vrf {name} (table {table})"),
+        )
+    }
+}
+
+fn rule_name(spec: &RuleSpec) -> String {
+    let from = spec
+        .src
+        .map(|(ip, prefix)| format!("from {ip}/{prefix} "))
+        .unwrap_or_default();
+    let to = spec
+        .dst
+        .map(|(ip, prefix)| format!("to {ip}/{prefix} "))
+        .unwrap_or_default();
+    format!("{from}{to}table {}", spec.table)
+}
+
+fn parse_rule(rule: &RuleMessage, v6: bool) -> RuleSpec {
+    let mut spec = RuleSpec {
+        v6,
+        table: u32::from(rule.header.table),
+        ..RuleSpec::default()
+    };
+    for attr in &rule.attributes {
+        match attr {
+            RuleAttribute::Table(t) => spec.table = *t,
+            RuleAttribute::Priority(p) => spec.priority = Some(*p),
+            RuleAttribute::Source(ip) => spec.src = Some((*ip, rule.header.src_len)),
+            RuleAttribute::Destination(ip) => spec.dst = Some((*ip, rule.header.dst_len)),
+            RuleAttribute::Iifname(name) => spec.iif = Some(name.clone()),
+            RuleAttribute::Oifname(name) => spec.oif = Some(name.clone()),
+            _ => {}
+        }
+    }
+    spec
 }
 
 #[cfg(test)]
 mod tests {
     use netlink_packet_core::NetlinkSerializable;
 
-    use super::{messages, LowerLink};
+    use super::{messages, LowerLink, RuleSpec};
 
     fn payload(message: &netlink_packet_route::RouteNetlinkMessage) -> String {
         let mut buf = vec![0; message.buffer_len()];
@@ -854,6 +992,20 @@ mod tests {
         );
         assert!(messages::new_lower(&lower("ipvlan", "x", Some("l9"), 0)).is_err());
         assert!(messages::new_lower(&lower("bond", "x", None, 0)).is_err());
+    }
+
+    #[test]
+    fn rule_tables_above_255_go_in_the_attribute_only() {
+        let spec = RuleSpec {
+            table: 1000,
+            priority: Some(100),
+            src: Some(("10.1.2.3".parse().unwrap(), 32)),
+            ..RuleSpec::default()
+        };
+        let msg = messages::new_rule(&spec);
+        assert_eq!(msg.header.table, 252); // RT_TABLE_COMPAT
+        assert_eq!(msg.header.src_len, 32);
+        assert_eq!(super::parse_rule(&msg, false), spec);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyDict};
 use super::errors::NetlinkError as PyNetlinkError;
 use crate::netlink::ops::messages;
 use crate::netlink::{
-    ns, BridgePortFlag, Handle, Link, LinkChange, LowerLink, NetlinkError, RouteSpec,
+    ns, BridgePortFlag, Handle, Link, LinkChange, LowerLink, NetlinkError, RouteSpec, RuleSpec,
 };
 
 impl From<NetlinkError> for PyErr {
@@ -81,6 +81,42 @@ fn optional<'py, T: FromPyObjectOwned<'py>>(
         Some(value) if !value.is_none() => Ok(Some(value.extract().map_err(Into::into)?)),
         _ => Ok(None),
     }
+}
+
+fn rule_spec(
+    table: u32,
+    priority: Option<u32>,
+    src: Option<&str>,
+    dst: Option<&str>,
+    iif: Option<String>,
+    oif: Option<String>,
+    family: u8,
+) -> PyResult<RuleSpec> {
+    if family != 4 && family != 6 {
+        return Err(PyValueError::new_err(format!(
+            "family must be 4 or 6, not {family}"
+        )));
+    }
+    let src = src.map(parse_cidr).transpose()?;
+    let dst = dst.map(parse_cidr).transpose()?;
+    let families: Vec<bool> = [src, dst]
+        .iter()
+        .flatten()
+        .map(|(ip, _)| ip.is_ipv6())
+        .collect();
+    let v6 = families.first().copied().unwrap_or(family == 6);
+    if families.iter().any(|&f| f != v6) {
+        return Err(PyValueError::new_err("src and dst must be of one family"));
+    }
+    Ok(RuleSpec {
+        v6,
+        priority,
+        table,
+        src,
+        dst,
+        iif,
+        oif,
+    })
 }
 
 /// A route of [`PyNetlink::configure`], from its dict; the device is set by the caller.
@@ -436,6 +472,68 @@ impl PyNetlink {
             ..RouteSpec::default()
         };
         self.with(py, move |h| h.del_route(&spec))
+    }
+
+    /// Adds a policy-routing rule: packets matching every given selector look up `table`.
+    /// `src`/`dst` are CIDRs; the family follows them (else `family`, 4 or 6).
+    #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
+    #[pyo3(signature = (*, table, priority=None, src=None, dst=None, iif=None, oif=None, family=4))]
+    fn add_rule(
+        &self,
+        py: Python<'_>,
+        table: u32,
+        priority: Option<u32>,
+        src: Option<&str>,
+        dst: Option<&str>,
+        iif: Option<String>,
+        oif: Option<String>,
+        family: u8,
+    ) -> PyResult<()> {
+        let spec = rule_spec(table, priority, src, dst, iif, oif, family)?;
+        self.with(py, move |h| h.add_rule(&spec))
+    }
+
+    /// Deletes the rule with exactly these selectors; NetlinkError (ENOENT) when none matches.
+    #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
+    #[pyo3(signature = (*, table, priority=None, src=None, dst=None, iif=None, oif=None, family=4))]
+    fn del_rule(
+        &self,
+        py: Python<'_>,
+        table: u32,
+        priority: Option<u32>,
+        src: Option<&str>,
+        dst: Option<&str>,
+        iif: Option<String>,
+        oif: Option<String>,
+        family: u8,
+    ) -> PyResult<()> {
+        let spec = rule_spec(table, priority, src, dst, iif, oif, family)?;
+        self.with(py, move |h| h.del_rule(&spec))
+    }
+
+    /// Rules of one family (4 or 6), as dicts: table, priority, src, dst, iif, oif.
+    #[pyo3(signature = (family=4))]
+    fn rules<'py>(&self, py: Python<'py>, family: u8) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let rules = self.with(py, move |h| h.rules(family == 6))?;
+        rules
+            .iter()
+            .map(|r| {
+                let d = PyDict::new(py);
+                d.set_item("table", r.table)?;
+                d.set_item("priority", r.priority)?;
+                d.set_item("src", r.src.map(|(ip, p)| format!("{ip}/{p}")))?;
+                d.set_item("dst", r.dst.map(|(ip, p)| format!("{ip}/{p}")))?;
+                d.set_item("iif", r.iif.clone())?;
+                d.set_item("oif", r.oif.clone())?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// A VRF device bound to routing table `table`.
+    fn add_vrf(&self, py: Python<'_>, name: &str, table: u32) -> PyResult<()> {
+        let name = name.to_owned();
+        self.with(py, move |h| h.add_vrf(&name, table))
     }
 
     /// Routes of one family (4 or 6) in every table, as dicts.
