@@ -301,14 +301,15 @@ def plugin_main(
     about: str,
     check_more: Callable[[skel.CmdArgs], None] | None = None,
     delete: Callable[[skel.CmdArgs], None] | None = None,
+    check: Callable[[skel.CmdArgs], None] | None = None,
     **io: Any,
 ) -> int:
     """Runs an interface plugin whose DEL, CHECK, STATUS and GC are the common ones.
 
     DEL removes the container's interface and then releases its addresses; CHECK asks IPAM,
     then checks the interface (of link `kind`, unless None), its MAC and addresses; STATUS and
-    GC go to IPAM. `validate` checks the config first for every verb; `delete` replaces the
-    common DEL; `io` is passed to the SDK.
+    GC go to IPAM. `validate` checks the config first for every verb; `delete` and `check`
+    replace the common DEL and CHECK; `io` is passed to the SDK.
     """
 
     def common_delete(args: skel.CmdArgs) -> None:
@@ -316,7 +317,7 @@ def plugin_main(
         delete_container_link(args)
         ipam_del(args)
 
-    def check(args: skel.CmdArgs) -> None:
+    def common_check(args: skel.CmdArgs) -> None:
         validate(args)
         ipam_forward(args)
         link = check_container(args)
@@ -330,7 +331,13 @@ def plugin_main(
         ipam_forward(args)
 
     return skel.plugin_main(
-        add=add, delete=delete or common_delete, check=check, status=forward, gc=forward, about=about, **io
+        add=add,
+        delete=delete or common_delete,
+        check=check or common_check,
+        status=forward,
+        gc=forward,
+        about=about,
+        **io,
     )
 
 

@@ -1,12 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """The host-device plugin: move an existing node interface into the container.
 
-Keys of the reference: one of `device` (name), `hwaddr` (MAC), `kernelpath`
-(`/sys/devices/...` path of the interface), `pciBusID`; `runtimeConfig.deviceID` (a PCI
-address) takes their place; `ipam` is optional. The move and the rename to CNI_IFNAME are one
-netlink request, so the interface never appears under a new name on the node (no race with
-udev or NetworkManager) nor collides with a name in the container; its node name is kept in
-its alias, and DEL moves it back under that name. DPDK-bound devices are not handled (code 2).
+Keys of the reference: one of `device` (name), `hwaddr` (MAC), `kernelpath` (a device
+under `/sys/devices/`, whose `net/` directory names the interface), `pciBusID`;
+`runtimeConfig.deviceID` takes their place and names a PCI device or, as device plugins
+for sub-functions report them, an auxiliary-bus device; `ipam` is optional. The move and
+the rename to CNI_IFNAME are one netlink request, so the interface never appears under a
+new name on the node (no race with udev or NetworkManager) nor collides with a name in the
+container; its node name is kept in its alias, and DEL moves it back under that name.
+
+A PCI device bound to a userspace driver (vfio-pci, uio_pci_generic, igb_uio) has no
+kernel interface: that is DPDK mode, as in the reference. Nothing moves, the result has no
+interface, IPAM still runs when configured (its addresses are for the application to use),
+and DEL only releases them.
 """
 
 from __future__ import annotations
@@ -14,10 +20,21 @@ from __future__ import annotations
 import os
 import sys
 
-from cni import skel
+from cni import skel, versions
 from cni._native import Netlink
-from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import finish_add, ipam_del, open_free_pod, open_pod, plugin_main
+from cni.errors import InvalidNetworkConfig
+from cni.plugins._iface import (
+    check_container,
+    finish_add,
+    ipam_add,
+    ipam_del,
+    ipam_forward,
+    ipam_type,
+    open_free_pod,
+    open_pod,
+    plugin_main,
+    result_ips,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,28 +58,91 @@ def _selector(args: skel.CmdArgs) -> tuple[str, str]:
     return given[0][0], str(given[0][1])
 
 
+USERSPACE_DRIVERS = ("vfio-pci", "uio_pci_generic", "igb_uio")
+_BUSES = ("/sys/bus/pci/devices", "/sys/bus/auxiliary/devices")
+
+
+def _bus_device(device_id: str) -> str:
+    """The sysfs directory of a PCI or auxiliary-bus device ID."""
+    if not device_id or "/" in device_id or device_id.startswith("."):
+        raise InvalidNetworkConfig(f"host-device: invalid device ID {device_id!r}")
+    for bus in _BUSES:
+        path = f"{bus}/{device_id}"
+        if os.path.isdir(path):
+            return path
+    raise InvalidNetworkConfig(f"host-device: no PCI or auxiliary device {device_id!r} on this node")
+
+
+def _userspace_driver(device_dir: str) -> str | None:
+    """The DPDK-capable driver the device is bound to, if any."""
+    driver = os.path.basename(os.path.realpath(os.path.join(device_dir, "driver")))
+    return driver if os.path.islink(os.path.join(device_dir, "driver")) and driver in USERSPACE_DRIVERS else None
+
+
+def _net_names(device_dir: str) -> list[str]:
+    """Interfaces a device provides: its `net/`, or a virtio child's."""
+    candidates = [os.path.join(device_dir, "net")]
+    try:
+        candidates += [
+            os.path.join(device_dir, d, "net") for d in sorted(os.listdir(device_dir)) if d.startswith("virtio")
+        ]
+    except OSError:
+        pass
+    for directory in candidates:
+        try:
+            return sorted(os.listdir(directory))
+        except OSError:
+            continue
+    return []
+
+
+def _kernel_path_names(path: str) -> list[str]:
+    if not path.startswith("/sys/devices/") or "/../" in f"{path}/":
+        raise InvalidNetworkConfig(f"host-device: kernelpath {path!r} must be absolute and begin with /sys/devices/")
+    try:
+        return sorted(os.listdir(os.path.join(path, "net")))
+    except OSError:
+        raise InvalidNetworkConfig(f"host-device: no network interface under {path}/net") from None
+
+
 def _find(node: Netlink, key: str, value: str) -> str:
     """The node name of the selected interface."""
     if key == "device":
-        name = value
+        names = [value]
     elif key == "hwaddr":
         wanted = value.lower()
-        name = next((str(link["name"]) for link in node.links() if str(link["mac"]).lower() == wanted), "")
+        names = [str(link["name"]) for link in node.links() if str(link["mac"]).lower() == wanted]
     elif key == "kernelpath":
-        name = os.path.basename(value.rstrip("/"))
+        names = _kernel_path_names(value)
     else:
-        try:
-            names = os.listdir(f"/sys/bus/pci/devices/{value}/net")
-        except OSError:
-            raise UnsupportedField(f"host-device: PCI device {value} has no network interface (DPDK?)") from None
-        name = names[0] if names else ""
-    if not name or node.link(name) is None:
-        raise InvalidNetworkConfig(f"host-device: no interface with {key} {value!r} on the node")
-    return name
+        names = _net_names(_bus_device(value))
+    # As the reference: the first name that is an interface of this namespace.
+    for name in names:
+        if node.link(name) is not None:
+            return name
+    raise InvalidNetworkConfig(f"host-device: no interface with {key} {value!r} on the node")
+
+
+def _dpdk_device(key: str, value: str) -> str | None:
+    """For a device in DPDK mode, its driver."""
+    return _userspace_driver(_bus_device(value)) if key == "pciBusID" else None
+
+
+def _dpdk_add(args: skel.CmdArgs) -> dict[str, object]:
+    """DPDK mode: nothing to move; the addresses IPAM gives belong to no kernel interface."""
+    if ipam_type(args) is None:
+        return {"cniVersion": versions.CURRENT, "interfaces": []}
+    result = ipam_add(args)
+    result["interfaces"] = []
+    for ip in result_ips(result):
+        ip.pop("interface", None)
+    return result
 
 
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     key, value = _selector(args)
+    if _dpdk_device(key, value):
+        return _dpdk_add(args)
     pod = open_free_pod(args)
     node = Netlink()
     name = _find(node, key, value)
@@ -87,14 +167,31 @@ def _move_back(args: skel.CmdArgs) -> None:
 
 def cmd_del(args: skel.CmdArgs) -> None:
     """The interface goes back to the node first, then its addresses are released."""
-    _selector(args)
-    _move_back(args)
+    key, value = _selector(args)
+    if not _dpdk_device_if_present(key, value):
+        _move_back(args)
     ipam_del(args)
+
+
+def _dpdk_device_if_present(key: str, value: str) -> str | None:
+    # DEL must succeed for a device that is gone from the node meanwhile.
+    try:
+        return _dpdk_device(key, value)
+    except InvalidNetworkConfig:
+        return None
+
+
+def cmd_check(args: skel.CmdArgs) -> None:
+    """IPAM's CHECK, then the interface's; a DPDK-mode attachment has no interface."""
+    key, value = _selector(args)
+    ipam_forward(args)
+    if not _dpdk_device(key, value):
+        check_container(args)
 
 
 def main(**io: Any) -> int:
     """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=_selector, kind=None, about=ABOUT, delete=cmd_del, **io)
+    return plugin_main(add=cmd_add, validate=_selector, kind=None, about=ABOUT, delete=cmd_del, check=cmd_check, **io)
 
 
 if __name__ == "__main__":
