@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -214,3 +215,37 @@ def test_f3_out_of_space_fails_cleanly_then_recovers(hl: Path, tiny_tmpfs: Path)
     assert set(reservations(tiny_tmpfs)) == granted, "no orphan reservation from the failures"
     subprocess.run(["mount", "-o", "remount,nr_inodes=1000", str(tiny_tmpfs)], check=True)
     assert run_plugin(hl, "ADD", conf, "f3-after").status == 0
+
+
+# Holds the store's lock, starts a long-lived child (as a plugin exec'ing a helper would),
+# says so, and waits to be killed. The child must not inherit the lock.
+_HOLD_LOCK_AND_SPAWN = """
+import subprocess, sys, time
+sys.path[:0] = {paths!r}
+from cni.ipam.store import DiskStore
+with DiskStore("hlnet", {data_dir!r}):
+    subprocess.Popen(["sleep", "60"], close_fds=False)
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_k8_lock_is_not_inherited_by_children(hl: Path, tmp_path: Path) -> None:
+    """K8: the holder is killed while its child lives on; the next ADD is not blocked."""
+    import cni
+
+    paths = [os.path.dirname(os.path.dirname(cni.__file__))]
+    script = _HOLD_LOCK_AND_SPAWN.format(paths=paths, data_dir=str(tmp_path))
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == b"locked"
+        holder.kill()
+        holder.wait(timeout=10)
+        # The sleeping child still runs; had it inherited the lock, this would wait for it.
+        out = run_plugin(hl, "ADD", host_local_conf(tmp_path), timeout=10)
+        assert out.status == 0, out.json
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        if holder.stdout is not None:
+            holder.stdout.close()

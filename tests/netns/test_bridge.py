@@ -497,3 +497,28 @@ def test_s8_macspoofchk_rules_and_teardown(
     assert "cni-br-iface-ctr-eth0" not in rules
     assert "macspoofchk" not in rules
     assert world.reservations() == []
+
+
+def test_s12_check_sees_what_the_container_changed(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    """S12: a route added by a later plugin is fine; a new MAC or a lost address is not."""
+    world = World("s12", tmp_path, make_netns, conflist(), our_bin)
+    result = ok(world.cni("add"))
+    pod = world.pods[0]
+    subprocess.run(["ip", "-n", pod, "route", "add", "10.123.0.0/16", "via", "10.66.0.1"], check=True)
+    ok(world.cni("check"))
+
+    mac = result["interfaces"][2]["mac"]
+    subprocess.run(["ip", "-n", pod, "link", "set", "eth0", "address", "02:00:00:00:12:34"], check=True)
+    out = world.cni("check")
+    assert out.returncode == 1
+    assert "02:00:00:00:12:34" in json.loads(out.stdout)["msg"]
+    subprocess.run(["ip", "-n", pod, "link", "set", "eth0", "address", mac], check=True)
+    ok(world.cni("check"))
+
+    subprocess.run(["ip", "-n", pod, "addr", "del", result["ips"][0]["address"], "dev", "eth0"], check=True)
+    out = world.cni("check")
+    assert out.returncode == 1
+    assert "lost address 10.66.0.2/24" in json.loads(out.stdout)["msg"]
+    ok(world.cni("del"))
