@@ -298,3 +298,35 @@ def test_index_missing_or_stale_is_rebuilt(hl: Path, tmp_path: Path) -> None:
     assert run_plugin(hl, "ADD", conf, "d").ips() == ["10.40.0.5/24"]
     assert run_plugin(hl, "DEL", conf, "c").status == 0
     assert reservations(tmp_path) == {"10.40.0.3": "b\r\neth0", "10.40.0.5": "d\r\neth0"}
+
+
+@pytest.mark.parametrize("tmpfile", [True, False], ids=["O_TMPFILE", "named-temp-fallback"])
+def test_reservations_appear_whole_and_leave_no_temp_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmpfile: bool
+) -> None:
+    """Both ways of creating a reservation (the unnamed file, and the named temporary file
+    used where O_TMPFILE is unsupported): content whole, mode 0600, nothing else left,
+    and an existing name is never overwritten."""
+    import errno
+
+    from cni.ipam.store import DiskStore, Owner
+
+    if not tmpfile:
+        real_open = os.open
+
+        def no_tmpfile(path: str, flags: int, *args: Any, **kwargs: Any) -> int:
+            if flags & os.O_TMPFILE == os.O_TMPFILE:
+                raise OSError(errno.EOPNOTSUPP, "O_TMPFILE unsupported here")
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", no_tmpfile)
+    owner = Owner("c1", "eth0")
+    with DiskStore("hlnet", str(tmp_path)) as store:
+        assert store.reserve("10.40.0.7", owner)
+        assert not store.reserve("10.40.0.7", Owner("c2", "eth0"))
+        store.record(owner, ["10.40.0.7"])
+    directory = tmp_path / "hlnet"
+    assert (directory / "10.40.0.7").read_bytes() == b"c1\r\neth0"
+    assert stat.S_IMODE((directory / "10.40.0.7").stat().st_mode) == 0o600
+    assert sorted(os.listdir(directory)) == ["10.40.0.7", "lock"]
+    assert os.listdir(tmp_path / ".cni-index" / "hlnet" / "attachments") == ["c1:eth0"]
