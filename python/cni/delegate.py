@@ -13,8 +13,7 @@ launcher of another installation, is exec'd.
 
 from __future__ import annotations
 
-import os
-
+from cni import _posix
 from cni.conf import split_path
 from cni.invoke import Completed, find_in_path, plugin_error, run
 
@@ -41,7 +40,7 @@ def our_plugin_module(path: str) -> str | None:
     paths = next((ln for ln in lines if ln.startswith("sys.path[:0] = [")), "")
     import cni
 
-    here = os.path.dirname(os.path.dirname(os.path.abspath(cni.__file__)))
+    here = _posix.dirname(_posix.dirname(_posix.absolute(cni.__file__)))
     if module is None or not paths.startswith(f"sys.path[:0] = [{here!r}"):
         return None
     return module
@@ -60,7 +59,7 @@ def _run_in_process(module_name: str, env: dict[str, str], stdin: bytes) -> Comp
 
 
 def _exec(plugin_type: str, command: str, stdin: bytes, env: Mapping[str, str] | None) -> bytes:
-    base = dict(os.environ if env is None else env)
+    base = _posix.environ() if env is None else dict(env)
     base["CNI_COMMAND"] = command
     path = find_in_path(plugin_type, split_path(base.get("CNI_PATH", "")))
     module = our_plugin_module(path)

@@ -9,10 +9,10 @@ in time and in how much output it may produce.
 
 from __future__ import annotations
 
-import os
-import stat
+import posix
 import time
 
+from cni import _posix
 from cni.conf import plugin_type_problem
 from cni.errors import CNIError, InternalError, InvalidNetworkConfig, IOFailure, TryAgainLater
 
@@ -40,12 +40,12 @@ def find_in_path(plugin_type: str, paths: list[str]) -> str:
     for directory in paths:
         if not directory.startswith("/"):
             continue
-        candidate = os.path.join(directory, plugin_type)
+        candidate = _posix.join(directory, plugin_type)
         try:
-            st = os.stat(candidate)
+            st = posix.stat(candidate)
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+        if _posix.is_regular(st.st_mode) and posix.access(candidate, posix.X_OK):
             return candidate
     raise PluginNotFound(
         f"failed to find plugin {plugin_type!r} in path {paths}",
@@ -67,7 +67,7 @@ class Completed:
 def _spawn(path: str, argv: list[str], env: dict[str, str], actions: list[tuple[int, ...]]) -> int:
     for attempt in range(_TXTBSY_RETRIES + 1):
         try:
-            return os.posix_spawn(path, argv, env, file_actions=actions)
+            return posix.posix_spawn(path, argv, env, file_actions=actions)
         except OSError as err:
             # A plugin binary being replaced while we exec it: retry like libcni does.
             if err.errno != 26 or attempt == _TXTBSY_RETRIES:  # ETXTBSY
@@ -92,25 +92,25 @@ def run(
     or writes more than `max_output` bytes to either stream (code 5). With
     `capture_stderr=False` the child's stderr is ours, as delegated plugins' is.
     """
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe() if capture_stderr else (-1, -1)
+    in_r, in_w = posix.pipe()
+    out_r, out_w = posix.pipe()
+    err_r, err_w = posix.pipe() if capture_stderr else (-1, -1)
     actions: list[tuple[int, ...]] = [
-        (os.POSIX_SPAWN_DUP2, in_r, 0),
-        (os.POSIX_SPAWN_DUP2, out_w, 1),
+        (posix.POSIX_SPAWN_DUP2, in_r, 0),
+        (posix.POSIX_SPAWN_DUP2, out_w, 1),
     ]
     if capture_stderr:
-        actions.append((os.POSIX_SPAWN_DUP2, err_w, 2))
+        actions.append((posix.POSIX_SPAWN_DUP2, err_w, 2))
     try:
         pid = _spawn(path, [path, *args], env, actions)
     except OSError as err:
         for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
             if fd >= 0:
-                os.close(fd)
+                posix.close(fd)
         raise InternalError(f"failed to exec plugin {path}: {err.strerror}") from None
     for fd in (in_r, out_w, err_w):
         if fd >= 0:
-            os.close(fd)
+            posix.close(fd)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         stdout, stderr = _pump(pid, in_w, stdin, out_r, err_r, deadline, max_output, path)
@@ -121,17 +121,17 @@ def run(
         for fd in (in_w, out_r, err_r):
             if fd >= 0:
                 try:
-                    os.close(fd)
+                    posix.close(fd)
                 except OSError:
                     pass
-    _, status = os.waitpid(pid, 0)
-    return Completed(os.waitstatus_to_exitcode(status), stdout, stderr)
+    _, status = posix.waitpid(pid, 0)
+    return Completed(posix.waitstatus_to_exitcode(status), stdout, stderr)
 
 
 def _kill(pid: int) -> None:
     try:
-        os.kill(pid, _SIGKILL)
-        os.waitpid(pid, 0)
+        posix.kill(pid, _SIGKILL)
+        posix.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
 
@@ -148,14 +148,14 @@ def _pump(
 ) -> tuple[bytes, bytes]:
     import select  # only runtimes and exec'd delegates pump pipes; keep it off the plugin path
 
-    os.set_blocking(in_w, False)
+    posix.set_blocking(in_w, False)
     buffers: dict[int, list[bytes]] = {out_r: [], err_r: []}
     sizes = {out_r: 0, err_r: 0}
     readers = [fd for fd in (out_r, err_r) if fd >= 0]
     writers = [in_w]
     view = memoryview(data)
     if not data:
-        os.close(in_w)
+        posix.close(in_w)
         writers = []
     while readers or writers:
         wait = None
@@ -167,15 +167,15 @@ def _pump(
         ready_r, ready_w, _ = select.select(readers, writers, [], wait)
         if ready_w:
             try:
-                written = os.write(in_w, view[:_CHUNK])
+                written = posix.write(in_w, view[:_CHUNK])
             except BrokenPipeError:
                 written = len(view)
             view = view[written:]
             if not view:
-                os.close(in_w)
+                posix.close(in_w)
                 writers = []
         for fd in ready_r:
-            chunk = os.read(fd, _CHUNK)
+            chunk = posix.read(fd, _CHUNK)
             if not chunk:
                 readers.remove(fd)
                 continue
@@ -202,6 +202,6 @@ def plugin_error(path: str, completed: Completed) -> CNIError:
     stderr = completed.stderr.decode(errors="replace").strip()
     detail = f"exit status {completed.returncode}"
     return InternalError(
-        f"plugin {os.path.basename(path)} failed ({detail})" + (f": {stderr}" if stderr else ""),
+        f"plugin {_posix.basename(path)} failed ({detail})" + (f": {stderr}" if stderr else ""),
         completed.stdout.decode(errors="replace").strip()[:4096],
     )

@@ -23,10 +23,10 @@ Every ADD is a new process, so this module imports only what the start-up path n
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
-from cni import conf, versions
+from cni import _posix, conf, versions
 from cni.errors import (
     CNIError,
     IncompatibleCNIVersion,
@@ -137,7 +137,7 @@ def _check_netns(command: str, netns: str, env: Mapping[str, str]) -> None:
     if not netns or command not in ("ADD", "CHECK", "DEL"):
         return
     try:
-        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(netns, posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError as err:
         if command == "DEL":
             return
@@ -153,10 +153,10 @@ def _check_netns(command: str, netns: str, env: Mapping[str, str]) -> None:
             if command == "DEL":
                 return
             raise InvalidNetNS(f"{netns!r} is not a network namespace")
-        mine = os.stat("/proc/self/ns/net")
-        theirs = os.fstat(fd)
+        mine = posix.stat("/proc/self/ns/net")
+        theirs = posix.fstat(fd)
     finally:
-        os.close(fd)
+        posix.close(fd)
     override = env.get("CNI_NETNS_OVERRIDE", "").lower() in ("1", "true")
     if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino) and not override:
         raise InvalidNetNS(
@@ -283,7 +283,7 @@ def plugin_main(
     `env`, `stdin`, `stdout` and `stderr` default to the process's own.
     """
     own_process = env is None
-    env = os.environ if env is None else env
+    env = _posix.environ() if env is None else env
     stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr

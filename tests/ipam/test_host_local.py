@@ -312,14 +312,16 @@ def test_reservations_appear_whole_and_leave_no_temp_files(
     from cni.ipam.store import DiskStore, Owner
 
     if not tmpfile:
-        real_open = os.open
+        import posix
+
+        real_open = posix.open
 
         def no_tmpfile(path: str, flags: int, *args: Any, **kwargs: Any) -> int:
             if flags & os.O_TMPFILE == os.O_TMPFILE:
                 raise OSError(errno.EOPNOTSUPP, "O_TMPFILE unsupported here")
             return real_open(path, flags, *args, **kwargs)
 
-        monkeypatch.setattr(os, "open", no_tmpfile)
+        monkeypatch.setattr(posix, "open", no_tmpfile)
     owner = Owner("c1", "eth0")
     with DiskStore("hlnet", str(tmp_path)) as store:
         assert store.reserve("10.40.0.7", owner)

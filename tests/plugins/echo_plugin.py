@@ -12,7 +12,6 @@ Config keys it understands:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -38,6 +37,8 @@ def _record(args: skel.CmdArgs) -> None:
         sys.stdout.flush()
     debug_dir = conf.get("debugDir")
     if isinstance(debug_dir, str):
+        import os  # only when recording: the SDK's own path must not need it
+
         env = {k: v for k, v in args.env.items() if k.startswith("CNI_")}
         n = len(os.listdir(debug_dir))
         with open(os.path.join(debug_dir, f"{n:04d}-{args.command}.json"), "w") as f:

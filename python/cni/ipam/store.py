@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
+import posix
 
+from cni import _posix
 from cni._native import AddressPool, parse_ip_text
 from cni.errors import IOFailure
 
@@ -39,8 +40,8 @@ LOCK = "lock"
 TMP_PREFIX = ".cni-tmp-"
 LINE_BREAK = "\r\n"
 
-_O_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
-_O_WRITE = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+_O_READ = posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW
+_O_WRITE = posix.O_WRONLY | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW
 
 
 def _fail(what: str, path: str, err: OSError) -> IOFailure:
@@ -81,8 +82,8 @@ class DiskStore:
 
     def __init__(self, network: str, data_dir: str | None = None) -> None:
         data_dir = data_dir or DEFAULT_DATA_DIR
-        self.dir = os.path.join(data_dir, network)
-        self.index_dir = os.path.join(data_dir, INDEX_DIR, network)
+        self.dir = _posix.join(data_dir, network)
+        self.index_dir = _posix.join(data_dir, INDEX_DIR, network)
         self._lock_fd = -1
         self.pool = AddressPool()
         self._dirty = False
@@ -91,13 +92,15 @@ class DiskStore:
 
     def __enter__(self) -> DiskStore:
         try:
-            os.makedirs(self.dir, mode=0o755, exist_ok=True)
-            os.makedirs(os.path.join(self.index_dir, "attachments"), mode=0o700, exist_ok=True)
+            _posix.makedirs(self.dir, 0o755)
+            _posix.makedirs(_posix.join(self.index_dir, "attachments"), 0o700)
         except OSError as err:
             raise _fail("create", self.dir, err) from None
-        lock_path = os.path.join(self.dir, LOCK)
+        lock_path = _posix.join(self.dir, LOCK)
         try:
-            self._lock_fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            self._lock_fd = posix.open(
+                lock_path, posix.O_RDONLY | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW, 0o600
+            )
         except OSError as err:
             raise _fail("open lock", lock_path, err) from None
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -111,18 +114,18 @@ class DiskStore:
                 self._save_pool()
                 self._write_stamp()
         finally:
-            os.close(self._lock_fd)
+            posix.close(self._lock_fd)
             self._lock_fd = -1
 
     def _stamp(self) -> bytes:
-        st = os.stat(self.dir)
+        st = posix.stat(self.dir)
         return f"{st.st_ino} {st.st_mtime_ns} {st.st_ctime_ns}".encode()
 
     def _index_fresh(self) -> bool:
-        recorded = self._read(os.path.join(self.index_dir, "stamp"))
+        recorded = self._read(_posix.join(self.index_dir, "stamp"))
         if recorded is None or recorded != self._stamp():
             return False
-        pool = AddressPool.from_bytes(self._read(os.path.join(self.index_dir, "pool")) or b"")
+        pool = AddressPool.from_bytes(self._read(_posix.join(self.index_dir, "pool")) or b"")
         if pool is None:
             return False
         self.pool = pool
@@ -139,39 +142,39 @@ class DiskStore:
     @staticmethod
     def _read(path: str) -> bytes | None:
         try:
-            fd = os.open(path, _O_READ)
+            fd = posix.open(path, _O_READ)
         except OSError:
             return None
         try:
             chunks = []
-            while chunk := os.read(fd, 65536):
+            while chunk := posix.read(fd, 65536):
                 chunks.append(chunk)
             return b"".join(chunks)
         except OSError:
             return None
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     @staticmethod
     def _write_all(fd: int, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view) :]
+            view = view[posix.write(fd, view) :]
 
     def _replace(self, directory: str, name: str, data: bytes) -> None:
         """Replaces an index file by rename (under the lock, so one fixed temporary name)."""
-        path = os.path.join(directory, name)
-        tmp = os.path.join(directory, f"{TMP_PREFIX}{name}")
+        path = _posix.join(directory, name)
+        tmp = _posix.join(directory, f"{TMP_PREFIX}{name}")
         try:
-            fd = os.open(tmp, _O_WRITE | os.O_TRUNC, 0o600)
+            fd = posix.open(tmp, _O_WRITE | posix.O_TRUNC, 0o600)
             try:
                 self._write_all(fd, data)
             finally:
-                os.close(fd)
-            os.rename(tmp, path)
+                posix.close(fd)
+            posix.rename(tmp, path)
         except OSError as err:
             try:
-                os.unlink(tmp)
+                posix.unlink(tmp)
             except OSError:
                 pass
             raise _fail("write", path, err) from None
@@ -181,46 +184,46 @@ class DiskStore:
 
     def _create(self, directory: str, name: str, data: bytes, *, sync: bool) -> None:
         """Makes `directory/name` appear with `data` whole; FileExistsError if it exists."""
-        dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = posix.open(directory, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
         try:
             try:
-                fd = os.open(".", os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+                fd = posix.open(".", posix.O_WRONLY | posix.O_TMPFILE | posix.O_CLOEXEC, 0o600, dir_fd=dir_fd)
             except OSError as err:
                 if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                     raise
-                self._create_via_named_temp(directory, os.path.join(directory, name), data, sync=sync)
+                self._create_via_named_temp(directory, _posix.join(directory, name), data, sync=sync)
                 return
             try:
                 self._write_all(fd, data)
                 if sync:
-                    os.fsync(fd)
+                    posix.fsync(fd)
                 # linkat(AT_SYMLINK_FOLLOW) through /proc reaches the unnamed inode without
-                # privilege; a destination dir fd makes os.link use linkat rather than link.
-                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
+                # privilege; a destination dir fd makes posix.link use linkat rather than link.
+                posix.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
             finally:
-                os.close(fd)
+                posix.close(fd)
         finally:
-            os.close(dir_fd)
+            posix.close(dir_fd)
 
     def _create_via_named_temp(self, directory: str, path: str, data: bytes, *, sync: bool) -> None:
-        tmp = os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}")
-        fd = os.open(tmp, _O_WRITE | os.O_TRUNC, 0o600)
+        tmp = _posix.join(directory, f"{TMP_PREFIX}{posix.getpid()}")
+        fd = posix.open(tmp, _O_WRITE | posix.O_TRUNC, 0o600)
         try:
             try:
                 self._write_all(fd, data)
                 if sync:
-                    os.fsync(fd)
+                    posix.fsync(fd)
             finally:
-                os.close(fd)
-            os.link(tmp, path)
+                posix.close(fd)
+            posix.link(tmp, path)
         finally:
             try:
-                os.unlink(tmp)
+                posix.unlink(tmp)
             except OSError:
                 pass
 
     def _attachment_path(self, owner: Owner) -> str:
-        return os.path.join(self.index_dir, "attachments", owner.key())
+        return _posix.join(self.index_dir, "attachments", owner.key())
 
     # --- rebuilding from the files (after another implementation changed them) ---------------
 
@@ -229,7 +232,7 @@ class DiskStore:
         reservations: dict[str, Owner | None] = {}
         strays: list[str] = []
         try:
-            names = os.listdir(self.dir)
+            names = posix.listdir(self.dir)
         except OSError as err:
             raise _fail("list", self.dir, err) from None
         for name in names:
@@ -244,16 +247,16 @@ class DiskStore:
                 continue
             if canonical != name:
                 continue
-            data = self._read(os.path.join(self.dir, name))
+            data = self._read(_posix.join(self.dir, name))
             reservations[name] = Owner.parse(data) if data is not None else None
         return reservations, strays
 
     def rebuild(self) -> dict[str, Owner | None]:
         """Rebuilds the index from the reservation files; returns what it found."""
         reservations, _ = self.scan()
-        attachments_dir = os.path.join(self.index_dir, "attachments")
-        for name in os.listdir(attachments_dir):
-            os.unlink(os.path.join(attachments_dir, name))
+        attachments_dir = _posix.join(self.index_dir, "attachments")
+        for name in posix.listdir(attachments_dir):
+            posix.unlink(_posix.join(attachments_dir, name))
         by_owner: dict[str, list[str]] = {}
         pool = AddressPool()
         for ip, owner in reservations.items():
@@ -289,7 +292,7 @@ class DiskStore:
             self._dirty = True
             return False
         except OSError as err:
-            raise _fail("reserve", os.path.join(self.dir, ip), err) from None
+            raise _fail("reserve", _posix.join(self.dir, ip), err) from None
         self.pool.add(ip)
         self._dirty = True
         return True
@@ -297,10 +300,10 @@ class DiskStore:
     def record(self, owner: Owner, ips: list[str]) -> None:
         """Notes in the index that `owner` holds `ips`."""
         if ips:
-            directory = os.path.join(self.index_dir, "attachments")
-            path = os.path.join(directory, owner.key())
+            directory = _posix.join(self.index_dir, "attachments")
+            path = _posix.join(directory, owner.key())
             try:
-                os.unlink(path)
+                posix.unlink(path)
             except FileNotFoundError:
                 pass
             try:
@@ -311,14 +314,14 @@ class DiskStore:
 
     def release_ip(self, ip: str, owner: Owner | None) -> bool:
         """Removes the reservation of `ip` if `owner` holds it (any owner when None)."""
-        path = os.path.join(self.dir, ip)
+        path = _posix.join(self.dir, ip)
         if owner is not None:
             data = self._read(path)
             held = Owner.parse(data) if data is not None else None
             if held is None or held.container_id != owner.container_id or held.ifname not in ("", owner.ifname):
                 return False
         try:
-            os.unlink(path)
+            posix.unlink(path)
         except FileNotFoundError:
             pass
         except OSError as err:
@@ -332,7 +335,7 @@ class DiskStore:
         released = [ip for ip in self.addresses_of(owner) if self.release_ip(ip, owner)]
         for candidate in (owner, Owner(owner.container_id, "")):
             try:
-                os.unlink(self._attachment_path(candidate))
+                posix.unlink(self._attachment_path(candidate))
                 self._dirty = True
             except FileNotFoundError:
                 pass
@@ -340,22 +343,22 @@ class DiskStore:
 
     def holds(self, owner: Owner, ip: str) -> bool:
         """Whether the reservation file of `ip` names `owner`."""
-        data = self._read(os.path.join(self.dir, ip))
+        data = self._read(_posix.join(self.dir, ip))
         held = Owner.parse(data) if data is not None else None
         return held is not None and held.container_id == owner.container_id and held.ifname in ("", owner.ifname)
 
     def last_reserved(self, set_index: int) -> str | None:
-        data = self._read(os.path.join(self.dir, f"{LAST_RESERVED}{set_index}"))
+        data = self._read(_posix.join(self.dir, f"{LAST_RESERVED}{set_index}"))
         return data.decode(errors="replace").strip() if data else None
 
     def set_last_reserved(self, set_index: int, ip: str) -> None:
-        path = os.path.join(self.dir, f"{LAST_RESERVED}{set_index}")
+        path = _posix.join(self.dir, f"{LAST_RESERVED}{set_index}")
         try:
-            fd = os.open(path, _O_WRITE | os.O_TRUNC, 0o600)
+            fd = posix.open(path, _O_WRITE | posix.O_TRUNC, 0o600)
             try:
                 self._write_all(fd, ip.encode())
             finally:
-                os.close(fd)
+                posix.close(fd)
         except OSError as err:
             raise _fail("write", path, err) from None
         self._dirty = True
@@ -364,9 +367,9 @@ class DiskStore:
         """Deletes temporary files a crash left behind."""
         for name in strays:
             try:
-                os.unlink(os.path.join(self.dir, name))
+                posix.unlink(_posix.join(self.dir, name))
             except OSError as err:
                 if err.errno != errno.ENOENT:
-                    raise _fail("remove", os.path.join(self.dir, name), err) from None
+                    raise _fail("remove", _posix.join(self.dir, name), err) from None
         if strays:
             self._dirty = True

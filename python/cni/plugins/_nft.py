@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import os
+import posix
 
+from cni import _posix
 from cni.errors import CNIError
 from cni.invoke import Completed, run
 
@@ -15,8 +16,8 @@ TIMEOUT = 30.0
 
 def _nft(*args: str, stdin: bytes = b"") -> Completed:
     for directory in _NFT_DIRS:
-        path = os.path.join(directory, "nft")
-        if os.access(path, os.X_OK):
+        path = _posix.join(directory, "nft")
+        if posix.access(path, posix.X_OK):
             return run(path, _ENV, stdin, timeout=TIMEOUT, args=args)
     raise CNIError("nft not found: this feature needs nftables")
 

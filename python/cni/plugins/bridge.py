@@ -22,7 +22,7 @@ the namespace is gone.
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import sys
 
 from cni import skel
@@ -151,7 +151,7 @@ def _str(conf: dict[str, object], key: str) -> str | None:
 
 def _host_veth_name() -> str:
     # Random, like the reference: a recreated pod must not collide with a stale veth.
-    return "veth" + os.urandom(4).hex()
+    return "veth" + posix.urandom(4).hex()
 
 
 def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:

@@ -17,10 +17,10 @@ and DEL only releases them.
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
-from cni import skel, versions
+from cni import _posix, skel, versions
 from cni._native import Netlink
 from cni.errors import InvalidNetworkConfig
 from cni.plugins._iface import (
@@ -68,29 +68,32 @@ def _bus_device(device_id: str) -> str:
         raise InvalidNetworkConfig(f"host-device: invalid device ID {device_id!r}")
     for bus in _BUSES:
         path = f"{bus}/{device_id}"
-        if os.path.isdir(path):
+        if _posix.is_dir(path):
             return path
     raise InvalidNetworkConfig(f"host-device: no PCI or auxiliary device {device_id!r} on this node")
 
 
 def _userspace_driver(device_dir: str) -> str | None:
     """The DPDK-capable driver the device is bound to, if any."""
-    driver = os.path.basename(os.path.realpath(os.path.join(device_dir, "driver")))
-    return driver if os.path.islink(os.path.join(device_dir, "driver")) and driver in USERSPACE_DRIVERS else None
+    try:
+        driver = _posix.basename(posix.readlink(_posix.join(device_dir, "driver")))
+    except OSError:  # unbound, or not a link
+        return None
+    return driver if driver in USERSPACE_DRIVERS else None
 
 
 def _net_names(device_dir: str) -> list[str]:
     """Interfaces a device provides: its `net/`, or a virtio child's."""
-    candidates = [os.path.join(device_dir, "net")]
+    candidates = [_posix.join(device_dir, "net")]
     try:
         candidates += [
-            os.path.join(device_dir, d, "net") for d in sorted(os.listdir(device_dir)) if d.startswith("virtio")
+            _posix.join(device_dir, d, "net") for d in sorted(posix.listdir(device_dir)) if d.startswith("virtio")
         ]
     except OSError:
         pass
     for directory in candidates:
         try:
-            return sorted(os.listdir(directory))
+            return sorted(posix.listdir(directory))
         except OSError:
             continue
     return []
@@ -100,7 +103,7 @@ def _kernel_path_names(path: str) -> list[str]:
     if not path.startswith("/sys/devices/") or "/../" in f"{path}/":
         raise InvalidNetworkConfig(f"host-device: kernelpath {path!r} must be absolute and begin with /sys/devices/")
     try:
-        return sorted(os.listdir(os.path.join(path, "net")))
+        return sorted(posix.listdir(_posix.join(path, "net")))
     except OSError:
         raise InvalidNetworkConfig(f"host-device: no network interface under {path}/net") from None
 
@@ -162,7 +165,7 @@ def _move_back(args: skel.CmdArgs) -> None:
         if not address.startswith("fe80:"):
             pod.del_address(args.ifname, address)
     pod.set_link(args.ifname, up=False)
-    pod.set_link(args.ifname, netns=f"/proc/{os.getpid()}/ns/net", new_name=str(original))
+    pod.set_link(args.ifname, netns=f"/proc/{posix.getpid()}/ns/net", new_name=str(original))
 
 
 def cmd_del(args: skel.CmdArgs) -> None:

@@ -11,7 +11,7 @@ container address, and forwarding is switched on.
 from __future__ import annotations
 
 import errno
-import os
+import posix
 import sys
 
 from cni import skel
@@ -92,7 +92,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     mtu = _config(args)
     pod = open_free_pod(args)
     node = Netlink()
-    host = "veth" + os.urandom(4).hex()
+    host = "veth" + posix.urandom(4).hex()
     node.add_veth(host, args.ifname, peer_netns=args.netns, mtu=mtu)
     ipam_done = False
     try:
