@@ -7,20 +7,22 @@ The reference layout is kept exactly, so a node can switch plugins either way:
 
 The reference reads every reservation on every ADD and DEL. We keep an index beside the
 network's directory, in `<dataDir>/.cni-index/<network>/` (a network name cannot start with
-`.`, and the reference only walks `<dataDir>/<network>`): the used addresses as a compact
-pool, one small file per attachment, and a stamp of the network directory (inode and
-modification time) taken after our last change. If the stamp no longer matches, another
-implementation changed the directory and the index is rebuilt from the files; otherwise
-ADD and DEL touch only the files they need.
+`.`, and the reference only walks `<dataDir>/<network>`): one small file per attachment
+naming its addresses, and a `state` file holding a stamp of the network directory (inode,
+modification and change times) taken after our last change, followed by the used addresses
+as a compact pool. If the stamp no longer matches, someone else changed the directory (or
+we were killed between a change and the stamp) and the index is rebuilt from the files;
+otherwise ADD and DEL touch only the files they need.
 
 Reservations appear whole and a crash leaves no debris: the content is written to an
 unnamed file (`O_TMPFILE`), synced, and hard-linked to the address's name (which fails if
 the name exists, like O_EXCL); a process killed before the link leaves nothing behind.
 Where `O_TMPFILE` is unsupported a named temporary file stands in, and GC removes any such
 file a crash left. `last_reserved_ip.<set>` is a hint for round-robin order, rewritten in
-place as the reference does (an unreadable one only restarts the scan). Index files are
-replaced by rename from one fixed temporary name each, which is safe because every writer
-holds the lock, and a crash leaves at most that one file, overwritten by the next write.
+place as the reference does (an unreadable one only restarts the scan). Attachment files
+are written in place too: the stamp, written last, is what makes them count. The state
+file is replaced by rename from one fixed temporary name, which is safe because every
+writer holds the lock; a crash leaves at most that one file, overwritten by the next write.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 INDEX_DIR = ".cni-index"
 LAST_RESERVED = "last_reserved_ip."
 LOCK = "lock"
+STATE = "state"
 TMP_PREFIX = ".cni-tmp-"
 LINE_BREAK = "\r\n"
 
@@ -111,8 +114,7 @@ class DiskStore:
     def __exit__(self, *exc: object) -> None:
         try:
             if self._dirty:
-                self._save_pool()
-                self._write_stamp()
+                self._replace(self.index_dir, STATE, self._stamp() + b"\n" + self.pool.to_bytes())
         finally:
             posix.close(self._lock_fd)
             self._lock_fd = -1
@@ -122,20 +124,17 @@ class DiskStore:
         return f"{st.st_ino} {st.st_mtime_ns} {st.st_ctime_ns}".encode()
 
     def _index_fresh(self) -> bool:
-        recorded = self._read(_posix.join(self.index_dir, "stamp"))
-        if recorded is None or recorded != self._stamp():
+        state = self._read(_posix.join(self.index_dir, STATE))
+        if state is None:
             return False
-        pool = AddressPool.from_bytes(self._read(_posix.join(self.index_dir, "pool")) or b"")
+        stamp, _, pool_bytes = state.partition(b"\n")
+        if stamp != self._stamp():
+            return False
+        pool = AddressPool.from_bytes(pool_bytes)
         if pool is None:
             return False
         self.pool = pool
         return True
-
-    def _write_stamp(self) -> None:
-        self._write_index("stamp", self._stamp())
-
-    def _save_pool(self) -> None:
-        self._write_index("pool", self.pool.to_bytes())
 
     # --- small file helpers ---------------------------------------------------------------------
 
@@ -162,7 +161,7 @@ class DiskStore:
             view = view[posix.write(fd, view) :]
 
     def _replace(self, directory: str, name: str, data: bytes) -> None:
-        """Replaces an index file by rename (under the lock, so one fixed temporary name)."""
+        """Replaces a file by rename (under the lock, so one fixed temporary name)."""
         path = _posix.join(directory, name)
         tmp = _posix.join(directory, f"{TMP_PREFIX}{name}")
         try:
@@ -179,11 +178,9 @@ class DiskStore:
                 pass
             raise _fail("write", path, err) from None
 
-    def _write_index(self, name: str, data: bytes) -> None:
-        self._replace(self.index_dir, name, data)
-
-    def _create(self, directory: str, name: str, data: bytes, *, sync: bool) -> None:
-        """Makes `directory/name` appear with `data` whole; FileExistsError if it exists."""
+    def _create(self, directory: str, name: str, data: bytes) -> None:
+        """Makes `directory/name` appear with `data` whole and synced; FileExistsError if it
+        exists."""
         dir_fd = posix.open(directory, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
         try:
             try:
@@ -191,12 +188,11 @@ class DiskStore:
             except OSError as err:
                 if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                     raise
-                self._create_via_named_temp(directory, _posix.join(directory, name), data, sync=sync)
+                self._create_via_named_temp(directory, _posix.join(directory, name), data)
                 return
             try:
                 self._write_all(fd, data)
-                if sync:
-                    posix.fsync(fd)
+                posix.fsync(fd)
                 # linkat(AT_SYMLINK_FOLLOW) through /proc reaches the unnamed inode without
                 # privilege; a destination dir fd makes posix.link use linkat rather than link.
                 posix.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
@@ -205,14 +201,13 @@ class DiskStore:
         finally:
             posix.close(dir_fd)
 
-    def _create_via_named_temp(self, directory: str, path: str, data: bytes, *, sync: bool) -> None:
+    def _create_via_named_temp(self, directory: str, path: str, data: bytes) -> None:
         tmp = _posix.join(directory, f"{TMP_PREFIX}{posix.getpid()}")
         fd = posix.open(tmp, _O_WRITE | posix.O_TRUNC, 0o600)
         try:
             try:
                 self._write_all(fd, data)
-                if sync:
-                    posix.fsync(fd)
+                posix.fsync(fd)
             finally:
                 posix.close(fd)
             posix.link(tmp, path)
@@ -221,6 +216,16 @@ class DiskStore:
                 posix.unlink(tmp)
             except OSError:
                 pass
+
+    def _write_attachment(self, path: str, ips: list[str]) -> None:
+        try:
+            fd = posix.open(path, _O_WRITE | posix.O_TRUNC, 0o600)
+            try:
+                self._write_all(fd, "\n".join(ips).encode())
+            finally:
+                posix.close(fd)
+        except OSError as err:
+            raise _fail("write", path, err) from None
 
     def _attachment_path(self, owner: Owner) -> str:
         return _posix.join(self.index_dir, "attachments", owner.key())
@@ -264,7 +269,7 @@ class DiskStore:
             if owner is not None:
                 by_owner.setdefault(owner.key(), []).append(ip)
         for key, ips in by_owner.items():
-            self._create(attachments_dir, key, "\n".join(sorted(ips)).encode(), sync=False)
+            self._write_attachment(_posix.join(attachments_dir, key), sorted(ips))
         self.pool = pool
         self._dirty = True
         return reservations
@@ -285,7 +290,7 @@ class DiskStore:
     def reserve(self, ip: str, owner: Owner) -> bool:
         """Creates the reservation file for `ip`; False if the address is taken."""
         try:
-            self._create(self.dir, ip, owner.content(), sync=True)
+            self._create(self.dir, ip, owner.content())
         except FileExistsError:
             # Taken, by a file the index did not know about, or by anything planted there.
             self.pool.add(ip)
@@ -300,16 +305,7 @@ class DiskStore:
     def record(self, owner: Owner, ips: list[str]) -> None:
         """Notes in the index that `owner` holds `ips`."""
         if ips:
-            directory = _posix.join(self.index_dir, "attachments")
-            path = _posix.join(directory, owner.key())
-            try:
-                posix.unlink(path)
-            except FileNotFoundError:
-                pass
-            try:
-                self._create(directory, owner.key(), "\n".join(ips).encode(), sync=False)
-            except OSError as err:
-                raise _fail("write", path, err) from None
+            self._write_attachment(self._attachment_path(owner), ips)
             self._dirty = True
 
     def release_ip(self, ip: str, owner: Owner | None) -> bool:
