@@ -304,8 +304,29 @@ def test_exec_timeout_kills_the_plugin(plugin_dir: Path, debug_dir: Path, tmp_pa
     with pytest.raises(CNIError) as info:
         runtime.add_network_list(conflist_from_bytes(conf.encode()), rt())
     assert info.value.code == 11
+    # The cleanup DEL timed out too (this plugin sleeps on every verb), and says so.
+    assert "cleanup DEL failed" in info.value.details
     assert time.monotonic() - started < 10
     assert not (tmp_path / "c" / "results").exists(), "a timed-out ADD caches nothing"
+
+
+def test_f7_timed_out_add_is_deleted_by_the_library(plugin_dir: Path, debug_dir: Path, tmp_path: Path) -> None:
+    """F7: the second plugin's ADD is killed at the deadline; the library then DELs both
+    plugins in reverse order, with fresh deadlines and the first plugin's result."""
+    runtime = CNIConfig([str(plugin_dir)], cache_dir=str(tmp_path / "c"), timeout=1.0, env={"CNI_NETNS_OVERRIDE": "1"})
+    plugins = [
+        {"type": "echo", "debugDir": str(debug_dir)},
+        {"type": "echo", "debugDir": str(debug_dir), "sleep": 30, "sleepOn": "ADD"},
+    ]
+    conf = json.dumps({"cniVersion": "1.1.0", "name": "n", "plugins": plugins})
+    with pytest.raises(CNIError) as info:
+        runtime.add_network_list(conflist_from_bytes(conf.encode()), rt())
+    assert info.value.code == 11
+    assert "cleanup" not in info.value.details
+    assert calls(debug_dir) == ["ADD", "DEL", "DEL"]
+    deletes = recorded(debug_dir)[1:]
+    assert all(d["conf"]["prevResult"]["ips"] for d in deletes)
+    assert not (tmp_path / "c" / "results").exists()
 
 
 def test_plugin_output_is_bounded(plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

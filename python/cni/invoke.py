@@ -28,6 +28,10 @@ class PluginNotFound(InvalidNetworkConfig):
     """A plugin `type` names no executable in CNI_PATH (code 7)."""
 
 
+class PluginTimedOut(TryAgainLater):
+    """A plugin ran past its deadline and was killed (code 11)."""
+
+
 def find_in_path(plugin_type: str, paths: list[str]) -> str:
     """The executable for `plugin_type` in the first directory of `paths` that holds one.
 
@@ -163,7 +167,7 @@ def _pump(
             wait = deadline - time.monotonic()
             if wait <= 0:
                 _kill(pid)
-                raise TryAgainLater(f"plugin {path} timed out", "it was killed; the operation may be retried")
+                raise PluginTimedOut(f"plugin {path} timed out", "it was killed; the operation may be retried")
         ready_r, ready_w, _ = select.select(readers, writers, [], wait)
         if ready_w:
             try:

@@ -522,3 +522,22 @@ def test_s12_check_sees_what_the_container_changed(
     assert out.returncode == 1
     assert "lost address 10.66.0.2/24" in json.loads(out.stdout)["msg"]
     ok(world.cni("del"))
+
+
+def test_f7_add_killed_at_the_deadline_leaves_nothing(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, plugin_dir: Path
+) -> None:
+    """F7: bridge succeeds, the next plugin hangs and is killed at the deadline; the
+    library DELs the attachment itself (the caller's deadline has passed) before failing."""
+    conf = conflist()
+    conf["plugins"].append({"type": "echo", "sleep": 30, "sleepOn": "ADD"})
+    world = World("f7", tmp_path, make_netns, conf, our_bin)
+    out = world.cni("add", 0, "c1", "--timeout", "3", "--cni-path", f"{our_bin}:{plugin_dir}")
+    assert out.returncode == 1
+    error = json.loads(out.stdout)
+    assert error["code"] == 11
+    assert "timed out" in error["msg"]
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert node_state(world.node, "cnibr0")["ports"] == []
+    assert world.reservations() == []
+    assert not (world.cache / "results").exists() or list((world.cache / "results").iterdir()) == []

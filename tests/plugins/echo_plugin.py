@@ -7,7 +7,8 @@ Config keys it understands:
 - `result`: what ADD returns when there is no prevResult (default: one address);
 - `addIP`: an address ADD appends to prevResult (so chains show threading);
 - `failWith`: `{"command": ..., "code": ..., "msg": ...}` makes that verb fail;
-- `sleep`: seconds to sleep first (timeout tests); `spew`: bytes of junk to print.
+- `sleep`: seconds to sleep first (timeout tests), only for verb `sleepOn` when given;
+- `spew`: bytes of junk to print.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ DEFAULT_RESULT = {
 
 def _record(args: skel.CmdArgs) -> None:
     conf = args.conf
-    if conf.get("sleep"):
+    if conf.get("sleep") and conf.get("sleepOn", args.command) == args.command:
         time.sleep(float(str(conf["sleep"])))
     if conf.get("spew"):
         sys.stdout.write("x" * int(str(conf["spew"])))

@@ -23,7 +23,7 @@ from typing import Any
 from cni import cniargs, versions
 from cni._native import dumps, loads
 from cni.errors import CNIError, DecodingFailure, IncompatibleCNIVersion, InvalidNetworkConfig
-from cni.invoke import find_in_path, plugin_error, run
+from cni.invoke import PluginTimedOut, find_in_path, plugin_error, run
 from cni.results import convert
 from cni.runtime.cache import DEFAULT_CACHE_DIR, CachedAttachment, ResultCache, check_attachment_ids
 from cni.runtime.config import NetworkConfigList, conflist_from_bytes
@@ -147,16 +147,24 @@ class CNIConfig:
     def add_network_list(self, network: NetworkConfigList, rt: RuntimeConf) -> dict[str, Any]:
         """ADD every plugin in order; returns the final result in the network's version.
 
-        On failure nothing is rolled back: as with libcni, the caller must DEL.
+        On failure nothing is rolled back, as with libcni: the caller must DEL. Except when a
+        plugin ran past the timeout and was killed (F7): the caller's own deadline has then
+        most likely passed too, so the library DELs the attachment itself, each plugin with a
+        fresh timeout, before raising the timeout (code 11).
         """
         check_attachment_ids(network.name, rt.container_id, rt.ifname)
         self._require_plugins(network)
         version = network.cni_version
         prev: dict[str, Any] | None = None
         with self._lock(exclusive=False):
-            for plugin in network.plugins:
-                out = self._exec(self._plugin_type(plugin), "ADD", self._plugin_conf(network, plugin, rt, prev), rt)
-                prev = self._decode_result(out, version)
+            try:
+                for plugin in network.plugins:
+                    conf = self._plugin_conf(network, plugin, rt, prev)
+                    out = self._exec(self._plugin_type(plugin), "ADD", conf, rt)
+                    prev = self._decode_result(out, version)
+            except PluginTimedOut as timeout:
+                self._undo_timed_out_add(network, rt, prev, timeout)
+                raise
             if prev is None:
                 raise InvalidNetworkConfig(f"network {network.name!r} has no plugins")
             self.cache.write(
@@ -172,6 +180,20 @@ class CNIConfig:
                 )
             )
         return prev
+
+    def _undo_timed_out_add(
+        self, network: NetworkConfigList, rt: RuntimeConf, prev: dict[str, Any] | None, timeout: CNIError
+    ) -> None:
+        """DEL every plugin in reverse order, past failures (each may hold something), with
+        the result so far as prevResult; failures are added to the timeout's details."""
+        failures = []
+        for plugin in reversed(network.plugins):
+            try:
+                self._exec(self._plugin_type(plugin), "DEL", self._plugin_conf(network, plugin, rt, prev), rt)
+            except CNIError as err:
+                failures.append(str(err))
+        if failures:
+            timeout.details = "; ".join([timeout.details, "cleanup DEL failed: " + "; ".join(failures)])
 
     @staticmethod
     def _decode_result(out: bytes, version: str) -> dict[str, Any]:
