@@ -64,7 +64,8 @@ def is_regular(mode: int) -> bool:
 
 
 def makedirs(path: str, mode: int) -> None:
-    """`os.makedirs(path, mode, exist_ok=True)`: missing parents get 0o777 (less the umask)."""
+    """Creates `path` and any missing parents with `mode` (as Go's `os.MkdirAll`, not
+    `os.makedirs`, whose parents get 0o777: under `umask 000` that is world-writable)."""
     try:
         posix.mkdir(path, mode)
     except FileExistsError:
@@ -74,7 +75,7 @@ def makedirs(path: str, mode: int) -> None:
         parent = dirname(path)
         if not parent or parent == path:
             raise
-        makedirs(parent, 0o777)
+        makedirs(parent, mode)
         try:
             posix.mkdir(path, mode)
         except FileExistsError:

@@ -168,12 +168,27 @@ def test_resolv_conf_becomes_dns(hl: Path, tmp_path: Path) -> None:
 
 
 def test_store_format_and_modes(hl: Path, tmp_path: Path) -> None:
+    """The reference's format; S11: modes hold under `umask 000`, for every directory made
+    (a data dir that does not exist yet included)."""
+    data_dir = tmp_path / "var" / "lib" / "cni"
     os.umask(0)
     try:
-        assert run_plugin(hl, "ADD", host_local_conf(tmp_path), "ctr-1", "net0").status == 0
+        assert run_plugin(hl, "ADD", host_local_conf(data_dir), "ctr-1", "net0").status == 0
     finally:
         os.umask(0o022)
-    directory = tmp_path / "hlnet"
+    for made, mode in (
+        (tmp_path / "var", 0o755),
+        (data_dir, 0o755),
+        (data_dir / "hlnet", 0o755),
+        (data_dir / ".cni-index", 0o700),
+        (data_dir / ".cni-index" / "hlnet", 0o700),
+        (data_dir / ".cni-index" / "hlnet" / "attachments", 0o700),
+    ):
+        assert stat.S_IMODE(made.stat().st_mode) == mode, made
+    for index_file in (data_dir / ".cni-index" / "hlnet").rglob("*"):
+        if index_file.is_file():
+            assert stat.S_IMODE(index_file.stat().st_mode) == 0o600, index_file
+    directory = data_dir / "hlnet"
     assert (directory / "10.40.0.2").read_bytes() == b"ctr-1\r\nnet0"
     assert (directory / "last_reserved_ip.0").read_text() == "10.40.0.2"
     assert (directory / "lock").exists()
