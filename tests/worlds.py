@@ -160,6 +160,23 @@ def node_state(node: str, bridge: str) -> dict[str, Any]:
     return {"bridge": bool(found), "bridge_addrs": addrs, "ports": ports, "iptables": kept}
 
 
+def veth_pair(netns: str, name: str, peer: str) -> str:
+    """A veth pair in `netns` (a master or device for a plugin to use), `name` up; its MAC."""
+    subprocess.run(["ip", "-n", netns, "link", "add", name, "type", "veth", "peer", "name", peer], check=True)
+    subprocess.run(["ip", "-n", netns, "link", "set", name, "up"], check=True)
+    from pyroute2 import NetNS
+
+    with NetNS(netns) as ns:
+        return str(ns.get_links(ifname=name)[0].get_attr("IFLA_ADDRESS"))
+
+
+def link_details(netns: str, ifname: str = "eth0") -> str:
+    """`ip -d link show`: the kind-specific details (modes, queues, masters) in one text."""
+    return subprocess.run(
+        ["ip", "-n", netns, "-d", "link", "show", ifname], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def sysctl(netns: str, key: str) -> str:
     out = subprocess.run(["ip", "netns", "exec", netns, "cat", f"/proc/sys/{key}"], capture_output=True, check=True)
     return out.stdout.decode().strip()

@@ -168,6 +168,7 @@ def test_existing_interface_name_in_the_container_is_an_error(
     assert out.returncode == 1
     assert "already exists" in json.loads(out.stdout)["msg"]
     assert world.reservations() == []
+    assert node_state(world.node, "cnibr0")["ports"] == []
 
 
 @pytest.mark.interop
@@ -269,6 +270,8 @@ def test_ipv6_gateways_one_per_subnet_and_force_address(
             assert "already has an IP address different from fd60:1::1/56" in json.loads(out.stdout)["msg"]
             # Ours undoes the refused ADD; the reference (v1.1.1) leaves the pod's veth behind.
             assert pod_state(world.pods[pod])["links"] == (["lo"] if implementation == "ours" else ["eth0", "lo"])
+            # Both release the address the refused ADD had reserved.
+            assert len(world.reservations()) == pod
         assert bridge_v6_addrs(world.node) == addrs
 
 
@@ -416,6 +419,7 @@ def test_vlan_gateway_name_too_long(tmp_path: Path, make_netns: Callable[[str], 
     assert error["code"] == 7
     assert "cni-bridge-01.4000" in error["msg"]
     assert not node_state(world.node, "cni-bridge-01")["bridge"]
+    assert pod_state(world.pods[0])["links"] == ["lo"]
     assert world.reservations() == []
 
 
@@ -429,6 +433,8 @@ def test_bad_vlan_trunk_is_code_7(
     out = world.cni("add")
     assert json.loads(out.stdout)["code"] == 7
     assert not node_state(world.node, "cnibr0")["bridge"]
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.reservations() == []
 
 
 @pytest.mark.parametrize("bogus", ["/etc/hostname", "/proc/self/ns/mnt"])

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.worlds import World, kernel_supports
+from tests.worlds import World, kernel_supports, veth_pair
 
 pytestmark = [
     pytest.mark.netns,
@@ -50,11 +50,6 @@ def conflist(kind: str, subnet: str, **extra: Any) -> dict[str, Any]:
             }
         ],
     }
-
-
-def veth_pair(node: str, name: str, peer: str) -> None:
-    subprocess.run(["ip", "-n", node, "link", "add", name, "type", "veth", "peer", "name", peer], check=True)
-    subprocess.run(["ip", "-n", node, "link", "set", name, "up"], check=True)
 
 
 # plugin -> (config, links the test makes in the node beforehand, node links the plugin may

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, normalise_result, ok, pod_state
+from tests.worlds import World, normalise_result, ok, pod_state, veth_pair
 
 pytestmark = pytest.mark.netns
 
@@ -37,11 +37,7 @@ def node_links(world: World) -> list[str]:
 
 
 def with_device(world: World) -> str:
-    subprocess.run(["ip", "-n", world.node, "link", "add", "hd0", "type", "veth", "peer", "name", "hd1"], check=True)
-    out = subprocess.run(
-        ["ip", "-n", world.node, "-o", "link", "show", "hd0"], capture_output=True, text=True, check=True
-    ).stdout
-    return out.split("link/ether ")[1].split()[0]
+    return veth_pair(world.node, "hd0", "hd1")
 
 
 @pytest.mark.parametrize("version", ["0.3.1", "0.4.0", "1.0.0", "1.1.0"])
@@ -64,6 +60,7 @@ def test_moves_in_and_back(
     ok(world.cni("del"))
     assert pod_state(world.pods[0])["links"] == ["lo"]
     assert "hd0" in node_links(world)
+    assert pod_state(world.pods[0])["links"] == ["lo"]
     assert world.reservations() == []
     ok(world.cni("del"))
 
@@ -77,6 +74,7 @@ def test_needs_exactly_one_selector_and_an_existing_device(
     (world.conf_dir / "10-net.conflist").write_text(json.dumps(conflist(device="a", hwaddr="b")))
     assert json.loads(world.cni("add").stdout)["code"] == 7
     assert world.reservations() == []
+    assert pod_state(world.pods[0])["links"] == ["lo"]
 
 
 @pytest.mark.interop

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, kernel_supports, normalise_result, ok, pod_state
+from tests.worlds import World, kernel_supports, link_details, normalise_result, ok, pod_state, veth_pair
 
 pytestmark = pytest.mark.netns
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]
@@ -44,10 +44,7 @@ def conflist(kind: str, version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
 
 
 def with_master(world: World) -> None:
-    subprocess.run(
-        ["ip", "-n", world.node, "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1"], check=True
-    )
-    subprocess.run(["ip", "-n", world.node, "link", "set", "uplink0", "up"], check=True)
+    veth_pair(world.node, "uplink0", "uplink1")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -61,9 +58,7 @@ def test_macvlan_add_check_del(tmp_path: Path, make_netns: Callable[[str], str],
     pod = pod_state(world.pods[0])
     assert pod["addrs"] == ["10.55.0.2/24"]
     assert ("10.56.0.0", 16, "10.55.0.1") in pod["routes"]
-    kind = subprocess.run(
-        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
-    ).stdout
+    kind = link_details(world.pods[0])
     assert "macvlan mode bridge" in kind
     if version != "0.3.1":
         ok(world.cni("check"))
@@ -101,18 +96,14 @@ def test_macvlan_broadcast_queue_length(tmp_path: Path, make_netns: Callable[[st
     world = World("mvbq", tmp_path, make_netns, conflist("macvlan", master="uplink0", bcqueuelen=3000), our_bin)
     with_master(world)
     ok(world.cni("add"))
-    details = subprocess.run(
-        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
-    ).stdout
+    details = link_details(world.pods[0])
     assert "bcqueuelen 3000" in details
     ok(world.cni("del"))
 
 
 def in_container_master(world: World) -> None:
     """A master interface that lives in the pod (linkInContainer): one end of a veth pair there."""
-    pod = world.pods[0]
-    subprocess.run(["ip", "-n", pod, "link", "add", "up0", "type", "veth", "peer", "name", "up1"], check=True)
-    subprocess.run(["ip", "-n", pod, "link", "set", "up0", "up"], check=True)
+    veth_pair(world.pods[0], "up0", "up1")
 
 
 def test_macvlan_link_in_container(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
@@ -122,9 +113,7 @@ def test_macvlan_link_in_container(tmp_path: Path, make_netns: Callable[[str], s
     in_container_master(world)
     result = ok(world.cni("add"))
     assert result["interfaces"][0]["name"] == "eth0"
-    details = subprocess.run(
-        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
-    ).stdout
+    details = link_details(world.pods[0])
     assert "eth0@up0" in details
     assert "macvlan mode bridge" in details
     assert pod_state(world.pods[0])["addrs"] == ["10.55.0.2/24"]
@@ -217,9 +206,7 @@ def test_ipvlan_and_vlan_link_in_container(
     )
     in_container_master(world)
     ok(world.cni("add"))
-    details = subprocess.run(
-        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
-    ).stdout
+    details = link_details(world.pods[0])
     assert "eth0@up0" in details
     ok(world.cni("check"))
     ok(world.cni("del"))
@@ -267,9 +254,7 @@ def test_ipvlan_chained_without_ipam_takes_prev_result_addresses(
     pod = pod_state(world.pods[0])
     assert pod["addrs"] == ["10.57.0.5/24"]
     assert ("10.58.0.0", 16, "10.57.0.1") in pod["routes"]
-    details = subprocess.run(
-        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
-    ).stdout
+    details = link_details(world.pods[0])
     assert "ipvlan  mode l3" in details or "ipvlan mode l3" in details
     assert plugin("DEL").returncode == 0
     assert pod_state(world.pods[0])["links"] == ["lo"]
@@ -288,6 +273,7 @@ def test_ipvlan_without_ipam_or_prev_result_is_refused(
     assert error["code"] == 7
     assert "no ipam" in error["msg"]
     assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert "uplink0" in link_details(world.node, "uplink0")
 
 
 @pytest.mark.parametrize(

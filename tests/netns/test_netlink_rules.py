@@ -57,13 +57,16 @@ def test_rules_add_list_delete(make_netns: Callable[[str], str]) -> None:
 
 
 def test_rule_arguments_are_checked(make_netns: Callable[[str], str]) -> None:
-    nl = Netlink(f"/var/run/netns/{make_netns('rulebad')}")
+    ns = make_netns("rulebad")
+    nl = Netlink(f"/var/run/netns/{ns}")
+    before = (kernel_rules(ns, 2), kernel_rules(ns, 10))
     with pytest.raises(ValueError, match="one family"):
         nl.add_rule(table=5, src="10.0.0.1/32", dst="fd00::/64")
     with pytest.raises(ValueError, match="invalid CIDR"):
         nl.add_rule(table=5, src="10.0.0.1")
     with pytest.raises(ValueError, match="4 or 6"):
         nl.add_rule(table=5, family=5)
+    assert (kernel_rules(ns, 2), kernel_rules(ns, 10)) == before
 
 
 @pytest.mark.skipif(not kernel_supports("type", "vrf", "table", "10"), reason="this kernel has no VRF devices")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.worlds import World, ok, pod_state
+from tests.worlds import World, link_details, ok, pod_state
 
 pytestmark = pytest.mark.netns
 
@@ -30,12 +30,6 @@ def conflist(version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
     }
 
 
-def details(world: World) -> str:
-    return subprocess.run(
-        ["ip", "-n", world.pods[0], "-d", "link", "show", "eth0"], capture_output=True, text=True, check=True
-    ).stdout
-
-
 @pytest.mark.parametrize("version", ["0.3.1", "0.4.0", "1.0.0", "1.1.0"])
 def test_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, version: str) -> None:
     world = World(
@@ -48,7 +42,7 @@ def test_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin
     result = ok(world.cni("add"))
     assert result["interfaces"] == [{"name": "eth0", "mac": "02:aa:bb:cc:dd:01", "sandbox": world.pod_path()}]
     assert pod_state(world.pods[0])["addrs"] == ["10.22.0.2/24"]
-    shown = details(world)
+    shown = link_details(world.pods[0])
     assert "tun type tap" in shown
     assert "vnet_hdr on" in shown
     assert "multi_queue" in shown
@@ -64,7 +58,7 @@ def test_attaches_to_a_bridge_in_the_container(tmp_path: Path, make_netns: Calla
     world = World("tapbr", tmp_path, make_netns, conflist(bridge="br-vm"), our_bin)
     subprocess.run(["ip", "-n", world.pods[0], "link", "add", "br-vm", "type", "bridge"], check=True)
     ok(world.cni("add"))
-    assert "master br-vm" in details(world)
+    assert "master br-vm" in link_details(world.pods[0])
     ok(world.cni("del"))
 
 

@@ -10,6 +10,7 @@ off router advertisements and DAD where asked, and tear down in the right order.
 from __future__ import annotations
 
 import errno
+import posix
 
 from cni import cniargs, skel, versions
 from cni._native import Netlink, write_sysctl
@@ -137,6 +138,12 @@ def requested_mac(args: skel.CmdArgs) -> str | None:
         conf.get("mac"),
     )
     return next((mac for mac in candidates if isinstance(mac, str) and mac), None)
+
+
+def random_veth_name() -> str:
+    """A host veth name with a random part, as the reference makes them: a recreated pod
+    must not collide with a stale veth."""
+    return "veth" + posix.urandom(4).hex()
 
 
 def no_router_advertisements(ifname: str, netns: str | None = None) -> None:

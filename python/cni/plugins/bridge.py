@@ -22,7 +22,6 @@ the namespace is gone.
 from __future__ import annotations
 
 import errno
-import posix
 import sys
 
 from cni import skel
@@ -39,6 +38,7 @@ from cni.plugins._iface import (
     no_router_advertisements,
     open_free_pod,
     plugin_main,
+    random_veth_name,
     requested_mac,
     result_ips,
 )
@@ -149,11 +149,6 @@ def _str(conf: dict[str, object], key: str) -> str | None:
     return value
 
 
-def _host_veth_name() -> str:
-    # Random, like the reference: a recreated pod must not collide with a stale veth.
-    return "veth" + posix.urandom(4).hex()
-
-
 def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
     link = node.link(config.bridge)
     if link is None:
@@ -213,7 +208,7 @@ def _ensure_vlan_gateway(node: Netlink, config: Config, mtu: int) -> dict[str, o
     name = config.vlan_gateway
     link = node.link(name)
     if link is None:
-        port = _host_veth_name()
+        port = random_veth_name()
         try:
             node.add_veth(port, name, mtu=mtu)
         except NetlinkError as err:
@@ -272,7 +267,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     pod = open_free_pod(args)
     node = Netlink()
     bridge = _ensure_bridge(node, config)
-    host = _host_veth_name()
+    host = random_veth_name()
     node.add_veth(
         host, args.ifname, peer_netns=args.netns, mtu=config.mtu or int(str(bridge["mtu"])), peer_mac=config.mac
     )

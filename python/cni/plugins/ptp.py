@@ -11,7 +11,6 @@ container address, and forwarding is switched on.
 from __future__ import annotations
 
 import errno
-import posix
 import sys
 
 from cni import skel
@@ -27,6 +26,7 @@ from cni.plugins._iface import (
     no_router_advertisements,
     open_free_pod,
     plugin_main,
+    random_veth_name,
     result_ips,
     undo_add,
 )
@@ -92,7 +92,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     mtu = _config(args)
     pod = open_free_pod(args)
     node = Netlink()
-    host = "veth" + posix.urandom(4).hex()
+    host = random_veth_name()
     node.add_veth(host, args.ifname, peer_netns=args.netns, mtu=mtu)
     ipam_done = False
     try:

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import sys
 
-from cni import cniargs, skel
+from cni import skel
 from cni._native import create_tap
 from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import config_mtu, delete_container_link, finish_add, open_free_pod, plugin_main
+from cni.plugins._iface import (
+    config_bool,
+    config_mtu,
+    delete_container_link,
+    finish_add,
+    open_free_pod,
+    plugin_main,
+    requested_mac,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,21 +41,12 @@ class Config:
         self.mtu = config_mtu(conf, "tap")
         self.owner = _id(conf, "owner")
         self.group = _id(conf, "group")
-        multi = conf.get("multiQueue", False)
-        if not isinstance(multi, bool):
-            raise InvalidNetworkConfig(f"tap: multiQueue must be true or false, not {multi!r}")
-        self.multi_queue = multi
+        self.multi_queue = config_bool(conf, "multiQueue", "tap")
         bridge = conf.get("bridge")
         if bridge is not None and (not isinstance(bridge, str) or not bridge):
             raise InvalidNetworkConfig(f"tap: invalid bridge {bridge!r}")
         self.bridge = bridge
-        runtime = conf.get("runtimeConfig")
-        candidates = [
-            runtime.get("mac") if isinstance(runtime, dict) else None,
-            conf.get("mac"),
-            cniargs.load(args.args, ["MAC"]).get("MAC"),
-        ]
-        self.mac: str | None = next((m for m in candidates if isinstance(m, str) and m), None)
+        self.mac = requested_mac(args)
 
 
 def _id(conf: dict[str, object], key: str) -> int | None:
