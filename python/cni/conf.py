@@ -15,6 +15,7 @@ _ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 _ID_REST = _ID_FIRST | frozenset("_.-")
 _IFNAME_FORBIDDEN = frozenset("/:")
 IFNAME_MAX = 15
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F))
 
 
 def is_valid_id(value: object) -> bool:
@@ -36,8 +37,8 @@ def ifname_problem(value: str) -> str | None:
         return f"is longer than {IFNAME_MAX} bytes"
     if value in (".", ".."):
         return "may not be '.' or '..'"
-    if any(c in _IFNAME_FORBIDDEN or c.isspace() or c == "\0" for c in value):
-        return "may not contain '/', ':', NUL or white space"
+    if any(c in _IFNAME_FORBIDDEN or c.isspace() or c in _CONTROL for c in value):
+        return "may not contain '/', ':', white space or control characters"
     return None
 
 
@@ -156,6 +157,38 @@ def field_error(key: str, value: object, problem: str) -> CNIError:
     return PLUGIN_FIELDS[key][1](f"invalid config: {key} {shown} {problem}")
 
 
+_NUL_ONLY = frozenset("\0")
+#: Keys whose strings are free-form metadata from the runtime (labels, annotations): they
+#: become no path, name or attribute, so only NUL, which no consumer can take, is refused.
+_FREE_FORM = frozenset({"args"})
+
+
+def control_character_problem(value: object, where: str = "", forbidden: frozenset[str] = _CONTROL) -> str | None:
+    """The key path of the first string in `value` holding a control character, or None.
+
+    Strings of a config become paths, interface names and netlink attributes: a NUL there
+    would cut them short (a bridge named after the part before it), and other control
+    characters make names no tool can show. So none may appear, in keys or values,
+    except in the free-form `args`, which may not hold NUL either.
+    """
+    if isinstance(value, str):
+        return where or "value" if any(c in forbidden for c in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if any(c in forbidden for c in key):
+                return path
+            problem = control_character_problem(item, path, _NUL_ONLY if not where and key in _FREE_FORM else forbidden)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problem = control_character_problem(item, f"{where}[{i}]", forbidden)
+            if problem:
+                return problem
+    return None
+
+
 def check_plugin_conf(conf: object) -> dict[str, object]:
     """Validates the common keys of a plugin config; returns it typed as a dict.
 
@@ -173,4 +206,12 @@ def check_plugin_conf(conf: object) -> dict[str, object]:
         problem = field_problem(key, conf[key])
         if problem:
             raise field_error(key, conf[key], problem)
+    check_control_characters(conf)
     return conf
+
+
+def check_control_characters(conf: dict[str, object]) -> None:
+    """Raises code 7 naming the first key whose string holds a control character."""
+    where = control_character_problem(conf)
+    if where:
+        raise InvalidNetworkConfig(f"invalid config: {where} contains a control character (NUL, newline, ...)")

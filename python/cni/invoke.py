@@ -95,100 +95,147 @@ def run(
     The child is killed (SIGKILL) and reaped when it runs past `timeout` seconds (code 11)
     or writes more than `max_output` bytes to either stream (code 5). With
     `capture_stderr=False` the child's stderr is ours, as delegated plugins' is.
+
+    Safe to call from many threads at once: every pipe end is closed exactly once, by
+    whoever owns it at that moment (a second close could hit another thread's new fd of
+    the same number), and the child is killed and reaped exactly once (a second kill could
+    hit another thread's child that was given the recycled pid).
     """
-    in_r, in_w = posix.pipe()
-    out_r, out_w = posix.pipe()
-    err_r, err_w = posix.pipe() if capture_stderr else (-1, -1)
+    pipes = _Pipes(capture_stderr)
     actions: list[tuple[int, ...]] = [
-        (posix.POSIX_SPAWN_DUP2, in_r, 0),
-        (posix.POSIX_SPAWN_DUP2, out_w, 1),
+        (posix.POSIX_SPAWN_DUP2, pipes.in_r, 0),
+        (posix.POSIX_SPAWN_DUP2, pipes.out_w, 1),
     ]
     if capture_stderr:
-        actions.append((posix.POSIX_SPAWN_DUP2, err_w, 2))
+        actions.append((posix.POSIX_SPAWN_DUP2, pipes.err_w, 2))
     try:
         pid = _spawn(path, [path, *args], env, actions)
     except OSError as err:
-        for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
-            if fd >= 0:
-                posix.close(fd)
+        pipes.close_all()
         raise InternalError(f"failed to exec plugin {path}: {err.strerror}") from None
-    for fd in (in_r, out_w, err_w):
-        if fd >= 0:
-            posix.close(fd)
+    except BaseException:
+        pipes.close_all()
+        raise
+    # The child holds its own copies now; ours of its ends would hide its EOF.
+    for fd in (pipes.in_r, pipes.out_w, pipes.err_w):
+        pipes.close(fd)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        stdout, stderr = _pump(pid, in_w, stdin, out_r, err_r, deadline, max_output, path)
+        stdout, stderr = _pump(pipes, stdin, deadline, max_output, path)
     except BaseException:
-        _kill(pid)
+        _kill_and_reap(pid)
         raise
     finally:
-        for fd in (in_w, out_r, err_r):
-            if fd >= 0:
-                try:
-                    posix.close(fd)
-                except OSError:
-                    pass
-    _, status = posix.waitpid(pid, 0)
+        pipes.close_all()
+    status = _reap(pid)
     return Completed(posix.waitstatus_to_exitcode(status), stdout, stderr)
 
 
-def _kill(pid: int) -> None:
+class _Pipes:
+    """The three pipes of one exec, and which of their ends are still open (and ours)."""
+
+    __slots__ = ("err_r", "err_w", "in_r", "in_w", "open", "out_r", "out_w")
+
+    def __init__(self, capture_stderr: bool) -> None:
+        # posix.pipe() makes both ends O_CLOEXEC, so a child another thread spawns at the
+        # same moment cannot inherit them; DUP2 in the file actions clears it for 0-2 only.
+        self.open: set[int] = set()
+        self.in_r, self.in_w = self._pipe()
+        self.out_r, self.out_w = self._pipe()
+        self.err_r, self.err_w = self._pipe() if capture_stderr else (-1, -1)
+
+    def _pipe(self) -> tuple[int, int]:
+        try:
+            r, w = posix.pipe()
+        except BaseException:
+            self.close_all()
+            raise
+        self.open.update((r, w))
+        return r, w
+
+    def close(self, fd: int) -> None:
+        if fd in self.open:
+            self.open.discard(fd)
+            posix.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self.open):
+            self.close(fd)
+
+
+def _reap(pid: int) -> int:
+    while True:
+        try:
+            return posix.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def _kill_and_reap(pid: int) -> None:
+    """Kills a child that has not been reaped yet (so its pid cannot have been reused)."""
     try:
         posix.kill(pid, _SIGKILL)
-        posix.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
+    except ProcessLookupError:
+        pass
+    try:
+        _reap(pid)
+    except ChildProcessError:
         pass
 
 
-def _pump(
-    pid: int,
-    in_w: int,
-    data: bytes,
-    out_r: int,
-    err_r: int,
-    deadline: float | None,
-    max_output: int,
-    path: str,
-) -> tuple[bytes, bytes]:
+def _pump(pipes: _Pipes, data: bytes, deadline: float | None, max_output: int, path: str) -> tuple[bytes, bytes]:
+    """Feeds `data` to the child's stdin and reads its stdout and stderr until both close.
+
+    Raises (without killing: the caller kills and reaps once) on the deadline or when an
+    output exceeds `max_output`. `poll`, not `select`: a runtime with more than 1,024 open
+    fds must still be able to run plugins.
+    """
     import select  # only runtimes and exec'd delegates pump pipes; keep it off the plugin path
 
-    posix.set_blocking(in_w, False)
-    buffers: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    sizes = {out_r: 0, err_r: 0}
-    readers = [fd for fd in (out_r, err_r) if fd >= 0]
-    writers = [in_w]
+    poller = select.poll()
+    readers: dict[int, list[bytes]] = {fd: [] for fd in (pipes.out_r, pipes.err_r) if fd >= 0}
+    sizes = dict.fromkeys(readers, 0)
+    buffers = dict(readers)
+    for fd in readers:
+        poller.register(fd, select.POLLIN)
     view = memoryview(data)
-    if not data:
-        posix.close(in_w)
-        writers = []
-    while readers or writers:
-        wait = None
+    writing = bool(data)
+    if writing:
+        posix.set_blocking(pipes.in_w, False)
+        poller.register(pipes.in_w, select.POLLOUT)
+    else:
+        pipes.close(pipes.in_w)
+    while readers or writing:
+        wait_ms = None
         if deadline is not None:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                _kill(pid)
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise PluginTimedOut(f"plugin {path} timed out", "it was killed; the operation may be retried")
-        ready_r, ready_w, _ = select.select(readers, writers, [], wait)
-        if ready_w:
-            try:
-                written = posix.write(in_w, view[:_CHUNK])
-            except BrokenPipeError:
-                written = len(view)
-            view = view[written:]
-            if not view:
-                posix.close(in_w)
-                writers = []
-        for fd in ready_r:
+            wait_ms = int(left * 1000) + 1
+        for fd, events in poller.poll(wait_ms):
+            if fd == pipes.in_w:
+                try:
+                    written = posix.write(fd, view[:_CHUNK])
+                except BrokenPipeError:
+                    written = len(view)
+                except BlockingIOError:
+                    written = 0
+                view = view[written:]
+                if not view or events & (select.POLLERR | select.POLLHUP):
+                    poller.unregister(fd)
+                    pipes.close(fd)
+                    writing = False
+                continue
             chunk = posix.read(fd, _CHUNK)
             if not chunk:
-                readers.remove(fd)
+                poller.unregister(fd)
+                del readers[fd]
                 continue
             sizes[fd] += len(chunk)
             if sizes[fd] > max_output:
-                _kill(pid)
                 raise IOFailure(f"plugin {path} wrote more than {max_output} bytes", "it was killed")
             buffers[fd].append(chunk)
-    return b"".join(buffers[out_r]), b"".join(buffers[err_r])
+    return b"".join(buffers.get(pipes.out_r, [])), b"".join(buffers.get(pipes.err_r, []))
 
 
 def plugin_error(path: str, completed: Completed) -> CNIError:

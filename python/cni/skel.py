@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO, TextIO
 
 #: Largest stdin accepted: configs are kilobytes; a bound keeps a bad runtime from OOMing us.
-MAX_STDIN = 1024 * 1024
+MAX_STDIN = 16 * 1024 * 1024
 
 VERBS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 

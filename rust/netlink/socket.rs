@@ -19,6 +19,9 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use super::ns::in_netns;
 
 const DUMP_RETRIES: usize = 5;
+/// Requests per datagram of a batch: their acknowledgements (each a small skb, but charged
+/// to our receive buffer at its full truesize) must fit the default 208 KiB buffer.
+const BATCH_MAX: usize = 64;
 
 /// A failed netlink operation: the kernel's errno (or 0) and what was being done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,16 +156,33 @@ impl NetlinkSocket {
         }
     }
 
-    /// Sends every request in one datagram and waits for every acknowledgement. The kernel
-    /// handles them in order, each on its own: a failure does not stop the ones after it.
+    /// Sends the requests in as few datagrams as the socket takes and waits for every
+    /// acknowledgement. The kernel handles them in order, each on its own: a failure does
+    /// not stop the ones after it.
+    ///
+    /// A datagram carries at most [`BATCH_MAX`] requests: the kernel queues one
+    /// acknowledgement per request on our receive buffer before we read any, and a few
+    /// hundred of them overflow it (ENOBUFS, and the answers are lost).
     ///
     /// # Errors
     /// The first failed request's [`NetlinkError`] (in request order), reported once every
     /// acknowledgement has been read, so the socket stays in step.
     pub fn request_batch(&mut self, requests: Vec<Request>) -> Result<()> {
-        if requests.is_empty() {
-            return Ok(());
+        let mut first_failure = None;
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
+            let chunk: Vec<Request> = requests.by_ref().take(BATCH_MAX).collect();
+            // A failure of the socket itself (`?`) ends the batch: no later answer can be read.
+            if let Some(err) = self.request_datagram(chunk)? {
+                first_failure.get_or_insert(err);
+            }
         }
+        first_failure.map_or(Ok(()), Err)
+    }
+
+    /// One datagram of [`request_batch`](Self::request_batch): the first request the
+    /// kernel refused, once every answer has been read.
+    fn request_datagram(&mut self, requests: Vec<Request>) -> Result<Option<NetlinkError>> {
         let first = self.seq.wrapping_add(1);
         let mut out = Vec::new();
         let mut operations = Vec::with_capacity(requests.len());
@@ -191,12 +211,13 @@ impl NetlinkSocket {
                 }
             }
         }
-        for (answer, operation) in answers.into_iter().zip(&operations) {
-            if let Some(Some(errno)) = answer {
-                return Err(NetlinkError::new(operation, errno));
-            }
-        }
-        Ok(())
+        Ok(answers
+            .into_iter()
+            .zip(&operations)
+            .find_map(|(answer, operation)| match answer {
+                Some(Some(errno)) => Some(NetlinkError::new(operation, errno)),
+                _ => None,
+            }))
     }
 
     /// Sends one request and returns the messages answered before the acknowledgement

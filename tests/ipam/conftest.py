@@ -80,5 +80,5 @@ def reservations(data_dir: Path, network: str = "hlnet") -> dict[str, str]:
     return {
         p.name: p.read_bytes().decode()
         for p in directory.iterdir()
-        if p.name not in ("lock",) and not p.name.startswith(("last_reserved_ip.", ".cni-tmp-"))
+        if p.name not in ("lock", ".cni-index") and not p.name.startswith(("last_reserved_ip.", ".cni-tmp-"))
     }

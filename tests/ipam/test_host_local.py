@@ -180,12 +180,11 @@ def test_store_format_and_modes(hl: Path, tmp_path: Path) -> None:
         (tmp_path / "var", 0o755),
         (data_dir, 0o755),
         (data_dir / "hlnet", 0o755),
-        (data_dir / ".cni-index", 0o700),
-        (data_dir / ".cni-index" / "hlnet", 0o700),
-        (data_dir / ".cni-index" / "hlnet" / "attachments", 0o700),
+        (data_dir / "hlnet" / ".cni-index", 0o700),
+        (data_dir / "hlnet" / ".cni-index" / "attachments", 0o700),
     ):
         assert stat.S_IMODE(made.stat().st_mode) == mode, made
-    for index_file in (data_dir / ".cni-index" / "hlnet").rglob("*"):
+    for index_file in (data_dir / "hlnet" / ".cni-index").rglob("*"):
         if index_file.is_file():
             assert stat.S_IMODE(index_file.stat().st_mode) == 0o600, index_file
     directory = data_dir / "hlnet"
@@ -194,7 +193,8 @@ def test_store_format_and_modes(hl: Path, tmp_path: Path) -> None:
     assert (directory / "lock").exists()
     for name in ("10.40.0.2", "last_reserved_ip.0", "lock"):
         assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
-    assert not [p for p in directory.iterdir() if p.name.startswith(".")], "nothing extra in the reference's dir"
+    extra = [p.name for p in directory.iterdir() if p.name.startswith(".")]
+    assert extra == [".cni-index"], "nothing but the index (which goes when the store goes) in the reference's dir"
 
 
 def test_duplicate_add_and_idempotent_del(hl: Path, tmp_path: Path) -> None:
@@ -305,7 +305,7 @@ def test_index_missing_or_stale_is_rebuilt(hl: Path, tmp_path: Path) -> None:
 
     conf = host_local_conf(tmp_path)
     assert run_plugin(hl, "ADD", conf, "a").status == 0
-    shutil.rmtree(tmp_path / ".cni-index")
+    shutil.rmtree(tmp_path / "hlnet" / ".cni-index")
     assert run_plugin(hl, "ADD", conf, "b").ips() == ["10.40.0.3/24"]
     assert run_plugin(hl, "DEL", conf, "a").status == 0
     # A reservation written by someone else (the reference plugin, a restore from backup).
@@ -345,5 +345,5 @@ def test_reservations_appear_whole_and_leave_no_temp_files(
     directory = tmp_path / "hlnet"
     assert (directory / "10.40.0.7").read_bytes() == b"c1\r\neth0"
     assert stat.S_IMODE((directory / "10.40.0.7").stat().st_mode) == 0o600
-    assert sorted(os.listdir(directory)) == ["10.40.0.7", "lock"]
-    assert os.listdir(tmp_path / ".cni-index" / "hlnet" / "attachments") == ["c1:eth0"]
+    assert sorted(os.listdir(directory)) == [".cni-index", "10.40.0.7", "lock"]
+    assert os.listdir(directory / ".cni-index" / "attachments") == ["c1:eth0"]

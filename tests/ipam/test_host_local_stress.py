@@ -102,7 +102,7 @@ def test_k1_fifty_parallel_adds(hl: Path, tmp_path: Path) -> None:
     found = reservations(tmp_path)
     assert len(found) == 50
     assert all(content for content in found.values()), "no 0-byte reservation"
-    assert sorted(os.listdir(tmp_path / "hlnet")) == sorted([*found, "lock", "last_reserved_ip.0"])
+    assert sorted(os.listdir(tmp_path / "hlnet")) == sorted([*found, ".cni-index", "lock", "last_reserved_ip.0"])
 
 
 def test_k2_churn_keeps_a_bijection(hl: Path, tmp_path: Path) -> None:

@@ -148,9 +148,11 @@ def nft_state(node: str) -> list[str]:
 def store_snapshot(world: World) -> dict[str, list[str]]:
     """Every file of the network's store directory and of our index's attachments."""
     directory = world.ipam / world.network
-    attachments = world.ipam / ".cni-index" / world.network / "attachments"
+    attachments = directory / ".cni-index" / "attachments"
     return {
-        "files": sorted(f for f in os.listdir(directory) if f != "lock" and not f.startswith("last_reserved_ip"))
+        "files": sorted(
+            f for f in os.listdir(directory) if f not in ("lock", ".cni-index") and not f.startswith("last_reserved_ip")
+        )
         if directory.exists()
         else [],
         "attachments": sorted(os.listdir(attachments)) if attachments.exists() else [],

@@ -5,14 +5,21 @@ The reference layout is kept exactly, so a node can switch plugins either way:
 `<dataDir>/<network>/<ip>` files holding `containerID\\r\\nifname` (mode 0600),
 `last_reserved_ip.<set>` and a `lock` file that both implementations `flock`.
 
-The reference reads every reservation on every ADD and DEL. We keep an index beside the
-network's directory, in `<dataDir>/.cni-index/<network>/` (a network name cannot start with
-`.`, and the reference only walks `<dataDir>/<network>`): one small file per attachment
-naming its addresses, and a `state` file holding a stamp of the network directory (inode,
-modification and change times) taken after our last change, followed by the used addresses
-as a compact pool. If the stamp no longer matches, someone else changed the directory (or
-we were killed between a change and the stamp) and the index is rebuilt from the files;
-otherwise ADD and DEL touch only the files they need.
+The reference reads every reservation on every ADD and DEL. We keep an index inside the
+network's directory, in `<dataDir>/<network>/.cni-index/`, so removing the network's store
+removes its index too: one small file per attachment naming its addresses, and a `state`
+file holding a stamp of the network directory (inode, modification and change times) taken
+after our last change, followed by the used addresses as a compact pool. If the stamp no
+longer matches, someone else changed the directory (or we were killed between a change and
+the stamp) and the index is rebuilt from the files; otherwise ADD and DEL touch only the
+files they need. The reference walks the network directory recursively when it releases
+or looks up by ID, matching file contents against `containerID\r\nifname`; our index files
+hold addresses and pool bytes, which never match, so it skips them.
+
+The index is a cache of the reservation files: when it cannot be written (a full disk),
+the operation goes on from what it read, and the state file is removed so the next one
+rebuilds. So a DEL on a full disk still releases (unlinks need no space), and a failed ADD
+leaves only what it could not write: nothing.
 
 Reservations appear whole and a crash leaves no debris: the content is written to an
 unnamed file (`O_TMPFILE`), synced, and hard-linked to the address's name (which fails if
@@ -37,11 +44,19 @@ from cni.errors import IOFailure
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 INDEX_DIR = ".cni-index"
+#: Where an earlier version kept the index: `<dataDir>/.cni-index/<network>`.
+OLD_INDEX_ROOT = ".cni-index"
 LAST_RESERVED = "last_reserved_ip."
 LOCK = "lock"
 STATE = "state"
 TMP_PREFIX = ".cni-tmp-"
 LINE_BREAK = "\r\n"
+# First line of an attachment file. The reference, looking up by ID, walks the network's
+# directory and takes any file whose whole content is `<id>` or `<id>\r\n<ifname>`; a
+# container ID may look like an address, never like this line.
+_HEADER = "# cni index: addresses of one attachment"
+# File names are at most 255 bytes; the fixed temporary prefix of `_replace` must fit too.
+_KEY_MAX = 200
 
 _O_READ = posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW
 _O_WRITE = posix.O_WRONLY | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW
@@ -73,8 +88,16 @@ class Owner:
         return cls(cid.strip(), ifname.strip())
 
     def key(self) -> str:
-        # ':' cannot appear in a container ID, and '/' in neither part: a safe file name.
-        return f"{self.container_id}:{self.ifname}"
+        """A file name for the owner's index entry. ':' cannot appear in a container ID, nor
+        '/' in either part; IDs of any length are allowed, so a name too long for a file
+        becomes a digest (with ':' in it, so it cannot be a short owner's name)."""
+        key = f"{self.container_id}:{self.ifname}"
+        if len(key.encode()) <= _KEY_MAX:
+            return key
+        import _sha256  # type: ignore[import-not-found]  # built in; hashlib would load OpenSSL
+
+        digest: str = _sha256.sha256(key.encode()).hexdigest()
+        return "sha256:" + digest
 
     def content(self) -> bytes:
         return f"{self.container_id}{LINE_BREAK}{self.ifname}".encode()
@@ -85,20 +108,29 @@ class DiskStore:
 
     def __init__(self, network: str, data_dir: str | None = None) -> None:
         data_dir = data_dir or DEFAULT_DATA_DIR
+        self.data_dir = data_dir
+        self.network = network
         self.dir = _posix.join(data_dir, network)
-        self.index_dir = _posix.join(data_dir, INDEX_DIR, network)
+        self.index_dir = _posix.join(self.dir, INDEX_DIR)
         self._lock_fd = -1
         self.pool = AddressPool()
         self._dirty = False
+        # Set by a rebuild: every owner's addresses, as read from the reservation files.
+        self._owners: dict[str, list[str]] | None = None
+        # The index on disk is behind what this operation did (a write failed).
+        self._index_broken = False
 
     # --- locking and the index's freshness ---------------------------------------------------
 
     def __enter__(self) -> DiskStore:
         try:
             _posix.makedirs(self.dir, 0o755)
-            _posix.makedirs(_posix.join(self.index_dir, "attachments"), 0o700)
         except OSError as err:
             raise _fail("create", self.dir, err) from None
+        try:
+            _posix.makedirs(_posix.join(self.index_dir, "attachments"), 0o700)
+        except OSError:
+            self._index_broken = True
         lock_path = _posix.join(self.dir, LOCK)
         try:
             self._lock_fd = posix.open(
@@ -113,11 +145,25 @@ class DiskStore:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self._dirty:
-                self._replace(self.index_dir, STATE, self._stamp() + b"\n" + self.pool.to_bytes())
+            if self._dirty and not self._index_broken:
+                try:
+                    self._replace(self.index_dir, STATE, self._stamp() + b"\n" + self.pool.to_bytes())
+                except IOFailure:
+                    self._index_broken = True
+            if self._index_broken:
+                self._forget_index()
         finally:
             posix.close(self._lock_fd)
             self._lock_fd = -1
+
+    def _forget_index(self) -> None:
+        """Removes the state file, so the next operation rebuilds from the reservations."""
+        try:
+            posix.unlink(_posix.join(self.index_dir, STATE))
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise _fail("remove", _posix.join(self.index_dir, STATE), err) from None
 
     def _stamp(self) -> bytes:
         st = posix.stat(self.dir)
@@ -221,7 +267,7 @@ class DiskStore:
         try:
             fd = posix.open(path, _O_WRITE | posix.O_TRUNC, 0o600)
             try:
-                self._write_all(fd, "\n".join(ips).encode())
+                self._write_all(fd, "\n".join([_HEADER, *ips]).encode())
             finally:
                 posix.close(fd)
         except OSError as err:
@@ -257,22 +303,53 @@ class DiskStore:
         return reservations, strays
 
     def rebuild(self) -> dict[str, Owner | None]:
-        """Rebuilds the index from the reservation files; returns what it found."""
+        """Rebuilds the index from the reservation files; returns what it found.
+
+        The rebuilt index serves this operation from memory; writing it out is best effort.
+        """
         reservations, _ = self.scan()
-        attachments_dir = _posix.join(self.index_dir, "attachments")
-        for name in posix.listdir(attachments_dir):
-            posix.unlink(_posix.join(attachments_dir, name))
         by_owner: dict[str, list[str]] = {}
         pool = AddressPool()
         for ip, owner in reservations.items():
             pool.add(ip)
             if owner is not None:
                 by_owner.setdefault(owner.key(), []).append(ip)
-        for key, ips in by_owner.items():
-            self._write_attachment(_posix.join(attachments_dir, key), sorted(ips))
         self.pool = pool
+        self._owners = by_owner
         self._dirty = True
+        self._remove_old_index()
+        if self._index_broken:
+            return reservations
+        attachments_dir = _posix.join(self.index_dir, "attachments")
+        try:
+            for name in posix.listdir(attachments_dir):
+                posix.unlink(_posix.join(attachments_dir, name))
+            for key, ips in by_owner.items():
+                self._write_attachment(_posix.join(attachments_dir, key), sorted(ips))
+        except (OSError, IOFailure):
+            self._index_broken = True
         return reservations
+
+    def _remove_old_index(self) -> None:
+        """An earlier version's index of this network, outside its directory: it would stay
+        when the network's store is removed."""
+        old = _posix.join(self.data_dir, OLD_INDEX_ROOT, self.network)
+        if not _posix.is_dir(old):
+            return
+        for sub in ("attachments", ""):
+            directory = _posix.join(old, sub) if sub else old
+            try:
+                for name in posix.listdir(directory):
+                    path = _posix.join(directory, name)
+                    if not _posix.is_dir(path):
+                        posix.unlink(path)
+                posix.rmdir(directory)
+            except OSError:
+                return
+        try:
+            posix.rmdir(_posix.join(self.data_dir, OLD_INDEX_ROOT))  # only when now empty
+        except OSError:
+            pass
 
     # --- the operations host-local needs -------------------------------------------------------
 
@@ -280,9 +357,12 @@ class DiskStore:
         """Addresses the index holds for `owner` (and, for compatibility, for its ID alone)."""
         found = []
         for candidate in (owner, Owner(owner.container_id, "")):
-            data = self._read(self._attachment_path(candidate))
-            if data:
-                found.extend(data.decode().split())
+            if self._owners is not None:
+                found.extend(self._owners.get(candidate.key(), []))
+            else:
+                data = self._read(self._attachment_path(candidate))
+                if data:
+                    found.extend(line.strip() for line in data.decode().splitlines() if line and line[0] != "#")
             if not owner.ifname:
                 break
         return found
@@ -303,10 +383,18 @@ class DiskStore:
         return True
 
     def record(self, owner: Owner, ips: list[str]) -> None:
-        """Notes in the index that `owner` holds `ips`."""
-        if ips:
+        """Notes in the index that `owner` holds `ips` (best effort: see the module doc)."""
+        if not ips:
+            return
+        self._dirty = True
+        if self._owners is not None:
+            self._owners[owner.key()] = list(ips)
+        if self._index_broken:
+            return
+        try:
             self._write_attachment(self._attachment_path(owner), ips)
-            self._dirty = True
+        except IOFailure:
+            self._index_broken = True
 
     def release_ip(self, ip: str, owner: Owner | None) -> bool:
         """Removes the reservation of `ip` if `owner` holds it (any owner when None)."""
@@ -330,11 +418,15 @@ class DiskStore:
         """Releases everything `owner` holds; returns the addresses released."""
         released = [ip for ip in self.addresses_of(owner) if self.release_ip(ip, owner)]
         for candidate in (owner, Owner(owner.container_id, "")):
+            if self._owners is not None:
+                self._owners.pop(candidate.key(), None)
             try:
                 posix.unlink(self._attachment_path(candidate))
                 self._dirty = True
             except FileNotFoundError:
                 pass
+            except OSError:
+                self._index_broken = True
         return released
 
     def holds(self, owner: Owner, ip: str) -> bool:

@@ -166,11 +166,11 @@ def _allocate(store: DiskStore, config: Config, owner: Owner) -> list[dict[str, 
     try:
         ips = [_allocate_one(store, s, i, owner, requested, taken) for i, s in enumerate(config.range_sets)]
         _check_requests_used(requested)
+        store.record(owner, taken)
     except BaseException:
         for ip in taken:
             store.release_ip(ip, owner)
         raise
-    store.record(owner, taken)
     return ips
 
 

@@ -14,15 +14,24 @@ directory, as the spec requires of runtimes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cni import cniargs, versions
 from cni._native import dumps, loads
-from cni.errors import CNIError, DecodingFailure, IncompatibleCNIVersion, InvalidNetworkConfig
+from cni.errors import (
+    CNIError,
+    DecodingFailure,
+    IncompatibleCNIVersion,
+    InvalidEnvironmentVariables,
+    InvalidNetworkConfig,
+    IOFailure,
+)
 from cni.invoke import PluginTimedOut, find_in_path, plugin_error, run
 from cni.results import convert
 from cni.runtime.cache import DEFAULT_CACHE_DIR, CachedAttachment, ResultCache, check_attachment_ids
@@ -42,6 +51,13 @@ class RuntimeConf:
     ifname: str = "eth0"
     args: list[tuple[str, str]] = field(default_factory=list)
     capability_args: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_runtime_conf(network: str, rt: RuntimeConf) -> None:
+    """Refuses, before anything runs, what no plugin could be given or no cache could hold."""
+    check_attachment_ids(network, rt.container_id, rt.ifname)
+    if "\0" in rt.netns:
+        raise InvalidEnvironmentVariables(f"invalid netns path {rt.netns!r}: contains NUL")
 
 
 class CNIErrorGroup(CNIError):
@@ -128,14 +144,49 @@ class CNIConfig:
 
     @contextlib.contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
-        """ADD/CHECK/DEL share this lock; GC takes it alone (the spec's GC exclusivity)."""
-        os.makedirs(self.cache.cache_dir, mode=0o700, exist_ok=True)
-        fd = os.open(os.path.join(self.cache.cache_dir, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """ADD/CHECK/DEL share the lock; GC takes it alone (the spec's GC exclusivity).
+
+        flock has no queue, so a GC waiting for the exclusive lock would wait for ever while
+        ADDs keep taking the shared one. A second lock, the gate, orders them: every verb
+        passes it to take the main lock, and GC holds it until its own work is done, so ADDs
+        that start after GC asked wait for it, and GC waits only for those in flight.
+        Each call opens its own descriptors, so threads of one process exclude each other too.
+        """
+        gate = self._open_lock("gc.lock")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            main = self._open_lock("lock")
+            try:
+                fcntl.flock(main, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                if not exclusive:
+                    os.close(gate)
+                    gate = -1
+                yield
+            finally:
+                os.close(main)
         finally:
-            os.close(fd)
+            if gate >= 0:
+                os.close(gate)
+
+    def _open_lock(self, name: str) -> int:
+        """Opens (making it if needed) a lock file of the cache directory. Anything else under
+        its name (a directory, a symlink) is replaced: a broken cache directory must not turn
+        every DEL into a failure the runtime retries for ever."""
+        path = os.path.join(self.cache.cache_dir, name)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        os.makedirs(self.cache.cache_dir, mode=0o700, exist_ok=True)
+        for _ in range(3):
+            try:
+                return os.open(path, flags, 0o600)
+            except OSError as err:
+                if err.errno not in (errno.EISDIR, errno.ELOOP, errno.ENXIO, errno.ENOTDIR):
+                    raise
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        raise InvalidEnvironmentVariables(f"cannot open the lock file {path}")
 
     @staticmethod
     def _require_plugins(network: NetworkConfigList) -> None:
@@ -147,12 +198,14 @@ class CNIConfig:
     def add_network_list(self, network: NetworkConfigList, rt: RuntimeConf) -> dict[str, Any]:
         """ADD every plugin in order; returns the final result in the network's version.
 
-        On failure nothing is rolled back, as with libcni: the caller must DEL. Except when a
-        plugin ran past the timeout and was killed (F7): the caller's own deadline has then
-        most likely passed too, so the library DELs the attachment itself, each plugin with a
-        fresh timeout, before raising the timeout (code 11).
+        When a plugin fails nothing is rolled back, as with libcni: the caller must DEL. Two
+        failures are undone here, because the caller cannot clean up after them: a plugin
+        that ran past the timeout and was killed (F7; the caller's own deadline has most
+        likely passed too), and a result that cannot be cached (a full disk: a later DEL
+        would have no prevResult). The library then DELs the attachment itself, each plugin
+        with a fresh timeout, before raising.
         """
-        check_attachment_ids(network.name, rt.container_id, rt.ifname)
+        _check_runtime_conf(network.name, rt)
         self._require_plugins(network)
         version = network.cni_version
         prev: dict[str, Any] | None = None
@@ -163,29 +216,36 @@ class CNIConfig:
                     out = self._exec(self._plugin_type(plugin), "ADD", conf, rt)
                     prev = self._decode_result(out, version)
             except PluginTimedOut as timeout:
-                self._undo_timed_out_add(network, rt, prev, timeout)
+                self._undo_add(network, rt, prev, timeout)
                 raise
             if prev is None:
                 raise InvalidNetworkConfig(f"network {network.name!r} has no plugins")
-            self.cache.write(
-                CachedAttachment(
-                    network_name=network.name,
-                    container_id=rt.container_id,
-                    ifname=rt.ifname,
-                    netns=rt.netns,
-                    config=network.data,
-                    cni_args=list(rt.args),
-                    capability_args=dict(rt.capability_args),
-                    result=prev,
-                )
+            entry = CachedAttachment(
+                network_name=network.name,
+                container_id=rt.container_id,
+                ifname=rt.ifname,
+                netns=rt.netns,
+                config=network.data,
+                cni_args=list(rt.args),
+                capability_args=dict(rt.capability_args),
+                result=prev,
             )
+            try:
+                self.cache.write(entry)
+            except OSError as err:
+                failure = IOFailure(
+                    f"cannot cache the result of {network.name}/{rt.container_id}/{rt.ifname}: {err.strerror or err}",
+                    "the attachment was removed again",
+                )
+                self._undo_add(network, rt, prev, failure)
+                raise failure from None
         return prev
 
-    def _undo_timed_out_add(
-        self, network: NetworkConfigList, rt: RuntimeConf, prev: dict[str, Any] | None, timeout: CNIError
+    def _undo_add(
+        self, network: NetworkConfigList, rt: RuntimeConf, prev: dict[str, Any] | None, cause: CNIError
     ) -> None:
         """DEL every plugin in reverse order, past failures (each may hold something), with
-        the result so far as prevResult; failures are added to the timeout's details."""
+        the result so far as prevResult; failures are added to the cause's details."""
         failures = []
         for plugin in reversed(network.plugins):
             try:
@@ -193,7 +253,7 @@ class CNIConfig:
             except CNIError as err:
                 failures.append(str(err))
         if failures:
-            timeout.details = "; ".join([timeout.details, "cleanup DEL failed: " + "; ".join(failures)])
+            cause.details = "; ".join(filter(None, [cause.details, "cleanup DEL failed: " + "; ".join(failures)]))
 
     @staticmethod
     def _decode_result(out: bytes, version: str) -> dict[str, Any]:
@@ -207,7 +267,7 @@ class CNIConfig:
 
     def check_network_list(self, network: NetworkConfigList, rt: RuntimeConf) -> None:
         """CHECK every plugin in order against the cached result (needs 0.4.0 or newer)."""
-        check_attachment_ids(network.name, rt.container_id, rt.ifname)
+        _check_runtime_conf(network.name, rt)
         version = network.cni_version
         versions.check_verb_allowed("CHECK", version)
         if network.model.disable_check:
@@ -224,6 +284,7 @@ class CNIConfig:
         `prevResult`. Plugins are called even when the netns is gone, so they can release
         what they hold outside it (IP reservations, firewall rules).
         """
+        _check_runtime_conf(network.name, rt)
         with self._lock(exclusive=False):
             cached = self.cache.read(network.name, rt.container_id, rt.ifname)
             self._del_locked(network, rt, cached.result if cached else None)
@@ -238,15 +299,34 @@ class CNIConfig:
         both `cni.dev/valid-attachments` and `cni.dev/attachments`. Keeps going past
         failures and raises them together. `valid_attachments=None` means "none are valid",
         as in cnitool. Returns the (container ID, ifname) of each attachment it removed.
+
+        The list describes the moment of the call, so only attachments cached at that moment
+        (and not re-added since) can be collected: one whose ADD was in flight or started
+        later is kept, and named valid to the plugins. Cache files no one can use
+        (unparseable entries, temporary files of killed writers) are removed.
         """
         if network.model.disable_gc:
             return []
-        removed: list[tuple[str, str]] = []
         valid = {(cid, ifname) for cid, ifname in valid_attachments or []}
+        # Taken before waiting for the lock: the attachments the caller's list can speak of.
+        known = {
+            cached.file_name: self.cache.stamp(cached.file_name) for cached in self.cache.attachments(network.name)
+        }
+        removed: list[tuple[str, str]] = []
         errors: list[CNIError] = []
         with self._lock(exclusive=True):
-            for cached in self.cache.attachments(network.name):
-                if (cached.container_id, cached.ifname) in valid:
+            attachments, junk = self.cache.scan(network.name)
+            for name in junk:
+                with contextlib.suppress(OSError):
+                    self.cache.delete_file(name)
+            kept = set(valid)
+            for cached in attachments:
+                identity = (cached.container_id, cached.ifname)
+                if identity in valid:
+                    continue
+                stamp = known.get(cached.file_name)
+                if stamp is None or stamp != self.cache.stamp(cached.file_name):
+                    kept.add(identity)  # added (or re-added) after the call
                     continue
                 rt = RuntimeConf(
                     container_id=cached.container_id,
@@ -260,9 +340,9 @@ class CNIConfig:
                 except CNIError as err:
                     errors.append(err)
                 else:
-                    removed.append((rt.container_id, rt.ifname))
+                    removed.append(identity)
             if versions.at_least(network.cni_version, "1.1.0"):
-                listed = [{"containerID": cid, "ifname": ifname} for cid, ifname in sorted(valid)]
+                listed = [{"containerID": cid, "ifname": ifname} for cid, ifname in sorted(kept)]
                 for plugin in network.plugins:
                     conf = self._plugin_conf(network, plugin, None, None)
                     conf["cni.dev/valid-attachments"] = listed
@@ -279,7 +359,10 @@ class CNIConfig:
         check_attachment_ids(network.name, rt.container_id, rt.ifname)
         prev = None
         if cached is not None and versions.at_least(network.cni_version, "0.4.0"):
-            prev = convert(cached, network.cni_version, from_version=network.cni_version)
+            try:
+                prev = convert(cached, network.cni_version, from_version=network.cni_version)
+            except CNIError:
+                prev = None  # a result we cannot read (unknown version, wrong types): DEL without it
         for plugin in reversed(network.plugins):
             self._exec(self._plugin_type(plugin), "DEL", self._plugin_conf(network, plugin, rt, prev), rt)
         self.cache.delete(network.name, rt.container_id, rt.ifname)

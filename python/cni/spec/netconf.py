@@ -118,9 +118,11 @@ def parse_netconf(data: object) -> NetConf:
     if not isinstance(data, dict):
         raise DecodingFailure("invalid config: expected a JSON object")
     try:
-        return NetConf.model_validate(data)
+        model = NetConf.model_validate(data)
     except _ValidationError as err:
         raise to_cni_error(err, "config", _CODES) from None
+    conf.check_control_characters(data)
+    return model
 
 
 def parse_conflist(data: object) -> NetConfList:
