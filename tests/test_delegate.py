@@ -109,4 +109,4 @@ def test_in_process_delegate_behaves_like_the_process(our_bin: Path, tmp_path: P
         delegate.delegate_add("host-local", data, environment)  # duplicate: the plugin's own error
     assert "duplicate allocation" in info.value.msg
     delegate.delegate_del("host-local", data, environment)
-    assert sorted(p.name for p in (tmp_path / "inproc").iterdir()) == ["last_reserved_ip.0", "lock"]
+    assert sorted(p.name for p in (tmp_path / "inproc").iterdir()) == [".cni-index", "last_reserved_ip.0", "lock"]

@@ -15,9 +15,10 @@ What libcni does not guard against, and we do:
 - Writes are atomic and thread-safe: a temporary file with a random name (`.tmp-<hex>`,
   never derived from the identifiers), fsync, rename. GC removes temporary files a killed
   writer left (it holds the lock exclusively, so none is being written).
-- Every operation goes through a descriptor of `results` opened with `O_NOFOLLOW`, so a
-  planted symlink cannot redirect reads, writes or unlinks; if `results` is not a directory,
-  a write replaces it.
+- Every operation goes through a descriptor of `results`, and entries are opened with
+  `O_NOFOLLOW`: a symlink planted under an entry's name is never read or written through
+  (`results` itself may be a symlink to a directory an administrator chose). If `results`
+  is not a directory, a write replaces it.
 - A corrupt entry (not JSON, a directory, a symlink, fields of the wrong type) never blocks
   DEL or GC: unusable fields read as absent, an unusable file as no entry, and deleting an
   entry removes whatever is there.
@@ -47,7 +48,7 @@ NAME_MAX = 255
 LONG_PREFIX = "long-"
 TMP_PREFIX = ".tmp-"
 
-_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 @dataclass
@@ -124,9 +125,9 @@ class ResultCache:
             try:
                 return os.open(self.results_dir, _O_DIR)
             except OSError as err:
-                if err.errno not in (errno.ENOTDIR, errno.ELOOP):
+                if err.errno not in (errno.ENOTDIR, errno.ENOENT, errno.ELOOP):
                     raise
-            # A file or a symlink took the directory's name: it is ours to replace.
+            # A file or a dangling symlink took the directory's name: it is ours to replace.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.results_dir)
         raise OSError(errno.ENOTDIR, f"cannot make the cache directory {self.results_dir}")
