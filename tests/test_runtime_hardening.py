@@ -37,7 +37,10 @@ def world(our_bin: Path, tmp_path: Path) -> tuple[CNIConfig, NetworkConfigList, 
         "plugins": [{"type": "host-local", "ipam": {"ranges": [[{"subnet": "10.77.0.0/16"}]], "dataDir": str(store)}}],
     }
     runtime = CNIConfig(
-        [str(our_bin)], cache_dir=str(tmp_path / "cache"), timeout=60, env={"CNI_NETNS_OVERRIDE": "1", "PATH": "/usr/bin"}
+        [str(our_bin)],
+        cache_dir=str(tmp_path / "cache"),
+        timeout=60,
+        env={"CNI_NETNS_OVERRIDE": "1", "PATH": "/usr/bin"},
     )
     return runtime, conflist_from_bytes(json.dumps(conflist).encode()), tmp_path / "cache", store
 
@@ -85,6 +88,10 @@ def _replace_with(make: Callable[[Path], None]) -> Callable[[Path], None]:
     return corrupt
 
 
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -125,9 +132,9 @@ def _results_is_a_symlink(path: Path) -> None:
 
 CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "truncated": _truncate,
-    "empty": lambda p: p.write_bytes(b""),
-    "garbage": lambda p: p.write_bytes(b"\x00\xff{not json"),
-    "json-array": lambda p: p.write_text("[1, 2]"),
+    "empty": lambda p: _write(p, b""),
+    "garbage": lambda p: _write(p, b"\x00\xff{not json"),
+    "json-array": lambda p: _write(p, b"[1, 2]"),
     "directory": _replace_with(_directory_with_files),
     "symlink": _replace_with(lambda p: p.symlink_to("/etc/hostname")),
     "fifo": _replace_with(lambda p: os.mkfifo(p)),
@@ -297,7 +304,7 @@ def test_hostile_identifiers_are_refused_before_anything_is_written(
 
 
 def test_netns_with_nul_is_refused(world: tuple[CNIConfig, NetworkConfigList, Path, Path]) -> None:
-    runtime, net, cache, store = world
+    runtime, net, _, store = world
     with pytest.raises(CNIError) as info:
         runtime.add_network_list(net, RuntimeConf(container_id="c1", netns="/proc/self/ns/net\0x"))
     assert info.value.code == 4

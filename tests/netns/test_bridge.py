@@ -145,6 +145,9 @@ def test_e4_f4_del_after_the_namespace_is_gone_releases(
         ({"vlan": 4095}, 7),
         ({"macspoofchk": "yes"}, 7),
         ({"mtu": "big"}, 7),
+        # A NUL once made a node link named after the part before it (issue 9).
+        ({"bridge": "cnibr0\u0000x"}, 7),
+        ({"bridge": "cnibr0\n"}, 7),
     ],
 )
 def test_c7_bad_config_refused_before_any_link(

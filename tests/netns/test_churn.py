@@ -77,3 +77,26 @@ def test_churn_then_gc_leaves_exactly_the_live_set(
     assert len(ports) == WORKERS
     # ... and the cache has one entry per live attachment, and nothing else.
     assert sorted(os.listdir(world.cache / "results")) == sorted(f"churnnet-{cid}-eth0" for cid in live)
+
+
+def test_ten_thousand_routes_install_and_go(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    """A result with 10,000 routes: the kernel's acknowledgements of one batch must fit our
+    receive buffer, so the batch is sent in datagrams it can take (it failed with ENOBUFS
+    from about 250 routes)."""
+    from pyroute2 import NetNS
+
+    conf = conflist()
+    routes = [{"dst": f"10.{200 + n // 65536}.{n // 256 % 256}.{n % 256}/32"} for n in range(10_000)]
+    conf["plugins"][0]["ipam"]["routes"] = routes
+    world = World("rt", tmp_path, make_netns, conf, our_bin)
+    out = world.cni("add", 0, "many")
+    assert out.returncode == 0, out.stdout.decode()[-2000:]
+    assert len(json.loads(out.stdout)["routes"]) == 10_000
+    with NetNS(world.pods[0]) as ns:
+        installed = {r.get_attr("RTA_DST") for r in ns.get_routes(family=2, table=254) if r["dst_len"] == 32}
+    assert installed == {r["dst"].split("/")[0] for r in routes}
+    out = world.cni("del", 0, "many")
+    assert out.returncode == 0, out.stdout.decode()[-2000:]
+    with NetNS(world.pods[0]) as ns:
+        assert list(ns.get_links(ifname="eth0")) == []
+        assert [r for r in ns.get_routes(family=2, table=254) if r["dst_len"] == 32] == []
