@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -131,13 +132,20 @@ def test_schema_version_install(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     status, out, _ = cli(capsys, tmp_path, "schema", "netconf")
     assert {"type", "ipam", "dns", "prevResult", "runtimeConfig"} <= set(json.loads(out)["properties"])
     assert cli(capsys, tmp_path, "schema", "nope")[0] == 1
+    status, out, _ = cli(capsys, tmp_path, "schema", "bridge")
+    bridge = json.loads(out)
+    assert status == 0
+    assert bridge["properties"]["vlan"] == {"type": "integer", "minimum": 0, "maximum": 4094, "description": ANY}
+    assert {"name", "type"} <= set(bridge["required"])
+    status, out, _ = cli(capsys, tmp_path, "schema", "host-local")
+    assert "dataDir" in json.loads(out)["properties"]["ipam"]["properties"]
     status, out, _ = cli(capsys, tmp_path, "version", "--json")
     assert json.loads(out)["supportedVersions"][-1] == "1.1.0"
     status, out, _ = cli(capsys, tmp_path, "install", str(tmp_path / "bin"))
     assert status == 0
-    from cni.plugins import PLUGINS
+    from cni.plugins.registry import MANIFEST, PLUGINS
 
-    assert sorted(os.listdir(tmp_path / "bin")) == sorted(PLUGINS)
+    assert sorted(os.listdir(tmp_path / "bin")) == sorted([MANIFEST, *(p.type for p in PLUGINS)])
 
 
 def test_console_entry_point_runs() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +86,46 @@ def test_lookup_uses_absolute_directories_only(plugin_dir: Path, monkeypatch: py
     assert find_in_path("echo", ["/nonexistent", str(plugin_dir)]) == str(plugin_dir / "echo")
 
 
-def test_our_own_launchers_run_in_process_others_are_execd(our_bin: Path, plugin_dir: Path) -> None:
-    from cni.delegate import our_plugin_module
+def test_our_own_executables_run_in_process_others_are_execd(our_bin: Path, plugin_dir: Path, tmp_path: Path) -> None:
+    """The manifest of `cni install`, not the executable's text, says what is ours: a
+    native shim (here a copy of /bin/true put in the launcher's place and recorded in the
+    manifest) is recognised, while a launcher of another installation, or one replaced
+    after installing, is not."""
+    import shutil
 
-    assert our_plugin_module(str(our_bin / "host-local")) == "cni.plugins.host_local"
-    # A launcher whose path list starts elsewhere (another installation, or a test plugin).
-    assert our_plugin_module(str(plugin_dir / "echo")) is None
-    assert our_plugin_module("/bin/sh") is None
+    from cni.plugins.registry import MANIFEST, file_identity, installed_type
+
+    assert installed_type(str(our_bin / "host-local")) == "host-local"
+    assert installed_type(str(plugin_dir / "echo")) is None  # a test plugin: no manifest entry
+    assert installed_type("/bin/sh") is None
+    # A shim-like executable: not a Python launcher at all, recorded by the manifest.
+    shim_dir = tmp_path / "shim"
+    shutil.copytree(our_bin, shim_dir)
+    shutil.copy2("/bin/true", shim_dir / "host-local")
+    manifest = json.loads((shim_dir / MANIFEST).read_text())
+    manifest["plugins"]["host-local"]["identity"] = file_identity(os.stat(shim_dir / "host-local"))
+    (shim_dir / MANIFEST).write_text(json.dumps(manifest))
+    assert installed_type(str(shim_dir / "host-local")) == "host-local"
+    # Delegation through it runs in-process (exec'd, /bin/true would print no result).
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "shimnet",
+        "type": "bridge",
+        "ipam": {"type": "host-local", "subnet": "10.32.0.0/24", "dataDir": str(tmp_path / "store")},
+    }
+    environment = {**env(our_bin), "CNI_PATH": str(shim_dir)}
+    result: dict[str, Any] = delegate.delegate_add("host-local", json.dumps(conf).encode(), environment)
+    assert result["ips"][0]["address"] == "10.32.0.2/24"
+    # The same executables, but the manifest names another installation of the package.
+    manifest["installation"] = "/opt/another/site-packages"
+    (shim_dir / MANIFEST).write_text(json.dumps(manifest))
+    assert installed_type(str(shim_dir / "host-local")) is None
+    # Replaced after installing (the reference's package upgraded over ours): not ours.
+    other = tmp_path / "other"
+    shutil.copytree(our_bin, other)
+    (other / "host-local").unlink()
+    shutil.copy2(our_bin / "host-local", other / "host-local")
+    assert installed_type(str(other / "host-local")) is None
 
 
 def test_in_process_delegate_behaves_like_the_process(our_bin: Path, tmp_path: Path) -> None:

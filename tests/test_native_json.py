@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cni._native import dumps, loads
-from cni.errors import DecodingFailure, IOFailure
+from cni.errors import DecodingFailure
 
 json_values = st.recursive(
     st.none()
@@ -46,11 +46,13 @@ def test_duplicate_key_is_named() -> None:
         loads('{"ipam": {"type": "a", "type": "b"}}')
 
 
-def test_nesting_is_bounded_with_code_5() -> None:
+def test_nesting_is_bounded_with_code_6() -> None:
+    """Too deep a document cannot be decoded (code 6); it is not an I/O failure (5)."""
     loads("[" * 64 + "]" * 64)
-    with pytest.raises(IOFailure) as info:
+    with pytest.raises(DecodingFailure) as info:
         loads("[" * 65 + "]" * 65)
-    assert info.value.code == 5
+    assert info.value.code == 6
+    assert "deeper than 64" in info.value.msg
 
 
 def test_dumps_refuses_what_json_cannot_carry() -> None:

@@ -270,13 +270,30 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
 
 def _cmd_schema(ns: argparse.Namespace) -> int:
     from cni.errors import InvalidNetworkConfig
+    from cni.kit.fields import schema
+    from cni.plugins import registry
     from cni.spec import NetConf, NetConfList, Result
 
     models: dict[str, Any] = {"conflist": NetConfList, "netconf": NetConf, "result": Result}
     model = models.get(ns.type)
-    if model is None:
-        raise InvalidNetworkConfig(f"no schema for {ns.type!r}", f"known: {', '.join(sorted(models))}")
-    _print_json(model.model_json_schema(by_alias=True))
+    if model is not None:
+        _print_json(model.model_json_schema(by_alias=True))
+        return 0
+    entry = registry.find(ns.type)
+    if entry is None:
+        known = [*sorted(models), *(e.type for e in registry.PLUGINS)]
+        raise InvalidNetworkConfig(f"no schema for {ns.type!r}", f"known: {', '.join(known)}")
+    # The keys the plugin declares, beside the ones every plugin config has.
+    plugin_schema = schema(entry.plugin().fields, f"{entry.type} plugin config")
+    common = NetConf.model_json_schema(by_alias=True)
+    properties = plugin_schema["properties"]
+    assert isinstance(properties, dict)
+    for key, value in common.get("properties", {}).items():
+        properties.setdefault(key, value)
+    plugin_schema["required"] = common.get("required", [])
+    if "$defs" in common:
+        plugin_schema["$defs"] = common["$defs"]
+    _print_json(plugin_schema)
     return 0
 
 

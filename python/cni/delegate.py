@@ -5,10 +5,11 @@ The delegate gets the caller's environment with only CNI_COMMAND changed and the
 complete stdin; its stderr is the caller's. A failed delegated ADD is followed by the
 delegate's DEL before the error is returned, so nothing it reserved leaks.
 
-When the executable found in CNI_PATH is a launcher `cni install` wrote for this very
-package, the delegate runs in this process instead: the same SDK entry point with the same
-environment and stdin, minus a process start (about 20 ms each here). Anything else, or a
-launcher of another installation, is exec'd.
+When the executable found in CNI_PATH is one `cni install` wrote for this very
+installation (its manifest says so: :func:`cni.plugins.registry.installed_type`), the
+delegate runs in this process instead: the same SDK entry point with the same environment
+and stdin, minus a process start (about 20 ms each here). Anything else, an executable of
+another installation included, is exec'd.
 """
 
 from __future__ import annotations
@@ -25,36 +26,13 @@ if TYPE_CHECKING:
 DELEGATE_TIMEOUT = 120.0
 
 
-_LAUNCHER_IMPORT = "from cni.plugins."
-
-
-def our_plugin_module(path: str) -> str | None:
-    """The module of one of our plugins if `path` is a launcher for this installation."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1024).decode(errors="replace")
-    except OSError:
-        return None
-    lines = head.splitlines()
-    module = next((ln[5:].split()[0] for ln in lines if ln.startswith(_LAUNCHER_IMPORT)), None)
-    paths = next((ln for ln in lines if ln.startswith("sys.path[:0] = [")), "")
-    import cni
-
-    here = _posix.dirname(_posix.dirname(_posix.absolute(cni.__file__)))
-    if module is None or not paths.startswith(f"sys.path[:0] = [{here!r}"):
-        return None
-    return module
-
-
-def _run_in_process(module_name: str, env: dict[str, str], stdin: bytes) -> Completed:
+def _run_in_process(plugin_type: str, env: dict[str, str], stdin: bytes) -> Completed:
     import io
-    import sys
 
-    # `importlib` costs an import of its own on the plugin path; `__import__` does the same job.
-    __import__(module_name)
-    module = sys.modules[module_name]
+    from cni.plugins import registry
+
     out = io.StringIO()
-    status = module.main(env=env, stdin=io.BytesIO(stdin), stdout=out)
+    status = registry.run(plugin_type, env=env, stdin=io.BytesIO(stdin), stdout=out)
     return Completed(status, out.getvalue().encode(), b"")
 
 
@@ -62,9 +40,11 @@ def _exec(plugin_type: str, command: str, stdin: bytes, env: Mapping[str, str] |
     base = _posix.environ() if env is None else dict(env)
     base["CNI_COMMAND"] = command
     path = find_in_path(plugin_type, split_path(base.get("CNI_PATH", "")))
-    module = our_plugin_module(path)
-    if module is not None:
-        completed = _run_in_process(module, base, stdin)
+    from cni.plugins.registry import installed_type
+
+    ours = installed_type(path)
+    if ours is not None:
+        completed = _run_in_process(ours, base, stdin)
     else:
         completed = run(path, base, stdin, timeout=DELEGATE_TIMEOUT, capture_stderr=False)
     if completed.returncode != 0:

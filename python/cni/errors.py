@@ -21,6 +21,7 @@ __all__ = [
     "InvalidEnvironmentVariables",
     "InvalidNetNS",
     "InvalidNetworkConfig",
+    "InvalidValue",
     "LimitedConnectivity",
     "NetlinkError",
     "PluginNotAvailable",
@@ -152,6 +153,11 @@ class AddressInUse(CNIError):
 class AddressOutOfRange(InvalidNetworkConfig, ValueError):
     """Code 7: the address cannot be given out here (outside the range, the gateway,
     the network or broadcast address, or the other family)."""
+
+
+class InvalidValue(InvalidNetworkConfig, ValueError):
+    """Code 7: a value the Rust core cannot take (an address, a CIDR, a MAC, a name). Also a
+    ValueError, which is what a Python caller of the allocator or netlink API expects."""
 
 
 class InternalError(CNIError):

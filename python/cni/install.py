@@ -4,7 +4,8 @@
 Each executable is a small Python launcher, named after the plugin's reference type, whose
 first line starts this interpreter with `-I -S` (no site, no environment: about 17 ms
 instead of 90+) and which sets `sys.path` to exactly where this package lives. No shell
-shim sits in between.
+shim sits in between. Beside them goes the installation's manifest
+(:data:`cni.plugins.registry.MANIFEST`), by which delegation knows its own plugins.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ import os
 import sys
 
 import cni
-from cni.plugins import PLUGINS
+from cni._native import dumps
+from cni.plugins import registry
 
-_TEMPLATE = """#!{interpreter} -IS
+_HEADER = """#!{interpreter} -IS
 # {name}: CNI plugin from the cni package {version}, written by `cni install`.
 import sys
 sys.path[:0] = {paths!r}
-from {module} import main
+"""
+_RUN_SHIPPED = """from cni.plugins.registry import run
+sys.exit(run({plugin_type!r}))
+"""
+# A plugin of another module (the tests' echo plugin) with a `main() -> int`.
+_RUN_MODULE = """from {module} import main
 sys.exit(main())
 """
 
@@ -36,16 +43,17 @@ def package_paths() -> list[str]:
     return paths
 
 
-def launcher(name: str, module: str, extra_paths: list[str] | tuple[str, ...] = ()) -> str:
-    """The text of the launcher that runs `main()` of `module` as plugin `name`."""
+def launcher(
+    name: str, *, plugin_type: str = "", module: str = "", extra_paths: list[str] | tuple[str, ...] = ()
+) -> str:
+    """The text of the launcher that runs shipped plugin `plugin_type`, or `main()` of
+    `module`, as executable `name`."""
     interpreter = os.path.realpath(sys.executable)
-    return _TEMPLATE.format(
-        interpreter=interpreter,
-        name=name,
-        version=cni.__version__,
-        paths=[*extra_paths, *package_paths()],
-        module=module,
+    head = _HEADER.format(
+        interpreter=interpreter, name=name, version=cni.__version__, paths=[*extra_paths, *package_paths()]
     )
+    body = _RUN_SHIPPED.format(plugin_type=plugin_type) if plugin_type else _RUN_MODULE.format(module=module)
+    return head + body
 
 
 def install(
@@ -53,20 +61,36 @@ def install(
 ) -> list[str]:
     """Writes a launcher per plugin into `directory` (created if needed); returns the names.
 
-    `plugins` maps executable names to modules with a `main()` (default: the plugins this
-    package ships); `extra_paths` go first on the launchers' `sys.path`.
+    Without `plugins`, the plugins this package ships (:mod:`cni.plugins.registry`), and the
+    manifest that lets delegation run them in-process; `plugins` maps executable names to
+    other modules with a `main()` instead. `extra_paths` go first on the launchers'
+    `sys.path`.
 
     Each file is written beside its target and renamed over it, so a runtime exec'ing the
     plugin meanwhile sees the old file or the new one.
     """
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    written = []
-    for name, module in sorted((plugins if plugins is not None else PLUGINS).items()):
+    shipped = plugins is None
+    wanted = {e.type: e.type for e in registry.PLUGINS} if plugins is None else plugins
+    written: dict[str, dict[str, object]] = {}
+    for name, target_of in sorted(wanted.items()):
+        text = (
+            launcher(name, plugin_type=target_of, extra_paths=extra_paths)
+            if shipped
+            else launcher(name, module=target_of, extra_paths=extra_paths)
+        )
         target = os.path.join(directory, name)
-        tmp = f"{target}.cni-install-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(launcher(name, module, extra_paths))
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, target)
-        written.append(name)
-    return written
+        _replace(target, text, 0o755)
+        written[name] = {"type": target_of, "identity": registry.file_identity(os.stat(target))}
+    if shipped:
+        manifest = {"installation": registry.installation(), "version": cni.__version__, "plugins": written}
+        _replace(os.path.join(directory, registry.MANIFEST), dumps(manifest, 2) + "\n", 0o644)
+    return sorted(written)
+
+
+def _replace(target: str, text: str, mode: int) -> None:
+    tmp = f"{target}.cni-install-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    os.rename(tmp, target)

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The plugin SDK: read the CNI environment and stdin, check them, dispatch, answer.
 
-A plugin module writes one function per verb and hands them to :func:`plugin_main`::
+A plugin module writes one function per verb and hands them to :func:`plugin_main`
+(the plugins of this package declare a :class:`Plugin` each, which
+:mod:`cni.plugins.registry` runs)::
 
     from cni import skel
 
@@ -41,6 +43,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import BinaryIO, TextIO
+
+    from cni.kit.fields import Field
 
 #: Largest stdin accepted: configs are kilobytes; a bound keeps a bad runtime from OOMing us.
 MAX_STDIN = 16 * 1024 * 1024
@@ -203,19 +207,43 @@ def _write_json(stdout: TextIO, obj: object) -> None:
     stdout.flush()
 
 
-def dispatch(
-    handlers: Mapping[str, Callable[[CmdArgs], object] | None],
-    supported: tuple[str, ...],
-    env: Mapping[str, str],
-    stdin: BinaryIO,
-    *,
-    own_process: bool = False,
-) -> object:
+class Plugin:
+    """A plugin: a handler per verb, the config keys it declares, what it says it is.
+
+    Handlers take :class:`CmdArgs`; ADD returns the result. A verb without a handler is an
+    error, except GC and STATUS, which then report clean and ready. `fields` are checked
+    before any handler runs (:mod:`cni.kit.fields`).
+    """
+
+    __slots__ = ("about", "fields", "handlers", "name", "supported_versions")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        add: Callable[[CmdArgs], object] | None = None,
+        delete: Callable[[CmdArgs], object] | None = None,
+        check: Callable[[CmdArgs], object] | None = None,
+        gc: Callable[[CmdArgs], object] | None = None,
+        status: Callable[[CmdArgs], object] | None = None,
+        about: str = "",
+        fields: tuple[Field, ...] = (),
+        supported_versions: tuple[str, ...] = versions.ALL,
+    ) -> None:
+        self.name = name
+        self.handlers = {"ADD": add, "DEL": delete, "CHECK": check, "GC": gc, "STATUS": status}
+        self.about = about
+        self.fields = fields
+        self.supported_versions = supported_versions
+
+
+def dispatch(plugin: Plugin, env: Mapping[str, str], stdin: BinaryIO, *, own_process: bool = False) -> object:
     """Runs one verb; returns what should be printed (or None) or raises :class:`CNIError`.
 
     `own_process` says the plugin is this process (not a test or an in-process delegate),
     so process-wide settings such as signal handling may be changed.
     """
+    supported = plugin.supported_versions
     command = env.get("CNI_COMMAND", "")
     if not command:
         raise InvalidEnvironmentVariables("required env variables [CNI_COMMAND] missing")
@@ -226,6 +254,10 @@ def dispatch(
     _check_env(command, env)
     data = _read_stdin(stdin)
     parsed = _parse_conf(command, data, supported)
+    if plugin.fields:
+        from cni.kit.fields import check_fields
+
+        check_fields(parsed, plugin.fields, plugin.name or "plugin")
     if command == "GC" and not any(
         isinstance(parsed.get(k), list) for k in ("cni.dev/valid-attachments", "cni.dev/attachments")
     ):
@@ -248,7 +280,7 @@ def dispatch(
     )
     if command == "DEL" and own_process:
         _finish_even_if_asked_to_stop()
-    handler = handlers.get(command)
+    handler = plugin.handlers.get(command)
     if handler is None:
         if command in ("GC", "STATUS"):
             # A plugin with nothing to collect or report is ready and clean.
@@ -278,7 +310,30 @@ def plugin_main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Runs a plugin for one invocation and returns the exit status (0 or 1).
+    """Runs a plugin made of these handlers for one invocation (the SDK for plugins outside
+    this package; ours declare a :class:`Plugin` in the registry). Returns 0 or 1."""
+    plugin = Plugin(
+        "",
+        add=add,
+        delete=delete,
+        check=check,
+        gc=gc,
+        status=status,
+        about=about,
+        supported_versions=supported_versions,
+    )
+    return run(plugin, env=env, stdin=stdin, stdout=stdout, stderr=stderr)
+
+
+def run(
+    plugin: Plugin,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Runs `plugin` for one invocation and returns the exit status (0 or 1).
 
     `env`, `stdin`, `stdout` and `stderr` default to the process's own.
     """
@@ -287,9 +342,9 @@ def plugin_main(
     stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
-    handlers = {"ADD": add, "DEL": delete, "CHECK": check, "GC": gc, "STATUS": status}
+    about, supported_versions = plugin.about, plugin.supported_versions
     try:
-        output = dispatch(handlers, supported_versions, env, stdin, own_process=own_process)
+        output = dispatch(plugin, env, stdin, own_process=own_process)
     except CNIError as err:
         return _fail(err, env, stdout, stderr, about, supported_versions)
     except Exception as err:  # noqa: BLE001 - every failure must become the error JSON

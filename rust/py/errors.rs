@@ -7,7 +7,6 @@ use pyo3::PyErr;
 use crate::json::JsonError;
 
 pyo3::import_exception!(cni.errors, DecodingFailure);
-pyo3::import_exception!(cni.errors, IOFailure);
 pyo3::import_exception!(cni.errors, InvalidNetworkConfig);
 pyo3::import_exception!(cni.errors, AddressExhausted);
 pyo3::import_exception!(cni.errors, AddressInUse);
@@ -18,11 +17,11 @@ impl From<JsonError> for PyErr {
     fn from(err: JsonError) -> PyErr {
         match err {
             // CNI code 6: the content could not be decoded.
-            JsonError::Syntax(_) | JsonError::DuplicateKey(_) => {
+            // CNI code 6: the content could not be decoded (too deep a document included:
+            // the bound is part of what we can decode, not an I/O failure).
+            JsonError::Syntax(_) | JsonError::DuplicateKey(_) | JsonError::TooDeep => {
                 DecodingFailure::new_err(err.to_string())
             }
-            // CNI code 5: a resource bound was hit while reading input.
-            JsonError::TooDeep => IOFailure::new_err(err.to_string()),
             JsonError::NonFinite => pyo3::exceptions::PyValueError::new_err(err.to_string()),
         }
     }

@@ -118,9 +118,9 @@ def test_s5_requested_ip_taken(hl: Path, tmp_path: Path) -> None:
         ([[{"subnet": "10.40.0.0/24", "rangeStart": "10.40.0.9", "rangeEnd": "10.40.0.8"}]], "after rangeEnd"),
         ([[{"subnet": "10.40.0.0/24"}, {"subnet": "fd40::/64"}]], "mixed"),
         ([[{"subnet": "banana"}]], "banana"),
-        ([[{"rangeStart": "10.0.0.1"}]], "no subnet"),
+        ([[{"rangeStart": "10.0.0.1"}]], "needs subnet"),
         ([], "no IP ranges"),
-        ("10.40.0.0/24", "list of range sets"),
+        ("10.40.0.0/24", "ipam.ranges '10.40.0.0/24' must be a list"),
     ],
 )
 def test_c4_invalid_ranges_are_code_7_and_reserve_nothing(hl: Path, tmp_path: Path, ranges: Any, words: str) -> None:

@@ -145,6 +145,9 @@ def test_e4_f4_del_after_the_namespace_is_gone_releases(
         ({"vlan": 4095}, 7),
         ({"macspoofchk": "yes"}, 7),
         ({"mtu": "big"}, 7),
+        # Once a 999 from the Rust core (issue 8): now the SDK's key table refuses it.
+        ({"mac": "zz"}, 7),
+        ({"args": {"cni": {"mac": "02:00:00:00:00"}}}, 7),
         # A NUL once made a node link named after the part before it (issue 9).
         ({"bridge": "cnibr0\u0000x"}, 7),
         ({"bridge": "cnibr0\n"}, 7),

@@ -22,22 +22,32 @@ the namespace is gone.
 from __future__ import annotations
 
 import errno
-import sys
 
 from cni import skel
 from cni._native import Netlink, cidr_has
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
-from cni.plugins._iface import (
+from cni.kit.fields import (
+    IP_MASQ,
+    IP_MASQ_BACKEND,
+    MTU,
+    REQUESTED_MAC,
+    boolean,
+    ifname,
+    integer,
+    items,
+    object_check,
+)
+from cni.kit.iface import (
     config_bool,
     config_mtu,
     configure,
     delete_container_link,
     enable_forwarding,
+    interface_plugin,
     ipam_add,
     ipam_del,
     no_router_advertisements,
     open_free_pod,
-    plugin_main,
     random_veth_name,
     requested_mac,
     result_ips,
@@ -45,7 +55,7 @@ from cni.plugins._iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "bridge plugin (cni package)"
 _IFNAMSIZ = 15
@@ -284,10 +294,10 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         result["interfaces"] = interfaces
         if config.spoofcheck:
             from cni._native import spoofcheck_setup
-            from cni.plugins import _nft
+            from cni.kit import nft
 
             container_mac = str(interfaces[2]["mac"])
-            _nft.apply(spoofcheck_setup(host, container_mac, args.container_id, args.ifname))
+            nft.apply(spoofcheck_setup(host, container_mac, args.container_id, args.ifname))
         ips = result_ips(result)
         for ip in ips:
             ip["interface"] = 2
@@ -328,20 +338,20 @@ def _remove_spoofcheck(args: skel.CmdArgs) -> None:
     """Removes this attachment's macspoofchk rules: found by their comment, so it works when
     the namespace (and with it the host veth's name) is gone."""
     from cni._native import spoofcheck_teardown
-    from cni.plugins import _nft
+    from cni.kit import nft
 
     comment = f"macspoofchk-{args.container_id}-{args.ifname}"
     chain = f"cni-br-iface-{args.container_id}-{args.ifname}"
     handles: list[int] = []
     chains = False
-    for item in _nft.list_table("bridge", "nat"):
+    for item in nft.list_table("bridge", "nat"):
         rule = item.get("rule")
         if isinstance(rule, dict) and rule.get("chain") == "PREROUTING" and rule.get("comment") == comment:
             handles.append(int(str(rule["handle"])))
         found = item.get("chain")
         if isinstance(found, dict) and found.get("name") == chain:
             chains = True
-    _nft.apply(spoofcheck_teardown(args.container_id, args.ifname, handles, chains))
+    nft.apply(spoofcheck_teardown(args.container_id, args.ifname, handles, chains))
 
 
 def _undo(node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_done: bool) -> None:
@@ -366,20 +376,51 @@ def _bridge_exists(args: skel.CmdArgs) -> None:
 
 
 def cmd_del(args: skel.CmdArgs) -> None:
-    """The interface first, then its firewall rules (even when the netns is gone), then IPAM."""
+    """The interface first, then its firewall rules (even when the netns is gone), then IPAM;
+    every step runs even when one before it failed."""
+    from cni.kit.teardown import Teardown
+
     config = Config(args)
-    delete_container_link(args)
+    teardown = Teardown("bridge")
+    teardown.step("delete the container interface", delete_container_link, args)
     if config.spoofcheck:
-        _remove_spoofcheck(args)
-    ipam_del(args)
+        teardown.step("remove the MAC spoof check", _remove_spoofcheck, args)
+    teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
+    teardown.finish()
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(
-        add=cmd_add, validate=Config, kind="veth", about=ABOUT, check_more=_bridge_exists, delete=cmd_del, **io
-    )
+def _trunk_entry_problem(entry: object) -> str | None:
+    vlan_id = integer("id", 1, 4094, "").check
+    return object_check({"id": vlan_id, "minID": vlan_id, "maxID": vlan_id})(entry)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+FIELDS = (
+    ifname("bridge", "the bridge to attach to (default cni0), created when missing"),
+    boolean("isGateway", "give the bridge the gateway addresses"),
+    boolean("isDefaultGateway", "also a default route through the gateway (implies isGateway)"),
+    boolean("forceAddress", "replace a conflicting gateway address on the bridge"),
+    IP_MASQ,
+    IP_MASQ_BACKEND,
+    MTU,
+    boolean("hairpinMode", "hairpin on the host veth's port"),
+    boolean("promiscMode", "the bridge in promiscuous mode"),
+    integer("vlan", 0, 4094, "access VLAN (PVID) of the port (0: none)"),
+    items("vlanTrunk", "tagged VLANs of the port", _trunk_entry_problem, {"type": "object"}),
+    boolean("preserveDefaultVlan", "keep VLAN 1 on the port"),
+    boolean("macspoofchk", "drop frames whose source MAC is not the container's"),
+    boolean("enabledad", "duplicate address detection on the container's interface"),
+    boolean("disableContainerInterface", "leave the container's interface down (no IPAM)"),
+    boolean("portIsolation", "isolate the port from other isolated ports"),
+    *REQUESTED_MAC,
+)
+
+PLUGIN = interface_plugin(
+    "bridge",
+    add=cmd_add,
+    validate=Config,
+    kind="veth",
+    about=ABOUT,
+    check_more=_bridge_exists,
+    delete=cmd_del,
+    fields=FIELDS,
+)

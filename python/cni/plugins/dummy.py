@@ -7,20 +7,18 @@ traffic path depends on (a service IP, a VIP).
 
 from __future__ import annotations
 
-import sys
-
 from cni import skel
 from cni.errors import InvalidNetworkConfig
-from cni.plugins._iface import (
+from cni.kit.iface import (
     finish_add,
+    interface_plugin,
     ipam_type,
     open_free_pod,
-    plugin_main,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "dummy plugin (cni package)"
 
@@ -37,10 +35,4 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return finish_add(pod, args)
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=_require_ipam, kind="dummy", about=ABOUT, **io)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = interface_plugin("dummy", add=cmd_add, validate=_require_ipam, kind="dummy", about=ABOUT)

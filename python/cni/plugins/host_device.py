@@ -18,27 +18,27 @@ and DEL only releases them.
 from __future__ import annotations
 
 import posix
-import sys
 
 from cni import _posix, skel, versions
 from cni._native import Netlink
 from cni.errors import InvalidNetworkConfig
-from cni.plugins._iface import (
+from cni.kit.fields import ifname, mac, path_string
+from cni.kit.iface import (
     check_container,
     finish_add,
+    interface_plugin,
     ipam_add,
     ipam_del,
     ipam_forward,
     ipam_type,
     open_free_pod,
     open_pod,
-    plugin_main,
     result_ips,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "host-device plugin (cni package)"
 SELECTORS = ("device", "hwaddr", "kernelpath", "pciBusID")
@@ -170,10 +170,14 @@ def _move_back(args: skel.CmdArgs) -> None:
 
 def cmd_del(args: skel.CmdArgs) -> None:
     """The interface goes back to the node first, then its addresses are released."""
+    from cni.kit.teardown import Teardown
+
     key, value = _selector(args)
+    teardown = Teardown("host-device")
     if not _dpdk_device_if_present(key, value):
-        _move_back(args)
-    ipam_del(args)
+        teardown.step("move the device back to the node", _move_back, args)
+    teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
+    teardown.finish()
 
 
 def _dpdk_device_if_present(key: str, value: str) -> str | None:
@@ -192,10 +196,21 @@ def cmd_check(args: skel.CmdArgs) -> None:
         check_container(args)
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=_selector, kind=None, about=ABOUT, delete=cmd_del, check=cmd_check, **io)
+FIELDS = (
+    ifname("device", "the device, by name"),
+    mac("hwaddr", "the device, by MAC address"),
+    path_string("kernelpath", "the device, by its sysfs path"),
+    path_string("pciBusID", "the device, by PCI address"),
+    path_string("runtimeConfig.deviceID", "the device, by PCI or auxiliary-bus ID (from the runtime)"),
+)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = interface_plugin(
+    "host-device",
+    add=cmd_add,
+    validate=_selector,
+    kind=None,
+    about=ABOUT,
+    delete=cmd_del,
+    check=cmd_check,
+    fields=FIELDS,
+)

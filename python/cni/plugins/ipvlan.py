@@ -10,23 +10,22 @@ releases nothing (the plugin that allocated them does).
 
 from __future__ import annotations
 
-import sys
-
 from cni import skel, versions
 from cni.errors import InvalidNetworkConfig
-from cni.plugins._iface import (
+from cni.kit.fields import LINK_IN_CONTAINER, MASTER, MTU, choice
+from cni.kit.iface import (
     add_stacked_link,
     config_bool,
     config_master,
     config_mode,
     config_mtu,
+    interface_plugin,
     ipam_type,
-    plugin_main,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "ipvlan plugin (cni package)"
 MODES = ("l2", "l3", "l3s")
@@ -92,10 +91,6 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return result
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=Config, kind="ipvlan", about=ABOUT, **io)
+FIELDS = (MASTER, choice("mode", MODES, "ipvlan mode (default l2)"), MTU, LINK_IN_CONTAINER)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = interface_plugin("ipvlan", add=cmd_add, validate=Config, kind="ipvlan", about=ABOUT, fields=FIELDS)

@@ -9,15 +9,13 @@ own namespace, so the host's `lo` is never touched (kubernetes#100648).
 
 from __future__ import annotations
 
-import sys
-
 from cni import skel, versions
 from cni._native import Netlink
 from cni.errors import CNIError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "loopback plugin (cni package)"
 
@@ -52,10 +50,4 @@ def cmd_check(args: skel.CmdArgs) -> None:
         raise CNIError("loopback interface is down")
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT, **io)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = skel.Plugin("loopback", add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT)

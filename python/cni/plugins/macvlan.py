@@ -11,23 +11,22 @@ container's namespace, so its name never meets the node's.
 
 from __future__ import annotations
 
-import sys
-
 from cni import skel
-from cni.plugins._iface import (
+from cni.kit.fields import LINK_IN_CONTAINER, MASTER, MTU, REQUESTED_MAC, UINT32, choice, integer
+from cni.kit.iface import (
     add_stacked_link,
     config_bool,
     config_master,
     config_mode,
     config_mtu,
     config_uint,
-    plugin_main,
+    interface_plugin,
     requested_mac,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "macvlan plugin (cni package)"
 MODES = ("bridge", "private", "vepa", "passthru")
@@ -64,10 +63,13 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     )
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=Config, kind="macvlan", about=ABOUT, **io)
+FIELDS = (
+    MASTER,
+    choice("mode", MODES, "macvlan mode (default bridge)"),
+    MTU,
+    LINK_IN_CONTAINER,
+    integer("bcqueuelen", 0, UINT32, "broadcast queue length (0: the kernel's default)"),
+    *REQUESTED_MAC,
+)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = interface_plugin("macvlan", add=cmd_add, validate=Config, kind="macvlan", about=ABOUT, fields=FIELDS)

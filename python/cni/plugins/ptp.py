@@ -11,21 +11,21 @@ container address, and forwarding is switched on.
 from __future__ import annotations
 
 import errno
-import sys
 
 from cni import skel
 from cni._native import Netlink, network_of
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
-from cni.plugins._iface import (
+from cni.kit.fields import IP_MASQ, IP_MASQ_BACKEND, MTU
+from cni.kit.iface import (
     config_mtu,
     configure,
     container_interface,
     enable_forwarding,
+    interface_plugin,
     ipam_add,
     ipam_type,
     no_router_advertisements,
     open_free_pod,
-    plugin_main,
     random_veth_name,
     result_ips,
     undo_add,
@@ -33,7 +33,7 @@ from cni.plugins._iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "ptp plugin (cni package)"
 SCOPE_LINK = 253
@@ -118,10 +118,6 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return result
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=_config, kind="veth", about=ABOUT, **io)
+FIELDS = (IP_MASQ, IP_MASQ_BACKEND, MTU)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = interface_plugin("ptp", add=cmd_add, validate=_config, kind="veth", about=ABOUT, fields=FIELDS)

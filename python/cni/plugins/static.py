@@ -10,15 +10,14 @@ carries every address with its gateway. Nothing is allocated, so DEL has nothing
 
 from __future__ import annotations
 
-import sys
-
 from cni import cniargs, skel, versions
 from cni._native import cidr_has, parse_cidr_text, parse_ip_text
 from cni.errors import CNIError, InvalidNetworkConfig
+from cni.kit.fields import ROUTE, ROUTE_SCHEMA, address_problem, cidr_problem, items, obj, object_check
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "static IPAM plugin (cni package)"
 
@@ -135,10 +134,14 @@ def cmd_del(args: skel.CmdArgs) -> None:
     addresses(args)
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return skel.plugin_main(add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT, **io)
+_ADDRESS = object_check({"address": cidr_problem, "gateway": address_problem}, required=("address",))
 
+FIELDS = (
+    items("ipam.addresses", "the addresses to return", _ADDRESS, {"type": "object", "required": ["address"]}),
+    items("ipam.routes", "routes to return", ROUTE, ROUTE_SCHEMA),
+    obj("ipam.dns", "DNS settings to return", {}),
+    items("runtimeConfig.ips", "addresses from the runtime (replace ipam.addresses)", cidr_problem, {"type": "string"}),
+    items("args.cni.ips", "addresses from args (replace ipam.addresses)", cidr_problem, {"type": "string"}),
+)
 
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = skel.Plugin("static", add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT, fields=FIELDS)

@@ -9,24 +9,23 @@ Keys of the reference: `mac` (also `runtimeConfig.mac` and CNI_ARGS `MAC=`), `mt
 
 from __future__ import annotations
 
-import sys
-
 from cni import skel
 from cni._native import create_tap
 from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.plugins._iface import (
+from cni.kit.fields import MTU, REQUESTED_MAC, UINT32, boolean, ifname, integer, string
+from cni.kit.iface import (
     config_bool,
     config_mtu,
     delete_container_link,
     finish_add,
+    interface_plugin,
     open_free_pod,
-    plugin_main,
     requested_mac,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "tap plugin (cni package)"
 
@@ -74,10 +73,14 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return finish_add(pod, args)
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=Config, kind="tun", about=ABOUT, **io)
+FIELDS = (
+    MTU,
+    boolean("multiQueue", "a multi-queue tap"),
+    integer("owner", 0, UINT32, "uid that owns the tap"),
+    integer("group", 0, UINT32, "gid that owns the tap"),
+    string("selinuxContext", "SELinux context of the tap (not supported yet: refused)"),
+    ifname("bridge", "a bridge in the container to attach the tap to"),
+    *REQUESTED_MAC,
+)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = interface_plugin("tap", add=cmd_add, validate=Config, kind="tun", about=ABOUT, fields=FIELDS)

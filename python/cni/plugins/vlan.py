@@ -8,15 +8,14 @@ master's), `linkInContainer` (the master lives in the container's namespace), `i
 
 from __future__ import annotations
 
-import sys
-
 from cni import skel
 from cni.errors import InvalidNetworkConfig
-from cni.plugins._iface import add_stacked_link, config_bool, config_master, config_mtu, ipam_type, plugin_main
+from cni.kit.fields import LINK_IN_CONTAINER, MASTER, MTU, integer
+from cni.kit.iface import add_stacked_link, config_bool, config_master, config_mtu, interface_plugin, ipam_type
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 ABOUT = "vlan plugin (cni package)"
 
@@ -38,10 +37,11 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return add_stacked_link(args, "vlan", master, vlan_id=vlan_id, mtu=mtu, in_container=in_container)
 
 
-def main(**io: Any) -> int:
-    """Runs the plugin; `io` may inject env, stdin, stdout and stderr (in-process delegation)."""
-    return plugin_main(add=cmd_add, validate=_config, kind="vlan", about=ABOUT, **io)
+FIELDS = (
+    MASTER,
+    integer("vlanId", 0, 4094, "the 802.1q VLAN ID"),
+    MTU,
+    LINK_IN_CONTAINER,
+)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+PLUGIN = interface_plugin("vlan", add=cmd_add, validate=_config, kind="vlan", about=ABOUT, fields=FIELDS)

@@ -44,7 +44,10 @@ CIDR = Annotated[StrictStr, AfterValidator(_cidr)]
 IP = Annotated[StrictStr, AfterValidator(_ip)]
 NonNegative = Annotated[StrictInt, Field(ge=0)]
 
-_MODEL = ConfigDict(extra="forbid", populate_by_name=True)
+# Keys a result model does not know are dropped, as Go's decoder drops them in libcni: a
+# runtime takes every result the spec allows, and a third-party plugin that adds a field
+# keeps working (its field does not reach the next plugin's prevResult, as with libcni).
+_MODEL = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class Interface(BaseModel):

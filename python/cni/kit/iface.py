@@ -20,7 +20,8 @@ from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+
+    from cni.kit.fields import Field
 
 
 def ipam_type(args: skel.CmdArgs) -> str | None:
@@ -300,29 +301,34 @@ def open_free_pod(args: skel.CmdArgs) -> Netlink:
     return pod
 
 
-def plugin_main(
+def interface_plugin(
+    name: str,
     *,
     add: Callable[[skel.CmdArgs], object],
     validate: Callable[[skel.CmdArgs], object],
     kind: str | None,
     about: str,
+    fields: tuple[Field, ...] = (),
     check_more: Callable[[skel.CmdArgs], None] | None = None,
     delete: Callable[[skel.CmdArgs], None] | None = None,
     check: Callable[[skel.CmdArgs], None] | None = None,
-    **io: Any,
-) -> int:
-    """Runs an interface plugin whose DEL, CHECK, STATUS and GC are the common ones.
+) -> skel.Plugin:
+    """An interface plugin whose DEL, CHECK, STATUS and GC are the common ones.
 
-    DEL removes the container's interface and then releases its addresses; CHECK asks IPAM,
-    then checks the interface (of link `kind`, unless None), its MAC and addresses; STATUS and
-    GC go to IPAM. `validate` checks the config first for every verb; `delete` and `check`
-    replace the common DEL and CHECK; `io` is passed to the SDK.
+    DEL removes the container's interface and then releases its addresses (both run, see
+    :mod:`cni.kit.teardown`); CHECK asks IPAM, then checks the interface (of link `kind`,
+    unless None), its MAC and addresses; STATUS and GC go to IPAM. `validate` checks the
+    config first for every verb; `delete` and `check` replace the common DEL and CHECK.
     """
 
     def common_delete(args: skel.CmdArgs) -> None:
+        from cni.kit.teardown import Teardown
+
         validate(args)
-        delete_container_link(args)
-        ipam_del(args)
+        teardown = Teardown(name)
+        teardown.step("delete the container interface", delete_container_link, args)
+        teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
+        teardown.finish()
 
     def common_check(args: skel.CmdArgs) -> None:
         validate(args)
@@ -337,14 +343,15 @@ def plugin_main(
         validate(args)
         ipam_forward(args)
 
-    return skel.plugin_main(
+    return skel.Plugin(
+        name,
         add=add,
         delete=delete or common_delete,
         check=check or common_check,
         status=forward,
         gc=forward,
         about=about,
-        **io,
+        fields=fields,
     )
 
 

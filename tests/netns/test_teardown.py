@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Teardown runs every step (issue 8): a bridge DEL with each of its steps made to fail in
+turn still runs the others, releases the address, and names what failed; a second DEL
+then finishes the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.worlds import World, node_state, ok, pod_state
+
+pytestmark = pytest.mark.netns
+
+DRIVER = Path(__file__).parent.parent / "drivers" / "teardown_faults.py"
+ROOT = Path(__file__).parent.parent.parent
+
+STEPS = {
+    "delete_container_link": "delete the container interface",
+    "_remove_spoofcheck": "remove the MAC spoof check",
+    "ipam_del": "release the addresses (IPAM DEL)",
+}
+
+
+def conflist() -> dict[str, Any]:
+    return {
+        "cniVersion": "1.1.0",
+        "name": "tdnet",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "tdbr0",
+                "isGateway": True,
+                "macspoofchk": True,
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.91.0.0/24"}]], "dataDir": "@IPAM@"},
+            }
+        ],
+    }
+
+
+def spoofcheck_rules(world: World) -> str:
+    out = world.in_node(["nft", "list", "ruleset"])
+    return out.stdout.decode()
+
+
+@pytest.mark.parametrize("failing", list(STEPS))
+def test_bridge_del_runs_every_step_past_a_failure(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, failing: str
+) -> None:
+    world = World("td", tmp_path, make_netns, conflist(), our_bin)
+    ok(world.cni("add", 0, "c1"))
+    assert world.reservations() == ["10.91.0.2"]
+    assert "macspoofchk-c1-eth0" in spoofcheck_rules(world)
+    env = {
+        "CNI_COMMAND": "DEL",
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": world.pod_path(),
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(our_bin),
+        "PYTHONPATH": str(ROOT),
+    }
+    out = subprocess.run(
+        ["ip", "netns", "exec", world.node, sys.executable, str(DRIVER), "cni.plugins.bridge", failing],
+        input=world.plugin_stdin(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert out.returncode == 1, out.stderr.decode()
+    answer = json.loads(out.stdout)
+    assert answer["code"] == 5
+    assert f"{STEPS[failing]} failed: injected failure of {failing}" in answer["msg"], answer
+    # Every other step ran.
+    if failing != "delete_container_link":
+        assert pod_state(world.pods[0])["links"] == ["lo"]
+    if failing != "_remove_spoofcheck":
+        assert "macspoofchk-c1-eth0" not in spoofcheck_rules(world)
+    if failing != "ipam_del":
+        assert world.reservations() == [], "the address is released whatever failed before"
+    # A plain DEL (what the runtime retries) then finishes: nothing of the attachment is left.
+    ok_del = world.cni("del", 0, "c1")
+    assert ok_del.returncode == 0, ok_del.stdout.decode()
+    assert world.reservations() == []
+    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert "macspoofchk-c1-eth0" not in spoofcheck_rules(world)
+    assert node_state(world.node, "tdbr0")["ports"] == []
