@@ -50,12 +50,12 @@ demo: system-deps build ## three pods on a bridge in throwaway namespaces (root)
 
 .PHONY: test
 test: system-deps build ## everything: Rust unit tests, then the whole pytest suite
-	cargo test --quiet
+	cargo test --quiet -p cni-core
 	$(PY) -m pytest
 
 .PHONY: test-rust
 test-rust: ## Rust unit tests only (no Python)
-	cargo test
+	cargo test -p cni-core
 
 .PHONY: bench
 bench: build ## run the benchmarks in benches/
@@ -68,7 +68,7 @@ lint: build ## ruff, mypy, stubtest of cni._native, rustfmt --check, clippy -D w
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest cni._native
 	cargo fmt --check
-	cargo clippy --all-targets --features python -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 .PHONY: format
 format: venv ## apply ruff format and rustfmt

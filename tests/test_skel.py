@@ -113,7 +113,7 @@ def test_version_ignores_stdin_and_lists_everything() -> None:
         (b"[1, 2]", 6),
         (b'{"cniVersion": "1.1.0", "name": "n", "type": "a", "type": "b"}', 6),
         (b" " * (skel.MAX_STDIN + 1), 5),
-        (b'{"a":' * 70 + b"1" + b"}" * 70, 5),
+        (b'{"a":' * 70 + b"1" + b"}" * 70, 6),
     ],
     ids=["garbage", "truncated", "not-utf8", "empty", "not-object", "duplicate-key", "over-cap", "too-deep"],
 )

@@ -1,21 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `loads`/`dumps` over the strict core parser.
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+
+use super::errors::{Error, Result};
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::json::{self, Value};
+use cni_core::json::{self, Value};
 
 /// Parses one JSON document from `str` or `bytes`.
 #[pyfunction]
-pub fn loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub fn loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>> {
     let value = if let Ok(text) = data.cast::<PyString>() {
         json::parse(text.to_str()?.as_bytes())?
     } else if let Ok(bytes) = data.extract::<&[u8]>() {
         json::parse(bytes)?
     } else {
-        return Err(PyTypeError::new_err("loads() takes str or bytes"));
+        return Err(Error::type_error("loads() takes str or bytes"));
     };
     to_py(py, value)
 }
@@ -23,12 +24,12 @@ pub fn loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'
 /// Serialises dicts, lists, tuples, str, int, float, bool and None; `indent` pretty-prints.
 #[pyfunction]
 #[pyo3(signature = (obj, indent=None))]
-pub fn dumps(obj: &Bound<'_, PyAny>, indent: Option<usize>) -> PyResult<String> {
+pub fn dumps(obj: &Bound<'_, PyAny>, indent: Option<usize>) -> Result<String> {
     let value = from_py(obj, 0)?;
     Ok(json::to_string(&value, indent)?)
 }
 
-fn to_py(py: Python<'_>, value: Value) -> PyResult<Bound<'_, PyAny>> {
+fn to_py(py: Python<'_>, value: Value) -> Result<Bound<'_, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
@@ -53,7 +54,7 @@ fn to_py(py: Python<'_>, value: Value) -> PyResult<Bound<'_, PyAny>> {
     })
 }
 
-fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value> {
     if depth > json::MAX_DEPTH {
         return Err(json::JsonError::TooDeep.into());
     }
@@ -75,7 +76,7 @@ fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         for (key, item) in dict.iter() {
             let key = key
                 .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err("JSON object keys must be str"))?
+                .map_err(|_| Error::type_error("JSON object keys must be str"))?
                 .to_str()?
                 .to_owned();
             entries.push((key, from_py(&item, depth + 1)?));
@@ -84,16 +85,16 @@ fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     } else if let Ok(list) = obj.cast::<PyList>() {
         list.iter()
             .map(|item| from_py(&item, depth + 1))
-            .collect::<PyResult<_>>()
+            .collect::<Result<_>>()
             .map(Value::Array)
     } else if let Ok(tuple) = obj.cast::<PyTuple>() {
         tuple
             .iter()
             .map(|item| from_py(&item, depth + 1))
-            .collect::<PyResult<_>>()
+            .collect::<Result<_>>()
             .map(Value::Array)
     } else {
-        Err(PyTypeError::new_err(format!(
+        Err(Error::type_error(format!(
             "cannot encode {} as JSON",
             obj.get_type().name()?
         )))

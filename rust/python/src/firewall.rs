@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Firewall rule text for Python (applied with `nft -f -` by the plugins).
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::firewall::spoofcheck;
+use super::errors::{Error, Result};
+
+use cni_core::firewall::spoofcheck;
 
 /// The nft transaction that sets up `macspoofchk` for one bridge port.
 #[pyfunction]
@@ -13,9 +14,9 @@ pub fn spoofcheck_setup(
     mac: &str,
     container_id: &str,
     ifname: &str,
-) -> PyResult<String> {
+) -> Result<String> {
     spoofcheck::setup_script(host_iface, mac, &spoofcheck::ref_id(container_id, ifname))
-        .map_err(PyValueError::new_err)
+        .map_err(Error::value)
 }
 
 /// The nft transaction that removes it: the PREROUTING jumps (rule handles) and the chains.
@@ -26,11 +27,11 @@ pub fn spoofcheck_teardown(
     ifname: &str,
     jump_handles: Vec<u64>,
     chains_exist: bool,
-) -> PyResult<String> {
+) -> Result<String> {
     spoofcheck::teardown_script(
         &spoofcheck::ref_id(container_id, ifname),
         &jump_handles,
         chains_exist,
     )
-    .map_err(PyValueError::new_err)
+    .map_err(Error::value)
 }

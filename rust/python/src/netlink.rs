@@ -9,33 +9,18 @@ use std::sync::Mutex;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST,
 };
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::errors::NetlinkError as PyNetlinkError;
-use crate::netlink::ops::messages;
-use crate::netlink::{
+use super::errors::{Error, Result};
+use cni_core::netlink::ops::messages;
+use cni_core::netlink::{
     ns, BridgePortFlag, Handle, Link, LinkChange, LowerLink, NetlinkError, RouteSpec, RuleSpec,
 };
 
-impl From<NetlinkError> for PyErr {
-    fn from(err: NetlinkError) -> PyErr {
-        PyNetlinkError::new_err((err.to_string(), err.errno, err.operation))
-    }
-}
-
-fn io_error(operation: &str, err: &std::io::Error) -> PyErr {
-    PyNetlinkError::new_err((
-        format!("{operation}: {err}"),
-        err.raw_os_error().unwrap_or(0),
-        operation.to_owned(),
-    ))
-}
-
 /// Opens the namespace file at `path`; the file must stay open while its fd is in use.
-fn open_netns(path: Option<&str>) -> PyResult<Option<File>> {
-    path.map(|p| File::open(p).map_err(|e| io_error(&format!("open netns {p}"), &e)))
+fn open_netns(path: Option<&str>) -> Result<Option<File>> {
+    path.map(|p| File::open(p).map_err(|e| Error::io(&format!("open netns {p}"), &e)))
         .transpose()
 }
 
@@ -46,18 +31,17 @@ fn format_mac(mac: &[u8]) -> String {
         .join(":")
 }
 
-fn parse_mac(text: &str) -> PyResult<Vec<u8>> {
-    let bytes: Result<Vec<u8>, _> = text.split(':').map(|p| u8::from_str_radix(p, 16)).collect();
+fn parse_mac(text: &str) -> Result<Vec<u8>> {
+    let bytes: std::result::Result<Vec<u8>, _> =
+        text.split(':').map(|p| u8::from_str_radix(p, 16)).collect();
     match bytes {
         Ok(b) if b.len() == 6 && text.len() == 17 => Ok(b),
-        _ => Err(PyValueError::new_err(format!(
-            "invalid MAC address {text:?}"
-        ))),
+        _ => Err(Error::value(format!("invalid MAC address {text:?}"))),
     }
 }
 
-fn parse_cidr(text: &str) -> PyResult<(IpAddr, u8)> {
-    let bad = || PyValueError::new_err(format!("invalid CIDR {text:?}"));
+fn parse_cidr(text: &str) -> Result<(IpAddr, u8)> {
+    let bad = || Error::value(format!("invalid CIDR {text:?}"));
     let (ip, prefix) = text.split_once('/').ok_or_else(bad)?;
     let ip: IpAddr = ip.parse().map_err(|_| bad())?;
     let prefix: u8 = prefix.parse().map_err(|_| bad())?;
@@ -68,7 +52,7 @@ fn parse_cidr(text: &str) -> PyResult<(IpAddr, u8)> {
 }
 
 /// A route's destination as the kernel wants it (none for a default route) and its family.
-fn route_destination(dst: &str) -> PyResult<(Option<(IpAddr, u8)>, bool)> {
+fn route_destination(dst: &str) -> Result<(Option<(IpAddr, u8)>, bool)> {
     let (net, prefix) = parse_cidr(dst)?;
     Ok(((prefix != 0).then_some((net, prefix)), net.is_ipv6()))
 }
@@ -76,7 +60,7 @@ fn route_destination(dst: &str) -> PyResult<(Option<(IpAddr, u8)>, bool)> {
 fn optional<'py, T: FromPyObjectOwned<'py>>(
     route: &Bound<'py, PyDict>,
     key: &str,
-) -> PyResult<Option<T>> {
+) -> Result<Option<T>> {
     match route.get_item(key)? {
         Some(value) if !value.is_none() => Ok(Some(value.extract().map_err(Into::into)?)),
         _ => Ok(None),
@@ -91,11 +75,9 @@ fn rule_spec(
     iif: Option<String>,
     oif: Option<String>,
     family: u8,
-) -> PyResult<RuleSpec> {
+) -> Result<RuleSpec> {
     if family != 4 && family != 6 {
-        return Err(PyValueError::new_err(format!(
-            "family must be 4 or 6, not {family}"
-        )));
+        return Err(Error::value(format!("family must be 4 or 6, not {family}")));
     }
     let src = src.map(parse_cidr).transpose()?;
     let dst = dst.map(parse_cidr).transpose()?;
@@ -106,7 +88,7 @@ fn rule_spec(
         .collect();
     let v6 = families.first().copied().unwrap_or(family == 6);
     if families.iter().any(|&f| f != v6) {
-        return Err(PyValueError::new_err("src and dst must be of one family"));
+        return Err(Error::value("src and dst must be of one family"));
     }
     Ok(RuleSpec {
         v6,
@@ -120,9 +102,9 @@ fn rule_spec(
 }
 
 /// A route of [`PyNetlink::configure`], from its dict; the device is set by the caller.
-fn route_from_dict(route: &Bound<'_, PyDict>) -> PyResult<RouteSpec> {
+fn route_from_dict(route: &Bound<'_, PyDict>) -> Result<RouteSpec> {
     let dst: String = optional(route, "dst")?
-        .ok_or_else(|| PyValueError::new_err(format!("route without a dst: {route}")))?;
+        .ok_or_else(|| Error::value(format!("route without a dst: {route}")))?;
     let (dst, v6) = route_destination(&dst)?;
     let gateway = optional::<String>(route, "gw")?
         .map(|gw| parse_ip(&gw))
@@ -140,12 +122,12 @@ fn route_from_dict(route: &Bound<'_, PyDict>) -> PyResult<RouteSpec> {
     })
 }
 
-fn parse_ip(text: &str) -> PyResult<IpAddr> {
+fn parse_ip(text: &str) -> Result<IpAddr> {
     text.parse()
-        .map_err(|_| PyValueError::new_err(format!("invalid IP address {text:?}")))
+        .map_err(|_| Error::value(format!("invalid IP address {text:?}")))
 }
 
-fn link_dict<'py>(py: Python<'py>, link: &Link) -> PyResult<Bound<'py, PyDict>> {
+fn link_dict<'py>(py: Python<'py>, link: &Link) -> Result<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("index", link.index)?;
     d.set_item("name", &link.name)?;
@@ -172,8 +154,8 @@ impl PyNetlink {
     fn with<T: Send>(
         &self,
         py: Python<'_>,
-        work: impl FnOnce(&mut Handle) -> Result<T, NetlinkError> + Send,
-    ) -> PyResult<T> {
+        work: impl FnOnce(&mut Handle) -> std::result::Result<T, NetlinkError> + Send,
+    ) -> Result<T> {
         let handle = &self.handle;
         py.detach(|| {
             let mut guard = handle
@@ -181,10 +163,10 @@ impl PyNetlink {
                 .map_err(|_| NetlinkError::new("lock netlink socket", 0))?;
             work(&mut guard)
         })
-        .map_err(PyErr::from)
+        .map_err(Error::from)
     }
 
-    fn index(&self, py: Python<'_>, name: &str) -> PyResult<u32> {
+    fn index(&self, py: Python<'_>, name: &str) -> Result<u32> {
         let owned = name.to_owned();
         let found = self.with(py, move |h| h.link(&owned))?;
         found
@@ -197,7 +179,7 @@ impl PyNetlink {
 impl PyNetlink {
     #[new]
     #[pyo3(signature = (netns=None))]
-    fn new(py: Python<'_>, netns: Option<String>) -> PyResult<Self> {
+    fn new(py: Python<'_>, netns: Option<String>) -> Result<Self> {
         let path = netns.clone();
         let handle = py.detach(move || Handle::open(path.as_deref()))?;
         Ok(PyNetlink {
@@ -211,12 +193,12 @@ impl PyNetlink {
         self.netns.clone()
     }
 
-    fn links<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    fn links<'py>(&self, py: Python<'py>) -> Result<Vec<Bound<'py, PyDict>>> {
         let links = self.with(py, Handle::links)?;
         links.iter().map(|l| link_dict(py, l)).collect()
     }
 
-    fn link<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn link<'py>(&self, py: Python<'py>, name: &str) -> Result<Option<Bound<'py, PyDict>>> {
         let owned = name.to_owned();
         let found = self.with(py, move |h| h.link(&owned))?;
         found.map(|l| link_dict(py, &l)).transpose()
@@ -233,7 +215,7 @@ impl PyNetlink {
         mtu: u32,
         mac: Option<&str>,
         peer_mac: Option<&str>,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let ns_file = open_netns(peer_netns)?;
         let fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
         let mac = mac.map(parse_mac).transpose()?;
@@ -252,7 +234,7 @@ impl PyNetlink {
         name: &str,
         mtu: u32,
         vlan_filtering: bool,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let (kind, name) = (kind.to_owned(), name.to_owned());
         self.with(py, move |h| h.add_simple(&kind, &name, mtu, vlan_filtering))
     }
@@ -272,7 +254,7 @@ impl PyNetlink {
         mtu: u32,
         mac: Option<&str>,
         bc_queue_len: u32,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let master = self.index(py, master)?;
         let ns_file = open_netns(netns)?;
         let netns_fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
@@ -309,7 +291,7 @@ impl PyNetlink {
         alias: Option<String>,
         txqlen: Option<u32>,
         allmulti: Option<bool>,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let index = self.index(py, name)?;
         let master = match master {
             None => None,
@@ -340,7 +322,7 @@ impl PyNetlink {
         name: &str,
         hairpin: Option<bool>,
         isolated: Option<bool>,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let index = self.index(py, name)?;
         for (flag, on) in [
             (BridgePortFlag::Hairpin, hairpin),
@@ -363,23 +345,23 @@ impl PyNetlink {
         pvid: bool,
         untagged: bool,
         add: bool,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let index = self.index(py, name)?;
         self.with(py, move |h| h.bridge_vlan(index, vid, pvid, untagged, add))
     }
 
-    fn del_link(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+    fn del_link(&self, py: Python<'_>, name: &str) -> Result<()> {
         let index = self.index(py, name)?;
         self.with(py, move |h| h.del_link(index))
     }
 
-    fn add_address(&self, py: Python<'_>, name: &str, cidr: &str) -> PyResult<()> {
+    fn add_address(&self, py: Python<'_>, name: &str, cidr: &str) -> Result<()> {
         let index = self.index(py, name)?;
         let (ip, prefix) = parse_cidr(cidr)?;
         self.with(py, move |h| h.add_address(index, ip, prefix))
     }
 
-    fn del_address(&self, py: Python<'_>, name: &str, cidr: &str) -> PyResult<()> {
+    fn del_address(&self, py: Python<'_>, name: &str, cidr: &str) -> Result<()> {
         let index = self.index(py, name)?;
         let (ip, prefix) = parse_cidr(cidr)?;
         self.with(py, move |h| h.del_address(index, ip, prefix))
@@ -387,7 +369,7 @@ impl PyNetlink {
 
     /// Addresses in CIDR form, of link `name` or of every link.
     #[pyo3(signature = (name=None))]
-    fn addresses(&self, py: Python<'_>, name: Option<&str>) -> PyResult<Vec<String>> {
+    fn addresses(&self, py: Python<'_>, name: Option<&str>) -> Result<Vec<String>> {
         let index = name.map(|n| self.index(py, n)).transpose()?;
         let all = self.with(py, Handle::addresses)?;
         Ok(all
@@ -408,15 +390,15 @@ impl PyNetlink {
         addresses: Vec<String>,
         routes: Vec<Bound<'_, PyDict>>,
         up: bool,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let addresses = addresses
             .into_iter()
             .map(|a| parse_cidr(&a))
-            .collect::<PyResult<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let routes = routes
             .into_iter()
             .map(|r| route_from_dict(&r))
-            .collect::<PyResult<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let index = self.index(py, name)?;
         self.with(py, move |h| h.configure(index, up, &addresses, &routes))
     }
@@ -435,7 +417,7 @@ impl PyNetlink {
         mtu: Option<u32>,
         advmss: Option<u32>,
         replace: bool,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let (dst, v6) = route_destination(dst)?;
         let gateway = gw.map(parse_ip).transpose()?;
         let oif = dev.map(|d| self.index(py, d)).transpose()?;
@@ -461,7 +443,7 @@ impl PyNetlink {
         dst: &str,
         dev: Option<&str>,
         table: Option<u32>,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let (dst, v6) = route_destination(dst)?;
         let oif = dev.map(|d| self.index(py, d)).transpose()?;
         let spec = RouteSpec {
@@ -488,7 +470,7 @@ impl PyNetlink {
         iif: Option<String>,
         oif: Option<String>,
         family: u8,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let spec = rule_spec(table, priority, src, dst, iif, oif, family)?;
         self.with(py, move |h| h.add_rule(&spec))
     }
@@ -506,14 +488,14 @@ impl PyNetlink {
         iif: Option<String>,
         oif: Option<String>,
         family: u8,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let spec = rule_spec(table, priority, src, dst, iif, oif, family)?;
         self.with(py, move |h| h.del_rule(&spec))
     }
 
     /// Rules of one family (4 or 6), as dicts: table, priority, src, dst, iif, oif.
     #[pyo3(signature = (family=4))]
-    fn rules<'py>(&self, py: Python<'py>, family: u8) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    fn rules<'py>(&self, py: Python<'py>, family: u8) -> Result<Vec<Bound<'py, PyDict>>> {
         let rules = self.with(py, move |h| h.rules(family == 6))?;
         rules
             .iter()
@@ -531,14 +513,14 @@ impl PyNetlink {
     }
 
     /// A VRF device bound to routing table `table`.
-    fn add_vrf(&self, py: Python<'_>, name: &str, table: u32) -> PyResult<()> {
+    fn add_vrf(&self, py: Python<'_>, name: &str, table: u32) -> Result<()> {
         let name = name.to_owned();
         self.with(py, move |h| h.add_vrf(&name, table))
     }
 
     /// Routes of one family (4 or 6) in every table, as dicts.
     #[pyo3(signature = (family=4))]
-    fn routes<'py>(&self, py: Python<'py>, family: u8) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    fn routes<'py>(&self, py: Python<'py>, family: u8) -> Result<Vec<Bound<'py, PyDict>>> {
         let routes = self.with(py, move |h| h.routes(family == 6))?;
         routes
             .iter()
@@ -569,10 +551,10 @@ impl PyNetlink {
 /// Writes `value` to a sysctl under /proc/sys/net/ in the namespace at `netns` (or ours).
 #[pyfunction]
 #[pyo3(signature = (key, value, netns=None))]
-pub fn write_sysctl(py: Python<'_>, key: &str, value: &str, netns: Option<&str>) -> PyResult<()> {
+pub fn write_sysctl(py: Python<'_>, key: &str, value: &str, netns: Option<&str>) -> Result<()> {
     let (k, v, n) = (key.to_owned(), value.to_owned(), netns.map(str::to_owned));
     py.detach(move || ns::write_sysctl(n.as_deref(), &k, &v))
-        .map_err(|e| io_error(&format!("write sysctl {key}"), &e))
+        .map_err(|e| Error::io(&format!("write sysctl {key}"), &e))
 }
 
 /// Creates a persistent tap device (VNET_HDR) in the namespace at `netns` (or ours).
@@ -585,7 +567,7 @@ pub fn create_tap(
     multi_queue: bool,
     owner: Option<u32>,
     group: Option<u32>,
-) -> PyResult<()> {
+) -> Result<()> {
     let options = ns::TapOptions {
         multi_queue,
         owner,
@@ -593,16 +575,16 @@ pub fn create_tap(
     };
     let (n, path) = (name.to_owned(), netns.map(str::to_owned));
     py.detach(move || ns::create_tap(path.as_deref(), &n, &options))
-        .map_err(|e| io_error(&format!("create tap {name}"), &e))
+        .map_err(|e| Error::io(&format!("create tap {name}"), &e))
 }
 
 /// Reads a sysctl under /proc/sys/net/ in the namespace at `netns` (or ours).
 #[pyfunction]
 #[pyo3(signature = (key, netns=None))]
-pub fn read_sysctl(py: Python<'_>, key: &str, netns: Option<&str>) -> PyResult<String> {
+pub fn read_sysctl(py: Python<'_>, key: &str, netns: Option<&str>) -> Result<String> {
     let (k, n) = (key.to_owned(), netns.map(str::to_owned));
     py.detach(move || ns::read_sysctl(n.as_deref(), &k))
-        .map_err(|e| io_error(&format!("read sysctl {key}"), &e))
+        .map_err(|e| Error::io(&format!("read sysctl {key}"), &e))
 }
 
 /// The wire bytes of a veth + address + default route setup (no I/O): what a bridge ADD
@@ -615,7 +597,7 @@ pub fn encode_veth_setup<'py>(
     index: u32,
     cidr: &str,
     gateway: &str,
-) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+) -> Result<Vec<Bound<'py, PyBytes>>> {
     let (ip, prefix) = parse_cidr(cidr)?;
     let gw = parse_ip(gateway)?;
     let route = RouteSpec {

@@ -3,54 +3,38 @@
 //! `ipaddress` objects), and `RangeSet`/`AddressPool` (string-based, for the host-local
 //! plugin, which must not import `ipaddress` on its start-up path).
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::errors::{AddressExhausted, AddressInUse, AddressOutOfRange, InvalidNetworkConfig};
-use crate::ipam::allocator::{AllocError, Allocator};
-use crate::ipam::pool::Pool;
-use crate::ipam::range::{
-    cidr_contains, cidr_network, parse_cidr, Addr, Range, RangeError, RangeSet,
-};
-
-impl From<AllocError> for PyErr {
-    fn from(err: AllocError) -> PyErr {
-        match &err {
-            AllocError::Exhausted(_) => AddressExhausted::new_err(err.to_string()),
-            AllocError::InUse(_) => AddressInUse::new_err(err.to_string()),
-            AllocError::Range(_) => AddressOutOfRange::new_err(err.to_string()),
-        }
-    }
-}
-
-fn config_error(err: &RangeError) -> PyErr {
-    InvalidNetworkConfig::new_err(err.to_string())
-}
+use super::errors::{Error, Result};
+use cni_core::ipam::allocator::Allocator;
+use cni_core::ipam::pool::Pool;
+use cni_core::ipam::range::{cidr_contains, cidr_network, parse_cidr, Addr, Range, RangeSet};
 
 static IPV4: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static IPV6: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-fn address_class(py: Python<'_>, v6: bool) -> PyResult<&Bound<'_, PyAny>> {
+fn address_class(py: Python<'_>, v6: bool) -> Result<&Bound<'_, PyAny>> {
     let cell = if v6 { &IPV6 } else { &IPV4 };
     cell.get_or_try_init(py, || {
         let name = if v6 { "IPv6Address" } else { "IPv4Address" };
         Ok::<_, PyErr>(py.import("ipaddress")?.getattr(name)?.unbind())
     })
     .map(|class| class.bind(py))
+    .map_err(Error::from)
 }
 
-fn to_py_addr(py: Python<'_>, addr: Addr) -> PyResult<Bound<'_, PyAny>> {
-    address_class(py, addr.v6)?.call1((addr.value,))
+fn to_py_addr(py: Python<'_>, addr: Addr) -> Result<Bound<'_, PyAny>> {
+    Ok(address_class(py, addr.v6)?.call1((addr.value,))?)
 }
 
 /// Reads an address given as `str` or as an `ipaddress` address object.
-fn from_py_addr(obj: &Bound<'_, PyAny>) -> PyResult<Addr> {
+fn from_py_addr(obj: &Bound<'_, PyAny>) -> Result<Addr> {
     if let Ok(text) = obj.cast::<PyString>() {
         let text = text.to_str()?;
         return Addr::parse(text)
-            .ok_or_else(|| PyValueError::new_err(format!("invalid IP address {text:?}")));
+            .ok_or_else(|| Error::value(format!("invalid IP address {text:?}")));
     }
     // Fast path for exact ipaddress objects: their integer lives in the `_ip` slot. Any
     // other object (a subclass, or a Python whose ipaddress differs) takes the public route.
@@ -68,9 +52,7 @@ fn from_py_addr(obj: &Bound<'_, PyAny>) -> PyResult<Addr> {
     let version: u8 = obj
         .getattr("version")
         .and_then(|v| v.extract())
-        .map_err(|_| {
-            PyTypeError::new_err("expected an IP address as str or an ipaddress object")
-        })?;
+        .map_err(|_| Error::type_error("expected an IP address as str or an ipaddress object"))?;
     let value: u128 = obj.call_method0("__int__")?.extract()?;
     Ok(Addr {
         v6: version == 6,
@@ -79,8 +61,8 @@ fn from_py_addr(obj: &Bound<'_, PyAny>) -> PyResult<Addr> {
     .unmapped())
 }
 
-fn text_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
-    obj.map(|o| o.str().map(|s| s.to_string())).transpose()
+fn text_of(obj: Option<&Bound<'_, PyAny>>) -> Result<Option<String>> {
+    Ok(obj.map(|o| o.str().map(|s| s.to_string())).transpose()?)
 }
 
 /// An IP address allocator over one range, in host-local's round-robin order.
@@ -98,7 +80,7 @@ impl PyIPAllocator {
         range_start: Option<&Bound<'_, PyAny>>,
         range_end: Option<&Bound<'_, PyAny>>,
         gateway: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
+    ) -> Result<Self> {
         let subnet = subnet.str()?.to_string();
         let (start, end, gw) = (
             text_of(range_start)?,
@@ -112,27 +94,27 @@ impl PyIPAllocator {
             gw.as_deref(),
             false,
         )
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let set = RangeSet::new(vec![range]).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        .map_err(|e| Error::value(e.to_string()))?;
+        let set = RangeSet::new(vec![range]).map_err(|e| Error::value(e.to_string()))?;
         Ok(PyIPAllocator {
             inner: Allocator::new(set),
         })
     }
 
-    fn allocate<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn allocate<'py>(&mut self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
         let addr = self.inner.allocate()?;
         to_py_addr(py, addr)
     }
 
-    fn reserve(&mut self, ip: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn reserve(&mut self, ip: &Bound<'_, PyAny>) -> Result<()> {
         Ok(self.inner.reserve(from_py_addr(ip)?)?)
     }
 
-    fn release(&mut self, ip: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn release(&mut self, ip: &Bound<'_, PyAny>) -> Result<bool> {
         Ok(self.inner.release(from_py_addr(ip)?))
     }
 
-    fn load(&mut self, ips: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn load(&mut self, ips: &Bound<'_, PyAny>) -> Result<()> {
         for ip in ips.try_iter()? {
             self.reserve(&ip?)?;
         }
@@ -163,30 +145,30 @@ impl PyIPAllocator {
     }
 
     #[getter]
-    fn range_start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn range_start<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
         let r = &self.inner.set.ranges[0];
         to_py_addr(py, r.addr(r.start))
     }
 
     #[getter]
-    fn range_end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn range_end<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
         let r = &self.inner.set.ranges[0];
         to_py_addr(py, r.addr(r.end))
     }
 
     #[getter]
-    fn gateway<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn gateway<'py>(&self, py: Python<'py>) -> Result<Option<Bound<'py, PyAny>>> {
         let r = &self.inner.set.ranges[0];
         r.gateway.map(|g| to_py_addr(py, r.addr(g))).transpose()
     }
 
     #[getter]
-    fn last<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn last<'py>(&self, py: Python<'py>) -> Result<Option<Bound<'py, PyAny>>> {
         self.inner.last.map(|a| to_py_addr(py, a)).transpose()
     }
 
-    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let items: PyResult<Vec<Bound<'_, PyAny>>> =
+    fn __iter__(&self, py: Python<'_>) -> Result<Py<PyAny>> {
+        let items: Result<Vec<Bound<'_, PyAny>>> =
             self.inner.pool.iter().map(|a| to_py_addr(py, a)).collect();
         Ok(pyo3::types::PyList::new(py, items?)?
             .try_iter()?
@@ -211,8 +193,8 @@ pub struct PyAddressPool {
     inner: Pool,
 }
 
-fn parse_text(text: &str) -> PyResult<Addr> {
-    Addr::parse(text).ok_or_else(|| PyValueError::new_err(format!("invalid IP address {text:?}")))
+fn parse_text(text: &str) -> Result<Addr> {
+    Addr::parse(text).ok_or_else(|| Error::value(format!("invalid IP address {text:?}")))
 }
 
 #[pymethods]
@@ -232,11 +214,11 @@ impl PyAddressPool {
         PyBytes::new(py, &self.inner.to_bytes())
     }
 
-    fn add(&mut self, ip: &str) -> PyResult<bool> {
+    fn add(&mut self, ip: &str) -> Result<bool> {
         Ok(self.inner.insert(parse_text(ip)?))
     }
 
-    fn remove(&mut self, ip: &str) -> PyResult<bool> {
+    fn remove(&mut self, ip: &str) -> Result<bool> {
         Ok(self.inner.remove(parse_text(ip)?))
     }
 
@@ -259,14 +241,14 @@ pub struct PyRangeSet {
     inner: RangeSet,
 }
 
-fn optional_str(dict: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<String>> {
+fn optional_str(dict: &Bound<'_, PyDict>, key: &str) -> Result<Option<String>> {
     match dict.get_item(key)? {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
         Some(v) => v
             .extract::<String>()
             .map(Some)
-            .map_err(|_| InvalidNetworkConfig::new_err(format!("{key} must be a string, not {v}"))),
+            .map_err(|_| Error::value(format!("{key} must be a string, not {v}"))),
     }
 }
 
@@ -276,11 +258,11 @@ impl PyRangeSet {
     /// `gateway`); a missing gateway is the subnet's first address.
     #[new]
     #[allow(clippy::needless_pass_by_value)] // PyO3 extracts arguments as owned values
-    fn new(ranges: Vec<Bound<'_, PyDict>>) -> PyResult<Self> {
+    fn new(ranges: Vec<Bound<'_, PyDict>>) -> Result<Self> {
         let mut parsed = Vec::with_capacity(ranges.len());
         for (i, r) in ranges.iter().enumerate() {
             let subnet = optional_str(r, "subnet")?
-                .ok_or_else(|| InvalidNetworkConfig::new_err(format!("range {i} has no subnet")))?;
+                .ok_or_else(|| Error::value(format!("range {i} has no subnet")))?;
             let range = Range::new(
                 &subnet,
                 optional_str(r, "rangeStart")?.as_deref(),
@@ -288,18 +270,18 @@ impl PyRangeSet {
                 optional_str(r, "gateway")?.as_deref(),
                 true,
             )
-            .map_err(|e| config_error(&e))?;
+            .map_err(Error::from)?;
             parsed.push(range);
         }
-        let inner = RangeSet::new(parsed).map_err(|e| config_error(&e))?;
+        let inner = RangeSet::new(parsed).map_err(Error::from)?;
         Ok(PyRangeSet { inner })
     }
 
     #[getter]
     fn family(&self) -> u8 {
         match self.inner.family() {
-            crate::ipam::range::Family::V4 => 4,
-            crate::ipam::range::Family::V6 => 6,
+            cni_core::ipam::range::Family::V4 => 4,
+            cni_core::ipam::range::Family::V6 => 6,
         }
     }
 
@@ -312,10 +294,10 @@ impl PyRangeSet {
     }
 
     /// Index of the range that may hand out `ip`; raises when it cannot be requested.
-    fn check_request(&self, ip: &str) -> PyResult<usize> {
+    fn check_request(&self, ip: &str) -> Result<usize> {
         self.inner
             .check_request(parse_text(ip)?)
-            .map_err(|e| AddressOutOfRange::new_err(e.to_string()))
+            .map_err(|e| Error::out_of_range(e.to_string()))
     }
 
     /// `(range index, address)` of the next free address after `last`, or None.
@@ -332,12 +314,12 @@ impl PyRangeSet {
     }
 
     /// `(subnet prefix length, gateway or None)` of range `index`.
-    fn range_info(&self, index: usize) -> PyResult<(u8, Option<String>)> {
+    fn range_info(&self, index: usize) -> Result<(u8, Option<String>)> {
         let r = self
             .inner
             .ranges
             .get(index)
-            .ok_or_else(|| PyValueError::new_err("no such range"))?;
+            .ok_or_else(|| Error::value("no such range"))?;
         Ok((r.prefix, r.gateway.map(|g| r.addr(g).to_string())))
     }
 
@@ -348,31 +330,29 @@ impl PyRangeSet {
 
 /// `(address, prefix length, family)` of `address/prefix` (host bits may be set).
 #[pyfunction]
-pub fn parse_cidr_text(text: &str) -> PyResult<(String, u8, u8)> {
+pub fn parse_cidr_text(text: &str) -> Result<(String, u8, u8)> {
     let (addr, prefix) =
-        parse_cidr(text).ok_or_else(|| PyValueError::new_err(format!("invalid CIDR {text:?}")))?;
+        parse_cidr(text).ok_or_else(|| Error::value(format!("invalid CIDR {text:?}")))?;
     Ok((addr.to_string(), prefix, if addr.v6 { 6 } else { 4 }))
 }
 
 /// The canonical text of an address, and its family; raises ValueError if it is not one.
 #[pyfunction]
-pub fn parse_ip_text(text: &str) -> PyResult<(String, u8)> {
+pub fn parse_ip_text(text: &str) -> Result<(String, u8)> {
     let addr = parse_text(text)?;
     Ok((addr.to_string(), if addr.v6 { 6 } else { 4 }))
 }
 
 /// Whether `ip` lies in the network of `cidr`.
 #[pyfunction]
-pub fn cidr_has(cidr: &str, ip: &str) -> PyResult<bool> {
-    let net =
-        parse_cidr(cidr).ok_or_else(|| PyValueError::new_err(format!("invalid CIDR {cidr:?}")))?;
+pub fn cidr_has(cidr: &str, ip: &str) -> Result<bool> {
+    let net = parse_cidr(cidr).ok_or_else(|| Error::value(format!("invalid CIDR {cidr:?}")))?;
     Ok(cidr_contains(net, parse_text(ip)?))
 }
 
 /// The network of `address/prefix` (host bits cleared), in CIDR form.
 #[pyfunction]
-pub fn network_of(cidr: &str) -> PyResult<String> {
-    let parsed =
-        parse_cidr(cidr).ok_or_else(|| PyValueError::new_err(format!("invalid CIDR {cidr:?}")))?;
+pub fn network_of(cidr: &str) -> Result<String> {
+    let parsed = parse_cidr(cidr).ok_or_else(|| Error::value(format!("invalid CIDR {cidr:?}")))?;
     Ok(cidr_network(parsed))
 }
