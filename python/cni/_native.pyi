@@ -9,7 +9,10 @@ __all__ = [
     "AddressPool",
     "IPAllocator",
     "RangeSet",
+    "Link",
     "Netlink",
+    "Route",
+    "Rule",
     "cidr_has",
     "create_tap",
     "encode_veth_setup",
@@ -176,6 +179,72 @@ def cidr_has(cidr: str, ip: str) -> bool:
     """Whether `ip` lies in the network of `cidr`. Raises ValueError for bad input."""
 
 @final
+class Link:
+    """A link, as the kernel reports it (a frozen record)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def mtu(self) -> int: ...
+    @property
+    def mac(self) -> str:
+        """`aa:bb:cc:dd:ee:ff`, or "" for a link without one."""
+    @property
+    def up(self) -> bool: ...
+    @property
+    def promisc(self) -> bool: ...
+    @property
+    def allmulti(self) -> bool: ...
+    @property
+    def master(self) -> int | None:
+        """The index of the link's master (a bridge, a VRF)."""
+    @property
+    def kind(self) -> str | None:
+        """The kernel's name of the kind: veth, bridge, macvlan, ...; None for a device."""
+    @property
+    def alias(self) -> str | None: ...
+    @property
+    def txqlen(self) -> int: ...
+
+@final
+class Route:
+    """A route the kernel holds (a frozen record)."""
+
+    @property
+    def dst(self) -> str:
+        """`10.0.0.0/8`; `0.0.0.0/0` or `::/0` for a default route."""
+    @property
+    def gw(self) -> str | None: ...
+    @property
+    def oif(self) -> int | None: ...
+    @property
+    def priority(self) -> int | None: ...
+    @property
+    def table(self) -> int: ...
+    @property
+    def scope(self) -> int: ...
+
+@final
+class Rule:
+    """A policy-routing rule (a frozen record): packets matching every selector given look
+    up `table`."""
+
+    @property
+    def table(self) -> int: ...
+    @property
+    def priority(self) -> int | None: ...
+    @property
+    def src(self) -> str | None: ...
+    @property
+    def dst(self) -> str | None: ...
+    @property
+    def iif(self) -> str | None: ...
+    @property
+    def oif(self) -> str | None: ...
+
+@final
 class Netlink:
     """rtnetlink in one network namespace: the caller's, or the one at `netns`.
 
@@ -187,10 +256,10 @@ class Netlink:
     def __new__(cls, netns: str | None = None) -> Netlink: ...
     @property
     def netns(self) -> str | None: ...
-    def links(self) -> list[dict[str, object]]:
-        """Every link: index, name, mtu, mac, up, promisc, allmulti, master (index), kind,
-        alias, txqlen."""
-    def link(self, name: str) -> dict[str, object] | None: ...
+    def links(self) -> list[Link]:
+        """Every link."""
+    def link(self, name: str) -> Link | None:
+        """The link called `name`, or None."""
     def add_veth(
         self,
         name: str,
@@ -296,12 +365,12 @@ class Netlink:
         family: int = 4,
     ) -> None:
         """Deletes the rule with exactly these selectors; NetlinkError (ENOENT) if none."""
-    def rules(self, family: int = 4) -> list[dict[str, object]]:
-        """Rules of one family: table, priority, src, dst, iif, oif."""
+    def rules(self, family: int = 4) -> list[Rule]:
+        """Rules of one family (4 or 6)."""
     def add_vrf(self, name: str, table: int) -> None:
         """A VRF device bound to routing table `table`."""
-    def routes(self, family: int = 4) -> list[dict[str, object]]:
-        """Routes of one family in every table: dst, gw, oif, priority, table, scope."""
+    def routes(self, family: int = 4) -> list[Route]:
+        """Routes of one family (4 or 6) in every table."""
 
 def write_sysctl(key: str, value: str, netns: str | None = None) -> None:
     """Writes a sysctl under /proc/sys/net/ (dotted or slashed key) in `netns` or ours.

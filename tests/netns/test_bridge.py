@@ -325,7 +325,7 @@ def test_link_attributes_round_trip(make_netns: Callable[[str], str]) -> None:
     nl.set_link("a0", alias="pod web-1", txqlen=321, allmulti=True, mtu=1280, mac="02:11:22:33:44:55")
     link = nl.link("a0")
     assert link is not None
-    assert (link["alias"], link["txqlen"], link["allmulti"], link["mtu"], link["mac"]) == (
+    assert (link.alias, link.txqlen, link.allmulti, link.mtu, link.mac) == (
         "pod web-1",
         321,
         True,

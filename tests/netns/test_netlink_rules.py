@@ -42,8 +42,10 @@ def test_rules_add_list_delete(make_netns: Callable[[str], str]) -> None:
     assert (101, 1002, None, 0, "lo") in kernel_rules(ns, 2)
     assert (1000, 1001, "fd09::5", 128, None) in kernel_rules(ns, 10)
     ours = nl.rules(4)
-    assert {"table": 100, "priority": 1000, "src": "10.9.0.5/32", "dst": None, "iif": None, "oif": None} in ours
-    assert any(r["table"] == 1000 and r["src"] == "fd09::5/128" for r in nl.rules(6))
+    assert any(
+        (r.table, r.priority, r.src, r.dst, r.iif, r.oif) == (100, 1000, "10.9.0.5/32", None, None, None) for r in ours
+    )
+    assert any(r.table == 1000 and r.src == "fd09::5/128" for r in nl.rules(6))
     with pytest.raises(NetlinkError) as caught:
         nl.add_rule(table=100, priority=1000, src="10.9.0.5/32")
     assert caught.value.errno == errno.EEXIST
@@ -81,7 +83,9 @@ def test_vrf_device_with_its_table(make_netns: Callable[[str], str]) -> None:
         info = link.get_attr("IFLA_LINKINFO")
         assert info.get_attr("IFLA_INFO_KIND") == "vrf"
         assert info.get_attr("IFLA_INFO_DATA").get_attr("IFLA_VRF_TABLE") == 42
-    assert nl.link("vrf-blue")["kind"] == "vrf"  # type: ignore[index]
+    vrf = nl.link("vrf-blue")
+    assert vrf is not None
+    assert vrf.kind == "vrf"
     with pytest.raises(NetlinkError) as caught:
         nl.add_vrf("vrf-blue", 43)
     assert caught.value.errno == errno.EEXIST

@@ -13,7 +13,7 @@ import errno
 import posix
 
 from cni import cniargs, skel, versions
-from cni._native import Netlink, write_sysctl
+from cni._native import Link, Netlink, write_sysctl
 from cni.delegate import delegate_add, delegate_check, delegate_del, delegate_gc, delegate_status
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError
 
@@ -228,7 +228,7 @@ def delete_container_link(args: skel.CmdArgs) -> None:
             raise
 
 
-def check_container(args: skel.CmdArgs) -> dict[str, object]:
+def check_container(args: skel.CmdArgs) -> Link:
     """CHECK's common part: the interface exists, keeps its MAC and its addresses."""
     prev = args.conf.get("prevResult")
     assert isinstance(prev, dict)
@@ -238,8 +238,8 @@ def check_container(args: skel.CmdArgs) -> dict[str, object]:
         raise CNIError(f"container interface {args.ifname} not found")
     for iface in prev.get("interfaces") or []:
         ours = isinstance(iface, dict) and iface.get("name") == args.ifname and iface.get("sandbox")
-        if ours and iface.get("mac") and iface["mac"] != link["mac"]:
-            raise CNIError(f"{args.ifname} has MAC {link['mac']}, expected {iface['mac']}")
+        if ours and iface.get("mac") and iface["mac"] != link.mac:
+            raise CNIError(f"{args.ifname} has MAC {link.mac}, expected {iface['mac']}")
     present = set(pod.addresses(args.ifname))
     for ip in prev.get("ips") or []:
         if isinstance(ip, dict) and ip.get("address") not in present:
@@ -252,7 +252,7 @@ def container_interface(pod: Netlink, args: skel.CmdArgs) -> dict[str, object]:
     link = pod.link(args.ifname)
     if link is None:
         raise CNIError(f"{args.ifname} vanished while being set up")
-    return {"name": args.ifname, "mac": link["mac"], "sandbox": args.netns}
+    return {"name": args.ifname, "mac": link.mac, "sandbox": args.netns}
 
 
 def finish_add(
@@ -334,8 +334,8 @@ def interface_plugin(
         validate(args)
         ipam_forward(args)
         link = check_container(args)
-        if kind is not None and link["kind"] != kind:
-            raise CNIError(f"{args.ifname} is a {link['kind']} link, not {kind}")
+        if kind is not None and link.kind != kind:
+            raise CNIError(f"{args.ifname} is a {link.kind} link, not {kind}")
         if check_more is not None:
             check_more(args)
 
@@ -358,10 +358,10 @@ def interface_plugin(
 def default_route_interface(node: Netlink, kind: str) -> str:
     """The interface of the IPv4 default route in `node`'s namespace (the default master)."""
     for route in node.routes(4):
-        if route["dst"] == "0.0.0.0/0" and route["table"] == 254 and route["oif"] is not None:
+        if route.dst == "0.0.0.0/0" and route.table == 254 and route.oif is not None:
             for link in node.links():
-                if link["index"] == route["oif"]:
-                    return str(link["name"])
+                if link.index == route.oif:
+                    return link.name
     raise InvalidNetworkConfig(f"{kind}: no master given and no IPv4 default route to take it from")
 
 
@@ -392,8 +392,8 @@ def add_stacked_link(
     parent = home.link(master)
     if parent is None:
         raise InvalidNetworkConfig(f"{kind}: failed to find master {master!r}{where}")
-    if mtu and mtu > int(str(parent["mtu"])):
-        raise InvalidNetworkConfig(f"{kind}: mtu {mtu} is larger than master {master}'s {parent['mtu']}")
+    if mtu and mtu > parent.mtu:
+        raise InvalidNetworkConfig(f"{kind}: mtu {mtu} is larger than master {master}'s {parent.mtu}")
     home.add_lower(
         kind,
         args.ifname,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 
 from cni import skel
-from cni._native import Netlink, cidr_has
+from cni._native import Link, Netlink, cidr_has
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
 from cni.kit.fields import (
     IP_MASQ,
@@ -159,7 +159,7 @@ def _str(conf: dict[str, object], key: str) -> str | None:
     return value
 
 
-def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
+def _ensure_bridge(node: Netlink, config: Config) -> Link:
     link = node.link(config.bridge)
     if link is None:
         try:
@@ -171,11 +171,11 @@ def _ensure_bridge(node: Netlink, config: Config) -> dict[str, object]:
         link = node.link(config.bridge)
         if link is None:
             raise CNIError(f"bridge {config.bridge} vanished while being set up")
-    if link["kind"] != "bridge":
+    if link.kind != "bridge":
         raise InvalidNetworkConfig(f"{config.bridge} already exists but is not a bridge")
-    if config.promisc and not link["promisc"]:
+    if config.promisc and not link.promisc:
         node.set_link(config.bridge, promisc=True)
-    if not link["up"]:
+    if not link.up:
         node.set_link(config.bridge, up=True)
     no_router_advertisements(config.bridge)
     return node.link(config.bridge) or link
@@ -211,7 +211,7 @@ def _conflicting(present: list[str], wanted: str) -> list[str]:
     ]
 
 
-def _ensure_vlan_gateway(node: Netlink, config: Config, mtu: int) -> dict[str, object]:
+def _ensure_vlan_gateway(node: Netlink, config: Config, mtu: int) -> Link:
     """The `<bridge>.<vlan>` gateway interface (created once, kept by DEL like the bridge):
     one end of a node-local veth pair whose other end is an access port of the VLAN, so the
     node routes for the VLAN without 802.1q support."""
@@ -278,9 +278,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     node = Netlink()
     bridge = _ensure_bridge(node, config)
     host = random_veth_name()
-    node.add_veth(
-        host, args.ifname, peer_netns=args.netns, mtu=config.mtu or int(str(bridge["mtu"])), peer_mac=config.mac
-    )
+    node.add_veth(host, args.ifname, peer_netns=args.netns, mtu=config.mtu or bridge.mtu, peer_mac=config.mac)
     ipam_done = False
     try:
         no_router_advertisements(host)
@@ -306,9 +304,9 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         if config.is_gateway:
             device = config.bridge
             if config.vlan:
-                gateway = _ensure_vlan_gateway(node, config, int(str(bridge["mtu"])))
+                gateway = _ensure_vlan_gateway(node, config, bridge.mtu)
                 device = config.vlan_gateway
-                interfaces.append({"name": device, "mac": gateway["mac"]})
+                interfaces.append({"name": device, "mac": gateway.mac})
             _ensure_gateway_addresses(node, config, device, ips)
         dns = args.conf.get("dns")
         if isinstance(dns, dict) and dns:
@@ -320,7 +318,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
 
 
 def _interfaces(
-    pod: Netlink, node: Netlink, config: Config, bridge: dict[str, object], host: str, args: skel.CmdArgs
+    pod: Netlink, node: Netlink, config: Config, bridge: Link, host: str, args: skel.CmdArgs
 ) -> list[dict[str, object]]:
     """The result's interfaces: bridge, host veth, container side (index 2)."""
     container = pod.link(args.ifname)
@@ -328,9 +326,9 @@ def _interfaces(
     if container is None or host_link is None:
         raise CNIError(f"veth {host}/{args.ifname} vanished while being set up")
     return [
-        {"name": config.bridge, "mac": bridge["mac"]},
-        {"name": host, "mac": host_link["mac"]},
-        {"name": args.ifname, "mac": container["mac"], "sandbox": args.netns},
+        {"name": config.bridge, "mac": bridge.mac},
+        {"name": host, "mac": host_link.mac},
+        {"name": args.ifname, "mac": container.mac, "sandbox": args.netns},
     ]
 
 

@@ -114,7 +114,7 @@ def _find(node: Netlink, key: str, value: str) -> str:
         names = [value]
     elif key == "hwaddr":
         wanted = value.lower()
-        names = [str(link["name"]) for link in node.links() if str(link["mac"]).lower() == wanted]
+        names = [link.name for link in node.links() if link.mac.lower() == wanted]
     elif key == "kernelpath":
         names = _kernel_path_names(value)
     else:
@@ -160,7 +160,7 @@ def _move_back(args: skel.CmdArgs) -> None:
     link = pod.link(args.ifname) if pod is not None else None
     if pod is None or link is None:
         return
-    original = link["alias"] if isinstance(link["alias"], str) and link["alias"] else args.ifname
+    original = link.alias if isinstance(link.alias, str) and link.alias else args.ifname
     for address in pod.addresses(args.ifname):
         if not address.startswith("fe80:"):
             pod.del_address(args.ifname, address)

@@ -46,7 +46,7 @@ def cmd_del(args: skel.CmdArgs) -> None:
 
 def cmd_check(args: skel.CmdArgs) -> None:
     link = Netlink(args.netns).link("lo")
-    if link is None or not link["up"]:
+    if link is None or not link.up:
         raise CNIError("loopback interface is down")
 
 

@@ -101,7 +101,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         ips = _required_ips(result)
         host_link = node.link(host)
         result["interfaces"] = [
-            {"name": host, "mac": host_link["mac"] if host_link else ""},
+            {"name": host, "mac": host_link.mac if host_link else ""},
             container_interface(pod, args),
         ]
         for ip in ips:

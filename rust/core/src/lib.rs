@@ -8,4 +8,5 @@
 pub mod firewall;
 pub mod ipam;
 pub mod json;
+pub mod net;
 pub mod netlink;

@@ -10,7 +10,8 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use super::errors::{Error, Result};
 use cni_core::ipam::allocator::Allocator;
 use cni_core::ipam::pool::Pool;
-use cni_core::ipam::range::{cidr_contains, cidr_network, parse_cidr, Addr, Range, RangeSet};
+use cni_core::ipam::range::{Range, RangeSet};
+use cni_core::net::{cidr_contains, cidr_network, parse_cidr, Addr};
 
 static IPV4: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static IPV6: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -280,8 +281,8 @@ impl PyRangeSet {
     #[getter]
     fn family(&self) -> u8 {
         match self.inner.family() {
-            cni_core::ipam::range::Family::V4 => 4,
-            cni_core::ipam::range::Family::V6 => 6,
+            cni_core::net::Family::V4 => 4,
+            cni_core::net::Family::V6 => 6,
         }
     }
 

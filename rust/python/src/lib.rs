@@ -23,5 +23,8 @@ mod _native {
     #[pymodule_export]
     use super::json::{dumps, loads};
     #[pymodule_export]
-    use super::netlink::{create_tap, encode_veth_setup, read_sysctl, write_sysctl, PyNetlink};
+    use super::netlink::{
+        create_tap, encode_veth_setup, read_sysctl, write_sysctl, PyLink, PyNetlink, PyRoute,
+        PyRule,
+    };
 }

@@ -13,9 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::errors::{Error, Result};
-use cni_core::netlink::ops::messages;
+use cni_core::net::{self, Addr, Mac};
+use cni_core::netlink::{address, link, route, sysctl, tap};
 use cni_core::netlink::{
-    ns, BridgePortFlag, Handle, Link, LinkChange, LowerLink, NetlinkError, RouteSpec, RuleSpec,
+    BridgePortFlag, Handle, Link, LinkChange, LowerLink, NetlinkError, RouteSpec, RuleSpec,
+    SimpleKind, StackedKind,
 };
 
 /// Opens the namespace file at `path`; the file must stay open while its fd is in use.
@@ -24,31 +26,16 @@ fn open_netns(path: Option<&str>) -> Result<Option<File>> {
         .transpose()
 }
 
-fn format_mac(mac: &[u8]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 fn parse_mac(text: &str) -> Result<Vec<u8>> {
-    let bytes: std::result::Result<Vec<u8>, _> =
-        text.split(':').map(|p| u8::from_str_radix(p, 16)).collect();
-    match bytes {
-        Ok(b) if b.len() == 6 && text.len() == 17 => Ok(b),
-        _ => Err(Error::value(format!("invalid MAC address {text:?}"))),
-    }
+    Mac::parse(text)
+        .map(|mac| mac.0.to_vec())
+        .ok_or_else(|| Error::value(format!("invalid MAC address {text:?}")))
 }
 
 fn parse_cidr(text: &str) -> Result<(IpAddr, u8)> {
-    let bad = || Error::value(format!("invalid CIDR {text:?}"));
-    let (ip, prefix) = text.split_once('/').ok_or_else(bad)?;
-    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
-    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-    if prefix > if ip.is_ipv4() { 32 } else { 128 } {
-        return Err(bad());
-    }
-    Ok((ip, prefix))
+    net::parse_cidr(text)
+        .map(|(addr, prefix)| (addr.ip(), prefix))
+        .ok_or_else(|| Error::value(format!("invalid CIDR {text:?}")))
 }
 
 /// A route's destination as the kernel wants it (none for a default route) and its family.
@@ -123,24 +110,100 @@ fn route_from_dict(route: &Bound<'_, PyDict>) -> Result<RouteSpec> {
 }
 
 fn parse_ip(text: &str) -> Result<IpAddr> {
-    text.parse()
-        .map_err(|_| Error::value(format!("invalid IP address {text:?}")))
+    Addr::parse(text)
+        .map(Addr::ip)
+        .ok_or_else(|| Error::value(format!("invalid IP address {text:?}")))
 }
 
-fn link_dict<'py>(py: Python<'py>, link: &Link) -> Result<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("index", link.index)?;
-    d.set_item("name", &link.name)?;
-    d.set_item("mtu", link.mtu)?;
-    d.set_item("mac", format_mac(&link.mac))?;
-    d.set_item("up", link.up)?;
-    d.set_item("promisc", link.promisc)?;
-    d.set_item("master", link.master)?;
-    d.set_item("kind", &link.kind)?;
-    d.set_item("allmulti", link.allmulti)?;
-    d.set_item("alias", &link.alias)?;
-    d.set_item("txqlen", link.txqlen)?;
-    Ok(d)
+/// A link, as the kernel reports it: a frozen record (`link.mtu`, not `link["mtu"]`).
+#[pyclass(module = "cni._native", name = "Link", frozen, get_all, eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyLink {
+    index: u32,
+    name: String,
+    mtu: u32,
+    /// `aa:bb:cc:dd:ee:ff`, or "" for a link without one.
+    mac: String,
+    up: bool,
+    promisc: bool,
+    allmulti: bool,
+    master: Option<u32>,
+    /// The kernel's name of the kind (veth, bridge, ...), None for a plain device.
+    kind: Option<String>,
+    alias: Option<String>,
+    txqlen: u32,
+}
+
+impl From<&Link> for PyLink {
+    fn from(link: &Link) -> Self {
+        PyLink {
+            index: link.index,
+            name: link.name.clone(),
+            mtu: link.mtu,
+            mac: net::format_hw(&link.mac),
+            up: link.up,
+            promisc: link.promisc,
+            allmulti: link.allmulti,
+            master: link.master,
+            kind: link.kind.as_ref().map(|k| k.as_str().to_owned()),
+            alias: link.alias.clone(),
+            txqlen: link.txqlen,
+        }
+    }
+}
+
+#[pymethods]
+impl PyLink {
+    fn __repr__(&self) -> String {
+        format!(
+            "Link(name={:?}, index={}, kind={:?}, mtu={}, mac={:?}, up={})",
+            self.name, self.index, self.kind, self.mtu, self.mac, self.up
+        )
+    }
+}
+
+/// A route the kernel holds: destination (`0.0.0.0/0` for default), gateway, device.
+#[pyclass(module = "cni._native", name = "Route", frozen, get_all, eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyRoute {
+    dst: String,
+    gw: Option<String>,
+    oif: Option<u32>,
+    priority: Option<u32>,
+    table: u32,
+    scope: u8,
+}
+
+#[pymethods]
+impl PyRoute {
+    fn __repr__(&self) -> String {
+        format!(
+            "Route(dst={:?}, gw={:?}, oif={:?}, table={})",
+            self.dst, self.gw, self.oif, self.table
+        )
+    }
+}
+
+/// A policy-routing rule: packets matching every selector given look up `table`.
+#[pyclass(module = "cni._native", name = "Rule", frozen, get_all, eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyRule {
+    table: u32,
+    priority: Option<u32>,
+    src: Option<String>,
+    dst: Option<String>,
+    iif: Option<String>,
+    oif: Option<String>,
+}
+
+#[pymethods]
+impl PyRule {
+    fn __repr__(&self) -> String {
+        format!(
+            "Rule(table={}, priority={:?}, src={:?}, dst={:?})",
+            self.table, self.priority, self.src, self.dst
+        )
+    }
 }
 
 /// rtnetlink in one network namespace (the caller's, or the one at `netns`).
@@ -193,15 +256,15 @@ impl PyNetlink {
         self.netns.clone()
     }
 
-    fn links<'py>(&self, py: Python<'py>) -> Result<Vec<Bound<'py, PyDict>>> {
+    fn links(&self, py: Python<'_>) -> Result<Vec<PyLink>> {
         let links = self.with(py, Handle::links)?;
-        links.iter().map(|l| link_dict(py, l)).collect()
+        Ok(links.iter().map(PyLink::from).collect())
     }
 
-    fn link<'py>(&self, py: Python<'py>, name: &str) -> Result<Option<Bound<'py, PyDict>>> {
+    fn link(&self, py: Python<'_>, name: &str) -> Result<Option<PyLink>> {
         let owned = name.to_owned();
         let found = self.with(py, move |h| h.link(&owned))?;
-        found.map(|l| link_dict(py, &l)).transpose()
+        Ok(found.as_ref().map(PyLink::from))
     }
 
     #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
@@ -235,8 +298,9 @@ impl PyNetlink {
         mtu: u32,
         vlan_filtering: bool,
     ) -> Result<()> {
-        let (kind, name) = (kind.to_owned(), name.to_owned());
-        self.with(py, move |h| h.add_simple(&kind, &name, mtu, vlan_filtering))
+        let kind = SimpleKind::parse(kind, vlan_filtering).map_err(Error::value)?;
+        let name = name.to_owned();
+        self.with(py, move |h| h.add_simple(kind, &name, mtu))
     }
 
     /// A macvlan, ipvlan or vlan link on `master`, created inside `netns` when given.
@@ -248,7 +312,7 @@ impl PyNetlink {
         kind: &str,
         name: &str,
         master: &str,
-        mode: Option<String>,
+        mode: Option<&str>,
         vlan_id: u16,
         netns: Option<&str>,
         mtu: u32,
@@ -259,14 +323,13 @@ impl PyNetlink {
         let ns_file = open_netns(netns)?;
         let netns_fd = ns_file.as_ref().map(AsRawFd::as_raw_fd);
         let mac = mac.map(parse_mac).transpose()?;
-        let (kind, name) = (kind.to_owned(), name.to_owned());
+        let kind = StackedKind::parse(kind, mode, vlan_id).map_err(Error::value)?;
+        let name = name.to_owned();
         self.with(py, move |h| {
             h.add_lower(&LowerLink {
-                kind: &kind,
+                kind,
                 name: &name,
                 master,
-                mode: mode.as_deref(),
-                vlan_id,
                 netns_fd,
                 mtu,
                 mac: mac.as_deref(),
@@ -493,23 +556,21 @@ impl PyNetlink {
         self.with(py, move |h| h.del_rule(&spec))
     }
 
-    /// Rules of one family (4 or 6), as dicts: table, priority, src, dst, iif, oif.
+    /// Rules of one family (4 or 6).
     #[pyo3(signature = (family=4))]
-    fn rules<'py>(&self, py: Python<'py>, family: u8) -> Result<Vec<Bound<'py, PyDict>>> {
+    fn rules(&self, py: Python<'_>, family: u8) -> Result<Vec<PyRule>> {
         let rules = self.with(py, move |h| h.rules(family == 6))?;
-        rules
-            .iter()
-            .map(|r| {
-                let d = PyDict::new(py);
-                d.set_item("table", r.table)?;
-                d.set_item("priority", r.priority)?;
-                d.set_item("src", r.src.map(|(ip, p)| format!("{ip}/{p}")))?;
-                d.set_item("dst", r.dst.map(|(ip, p)| format!("{ip}/{p}")))?;
-                d.set_item("iif", r.iif.clone())?;
-                d.set_item("oif", r.oif.clone())?;
-                Ok(d)
+        Ok(rules
+            .into_iter()
+            .map(|r| PyRule {
+                table: r.table,
+                priority: r.priority,
+                src: r.src.map(|(ip, p)| format!("{ip}/{p}")),
+                dst: r.dst.map(|(ip, p)| format!("{ip}/{p}")),
+                iif: r.iif,
+                oif: r.oif,
             })
-            .collect()
+            .collect())
     }
 
     /// A VRF device bound to routing table `table`.
@@ -518,33 +579,24 @@ impl PyNetlink {
         self.with(py, move |h| h.add_vrf(&name, table))
     }
 
-    /// Routes of one family (4 or 6) in every table, as dicts.
+    /// Routes of one family (4 or 6) in every table.
     #[pyo3(signature = (family=4))]
-    fn routes<'py>(&self, py: Python<'py>, family: u8) -> Result<Vec<Bound<'py, PyDict>>> {
+    fn routes(&self, py: Python<'_>, family: u8) -> Result<Vec<PyRoute>> {
         let routes = self.with(py, move |h| h.routes(family == 6))?;
-        routes
-            .iter()
-            .map(|r| {
-                let d = PyDict::new(py);
-                let dst = r.dst.map_or_else(
-                    || {
-                        if family == 6 {
-                            "::/0".to_owned()
-                        } else {
-                            "0.0.0.0/0".to_owned()
-                        }
-                    },
-                    |(ip, p)| format!("{ip}/{p}"),
-                );
-                d.set_item("dst", dst)?;
-                d.set_item("gw", r.gateway.map(|g| g.to_string()))?;
-                d.set_item("oif", r.oif)?;
-                d.set_item("priority", r.priority)?;
-                d.set_item("table", r.table)?;
-                d.set_item("scope", r.scope)?;
-                Ok(d)
+        let default = if family == 6 { "::/0" } else { "0.0.0.0/0" };
+        Ok(routes
+            .into_iter()
+            .map(|r| PyRoute {
+                dst: r
+                    .dst
+                    .map_or_else(|| default.to_owned(), |(ip, p)| format!("{ip}/{p}")),
+                gw: r.gateway.map(|g| g.to_string()),
+                oif: r.oif,
+                priority: r.priority,
+                table: r.table,
+                scope: r.scope,
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -553,7 +605,7 @@ impl PyNetlink {
 #[pyo3(signature = (key, value, netns=None))]
 pub fn write_sysctl(py: Python<'_>, key: &str, value: &str, netns: Option<&str>) -> Result<()> {
     let (k, v, n) = (key.to_owned(), value.to_owned(), netns.map(str::to_owned));
-    py.detach(move || ns::write_sysctl(n.as_deref(), &k, &v))
+    py.detach(move || sysctl::write_sysctl(n.as_deref(), &k, &v))
         .map_err(|e| Error::io(&format!("write sysctl {key}"), &e))
 }
 
@@ -568,13 +620,13 @@ pub fn create_tap(
     owner: Option<u32>,
     group: Option<u32>,
 ) -> Result<()> {
-    let options = ns::TapOptions {
+    let options = tap::TapOptions {
         multi_queue,
         owner,
         group,
     };
     let (n, path) = (name.to_owned(), netns.map(str::to_owned));
-    py.detach(move || ns::create_tap(path.as_deref(), &n, &options))
+    py.detach(move || tap::create_tap(path.as_deref(), &n, &options))
         .map_err(|e| Error::io(&format!("create tap {name}"), &e))
 }
 
@@ -583,7 +635,7 @@ pub fn create_tap(
 #[pyo3(signature = (key, netns=None))]
 pub fn read_sysctl(py: Python<'_>, key: &str, netns: Option<&str>) -> Result<String> {
     let (k, n) = (key.to_owned(), netns.map(str::to_owned));
-    py.detach(move || ns::read_sysctl(n.as_deref(), &k))
+    py.detach(move || sysctl::read_sysctl(n.as_deref(), &k))
         .map_err(|e| Error::io(&format!("read sysctl {key}"), &e))
 }
 
@@ -607,9 +659,9 @@ pub fn encode_veth_setup<'py>(
         ..RouteSpec::default()
     };
     let msgs = [
-        messages::new_veth(host, peer, None, 1500, None, None),
-        messages::new_address(index, ip, prefix),
-        messages::new_route(&route),
+        link::messages::new_veth(host, peer, None, 1500, None, None),
+        address::messages::new_address(index, ip, prefix),
+        route::messages::new_route(&route),
     ];
     Ok(msgs
         .into_iter()

@@ -3,7 +3,8 @@
 //! Python code uses directly (`cni.ipam.IPAllocator`).
 
 use super::pool::Pool;
-use super::range::{Addr, RangeError, RangeSet};
+use super::range::{RangeError, RangeSet};
+use crate::net::Addr;
 
 /// Why an allocator operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! The addresses in use on a network, both families, stored sparsely.
 
 use super::bitmap::SparseBitmap;
-use super::range::{Addr, Family};
+use crate::net::{Addr, Family};
 
 const MAGIC: &[u8; 8] = b"CNIPOOL1";
 

@@ -1,12 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
-//! rtnetlink for the interface plugins: message building (netlink-packet-route), a
-//! synchronous socket bound to a namespace, and sysctls under `/proc/sys/net/`.
+//! rtnetlink for the interface plugins, one file per object: [`link`], [`address`],
+//! [`route`], [`rule`], plus [`sysctl`]s under `/proc/sys/net/` and persistent [`tap`]s.
+//! Each builds its messages apart from I/O and adds its operations to [`Handle`], a
+//! synchronous socket bound to one namespace ([`socket`], [`ns`]).
 
+pub mod address;
+pub mod handle;
+pub mod link;
 pub mod ns;
-pub mod ops;
+pub mod route;
+pub mod rule;
 pub mod socket;
+pub mod sysctl;
+pub mod tap;
 
-pub use ops::{
-    BridgePortFlag, Handle, Link, LinkChange, LowerLink, RouteInfo, RouteSpec, RuleSpec,
-};
+#[cfg(test)]
+mod tests;
+
+pub use handle::Handle;
+pub use link::{BridgePortFlag, Link, LinkChange, LinkKind, LowerLink, SimpleKind, StackedKind};
+pub use route::{RouteInfo, RouteSpec};
+pub use rule::RuleSpec;
 pub use socket::NetlinkError;
