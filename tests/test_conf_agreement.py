@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The plugins' lean config checker and the pydantic models accept and refuse the same configs.
 
-Plugins validate with :mod:`cni.conf` (no pydantic on their start-up path); the runtime,
-CLI and API validate with :mod:`cni.spec`. Both take their rules from `cni.conf`; these
+Plugins validate with :mod:`cni.spec.netconf` (no pydantic on their start-up path); the runtime,
+CLI and API validate with :mod:`cni.models`. Both take their rules from `cni.spec.netconf`; these
 property tests show the two layers give the same verdict and the same error code.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cni.conf import PLUGIN_FIELDS, check_plugin_conf
 from cni.errors import CNIError
-from cni.spec import NetConf, parse_netconf
+from cni.models import NetConf, parse_netconf
+from cni.spec.netconf import PLUGIN_FIELDS, check_plugin_conf
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)
 any_json = st.recursive(

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from cni import delegate
-from cni.conf import split_path
 from cni.errors import CNIError, InvalidNetworkConfig
 from cni.invoke import find_in_path
+from cni.spec.netconf import split_path
 from tests.conftest import calls
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from cni import versions
 from cni.errors import IncompatibleCNIVersion
-from cni.results import convert
-from cni.spec import parse_result
+from cni.models import parse_result
+from cni.spec.result import convert
 
 DATA = Path(__file__).parent / "data"
 GO_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0")

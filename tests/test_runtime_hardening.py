@@ -21,7 +21,7 @@ import pytest
 
 from cni.errors import CNIError
 from cni.runtime import CNIConfig, RuntimeConf, conflist_from_bytes
-from cni.runtime.config import NetworkConfigList
+from cni.runtime.conflist import NetworkConfigList
 
 NETWORK = "hardnet"
 

@@ -7,7 +7,7 @@ so importing `cni` itself costs nothing.
 - :mod:`cni.errors`: the CNI error codes as exceptions.
 - :mod:`cni.skel`: the plugin SDK.
 - :mod:`cni.runtime`: the runtime library (load configs, ADD/CHECK/DEL/GC/STATUS, cache).
-- :mod:`cni.spec`: pydantic models of configs and results.
+- :mod:`cni.models`: pydantic models of configs and results.
 """
 
 __version__ = "0.1.0"

@@ -111,7 +111,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def render_result(result: dict[str, Any]) -> str:
     """A result as readable tables (interfaces, addresses, routes, DNS)."""
-    from cni.spec.result import parse_result
+    from cni.models.result import parse_result
 
     model = parse_result(result)
     parts = [f"cniVersion {model.cni_version}"]
@@ -271,8 +271,8 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
 def _cmd_schema(ns: argparse.Namespace) -> int:
     from cni.errors import InvalidNetworkConfig
     from cni.kit.fields import schema
+    from cni.models import NetConf, NetConfList, Result
     from cni.plugins import registry
-    from cni.spec import NetConf, NetConfList, Result
 
     models: dict[str, Any] = {"conflist": NetConfList, "netconf": NetConf, "result": Result}
     model = models.get(ns.type)

@@ -15,8 +15,8 @@ another installation included, is exec'd.
 from __future__ import annotations
 
 from cni import _posix
-from cni.conf import split_path
 from cni.invoke import Completed, find_in_path, plugin_error, run
+from cni.spec.netconf import split_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

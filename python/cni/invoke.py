@@ -13,8 +13,8 @@ import posix
 import time
 
 from cni import _posix
-from cni.conf import plugin_type_problem
 from cni.errors import CNIError, InternalError, InvalidNetworkConfig, IOFailure, TryAgainLater
+from cni.spec.netconf import plugin_type_problem
 
 #: Largest stdout or stderr accepted from a plugin before it is killed.
 MAX_OUTPUT = 16 * 1024 * 1024

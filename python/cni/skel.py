@@ -28,7 +28,7 @@ from __future__ import annotations
 import posix
 import sys
 
-from cni import _posix, conf, versions
+from cni import _posix, versions
 from cni.errors import (
     CNIError,
     IncompatibleCNIVersion,
@@ -38,6 +38,7 @@ from cni.errors import (
     InvalidNetworkConfig,
     IOFailure,
 )
+from cni.spec import netconf
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,13 +121,13 @@ def _check_env(command: str, env: Mapping[str, str]) -> None:
     if missing:
         raise InvalidEnvironmentVariables(f"required env variables [{','.join(missing)}] missing")
     container_id = env.get("CNI_CONTAINERID", "")
-    if container_id and not conf.is_valid_id(container_id):
+    if container_id and not netconf.is_valid_id(container_id):
         raise InvalidEnvironmentVariables(
             f"invalid CNI_CONTAINERID {container_id!r}: must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
         )
     ifname = env.get("CNI_IFNAME", "")
     if ifname or command in _REQUIRED["CNI_IFNAME"]:
-        problem = conf.ifname_problem(ifname)
+        problem = netconf.ifname_problem(ifname)
         if problem:
             raise InvalidEnvironmentVariables(f"invalid CNI_IFNAME {ifname!r}: {problem}")
 
@@ -183,7 +184,7 @@ def _parse_conf(command: str, data: bytes, supported: tuple[str, ...]) -> dict[s
     from cni._native import loads
 
     parsed = loads(data)
-    checked = conf.check_plugin_conf(parsed)
+    checked = netconf.check_plugin_conf(parsed)
     version = checked.get("cniVersion") or versions.DEFAULT
     assert isinstance(version, str)
     if version not in supported:
@@ -273,7 +274,7 @@ def dispatch(plugin: Plugin, env: Mapping[str, str], stdin: BinaryIO, *, own_pro
         netns=netns,
         ifname=env.get("CNI_IFNAME", ""),
         args=env.get("CNI_ARGS", ""),
-        path=conf.split_path(env.get("CNI_PATH", "")),
+        path=netconf.split_path(env.get("CNI_PATH", "")),
         stdin_data=data,
         conf=parsed,
         env=env,
@@ -291,7 +292,7 @@ def dispatch(plugin: Plugin, env: Mapping[str, str], stdin: BinaryIO, *, own_pro
         return None
     if not isinstance(result, dict):
         raise InternalError("plugin ADD returned no result")
-    from cni.results import convert
+    from cni.spec.result import convert
 
     return convert(result, args.cni_version, from_version=args.cni_version)
 

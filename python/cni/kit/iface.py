@@ -32,7 +32,7 @@ def ipam_type(args: skel.CmdArgs) -> str | None:
 
 def ipam_add(args: skel.CmdArgs) -> dict[str, object]:
     """The IPAM delegate's result, in the 1.1.0 shape."""
-    from cni.results import convert
+    from cni.spec.result import convert
 
     kind = ipam_type(args)
     if kind is None:

@@ -49,7 +49,7 @@ def _previous(args: skel.CmdArgs) -> dict[str, object] | None:
     prev = args.conf.get("prevResult")
     if not isinstance(prev, dict):
         return None
-    from cni.results import convert
+    from cni.spec.result import convert
 
     return convert(prev, versions.CURRENT, from_version=args.cni_version)
 

@@ -10,7 +10,7 @@ result = cni.add_network_list(network, RuntimeConf("ctr1", "/run/netns/ctr1", "e
 
 from cni.runtime.api import CNIConfig, CNIErrorGroup, RuntimeConf
 from cni.runtime.cache import CachedAttachment, ResultCache
-from cni.runtime.config import LoadedConfigs, NetworkConfigList, conflist_from_bytes, conflist_from_conf, load_dir
+from cni.runtime.conflist import LoadedConfigs, NetworkConfigList, conflist_from_bytes, conflist_from_conf, load_dir
 
 __all__ = [
     "CNIConfig",

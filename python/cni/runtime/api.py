@@ -33,10 +33,10 @@ from cni.errors import (
     IOFailure,
 )
 from cni.invoke import PluginTimedOut, find_in_path, plugin_error, run
-from cni.results import convert
+from cni.models.result import VersionResult, parse_result
 from cni.runtime.cache import DEFAULT_CACHE_DIR, CachedAttachment, ResultCache, check_attachment_ids
-from cni.runtime.config import NetworkConfigList, conflist_from_bytes
-from cni.spec.result import VersionResult, parse_result
+from cni.runtime.conflist import NetworkConfigList, conflist_from_bytes
+from cni.spec.result import convert
 
 #: Default bound on one plugin exec, in seconds.
 DEFAULT_TIMEOUT = 120.0

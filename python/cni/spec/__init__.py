@@ -1,43 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""pydantic models of the CNI wire formats: configs, results, VERSION and errors.
-
-These are the spec layer for the runtime library, the CLI and the public API. Plugins do
-not import them (pydantic costs 100+ ms per exec); they use :mod:`cni.conf` and
-:mod:`cni.results`, whose check functions these models call, so both layers agree.
-"""
-
-from cni.spec.netconf import (
-    DNS,
-    IPAM,
-    NetConf,
-    NetConfList,
-    PluginConf,
-    parse_conflist,
-    parse_netconf,
-)
-from cni.spec.result import (
-    ErrorResult,
-    Interface,
-    IPConfig,
-    Result,
-    Route,
-    VersionResult,
-    parse_result,
-)
-
-__all__ = [
-    "DNS",
-    "IPAM",
-    "ErrorResult",
-    "IPConfig",
-    "Interface",
-    "NetConf",
-    "NetConfList",
-    "PluginConf",
-    "Result",
-    "Route",
-    "VersionResult",
-    "parse_conflist",
-    "parse_netconf",
-    "parse_result",
-]
+"""The spec's rules as the plugin path uses them, lean (no pydantic, no `re`): configs and
+identifiers (:mod:`cni.spec.netconf`) and result conversion between wire versions
+(:mod:`cni.spec.result`). Their pydantic mirrors, for runtimes, schemas and the CLI, are
+:mod:`cni.models`, with the same file names."""

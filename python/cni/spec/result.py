@@ -1,195 +1,178 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Results in every wire version, the VERSION result and the error object.
+"""Results as plain dicts, converted between every wire version.
 
-:class:`Result` is the 1.1.0 shape, which every version converts to and from (the rules
-live in :mod:`cni.results`, shared with the plugins). Older wire shapes are validated by
-their own models before conversion, so a malformed 0.2.0 or 0.4.0 result is refused with a
-message that names the key and the value.
+Three wire families exist: 0.1.0/0.2.0 (`ip4`/`ip6`), 0.3.0-0.4.0 (`interfaces`, `ips`
+with `version`, `routes`) and 1.0.0/1.1.0 (no `ips[].version`; 1.1.0 adds interface
+`mtu`/`socketPath`/`pciID` and route `mtu`/`advmss`/`priority`/`table`/`scope`).
+Conversion goes through the 1.x shape and follows the Go library's rules
+(`pkg/types/{020,040,100}`): going down to 0.2.0 keeps the first IPv4 and first IPv6
+address and only `dst`/`gw` of their routes; going down to 0.4.0 drops the interface
+fields 0.4.0 lacks but, like Go's shared Route type, keeps the extra route fields.
+
+The pydantic models in :mod:`cni.models.result` validate results; this module only
+reshapes them, so plugins can use it without importing pydantic.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Annotated, Any, Literal
+from cni.errors import IncompatibleCNIVersion
+from cni.versions import ALL, DEFAULT
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
-from pydantic import ValidationError as _ValidationError
+_LEGACY = ("0.1.0", "0.2.0")
+_V04 = ("0.3.0", "0.3.1", "0.4.0")
+_INTERFACE_04_KEYS = ("name", "mac", "sandbox")
 
-from cni import results, versions
-from cni.errors import DecodingFailure, IncompatibleCNIVersion
-from cni.spec._errors import to_cni_error
-from cni.spec.netconf import DNS
+Result = dict[str, object]
 
 
-def _cidr(value: str) -> str:
-    # Go's net.ParseCIDR: an address with a prefix length; host bits may be set.
-    if "/" not in value:
-        raise ValueError("must be an address with a prefix length (CIDR)")
-    try:
-        ipaddress.ip_interface(value)
-    except ValueError:
-        raise ValueError("is not a valid CIDR") from None
-    return value
+def _family(version: str) -> tuple[str, ...]:
+    for family in (_LEGACY, _V04):
+        if version in family:
+            return family
+    if version in ALL:
+        return ("1.0.0", "1.1.0")
+    raise IncompatibleCNIVersion(f"unsupported result version {version!r}", f"supported versions are {', '.join(ALL)}")
 
 
-def _ip(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError("is not a valid IP address") from None
-    return value
+def ip_version(address: object) -> str:
+    """ "4" or "6" for an address or CIDR (an IPv4-mapped IPv6 address counts as 4, as in Go)."""
+    return "4" if "." in str(address) else "6"
 
 
-CIDR = Annotated[StrictStr, AfterValidator(_cidr)]
-IP = Annotated[StrictStr, AfterValidator(_ip)]
-NonNegative = Annotated[StrictInt, Field(ge=0)]
-
-# Keys a result model does not know are dropped, as Go's decoder drops them in libcni: a
-# runtime takes every result the spec allows, and a third-party plugin that adds a field
-# keeps working (its field does not reach the next plugin's prevResult, as with libcni).
-_MODEL = ConfigDict(extra="ignore", populate_by_name=True)
+def _dicts(value: object) -> list[dict[str, object]]:
+    return [dict(item) for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-class Interface(BaseModel):
-    """An interface the plugin created or configured; `sandbox` is its netns path."""
-
-    model_config = _MODEL
-
-    name: StrictStr
-    mac: StrictStr | None = None
-    mtu: NonNegative | None = None
-    sandbox: StrictStr | None = None
-    socket_path: StrictStr | None = Field(None, alias="socketPath")
-    pci_id: StrictStr | None = Field(None, alias="pciID")
+def _interfaces_04(result: Result) -> list[dict[str, object]]:
+    """Interfaces with only the fields 0.3.x/0.4.0 know (no mtu, socketPath, pciID)."""
+    return [{k: i[k] for k in _INTERFACE_04_KEYS if k in i} for i in _dicts(result.get("interfaces"))]
 
 
-class IPConfig(BaseModel):
-    """An address given to an interface (`interface` indexes `interfaces`)."""
-
-    model_config = _MODEL
-
-    address: CIDR
-    gateway: IP | None = None
-    interface: NonNegative | None = None
+def _with_dns(out: Result, source: Result) -> Result:
+    dns = source.get("dns")
+    if isinstance(dns, dict) and dns:
+        out["dns"] = dict(dns)
+    return out
 
 
-class Route(BaseModel):
-    """A route; the 1.1.0 fields are optional and `table`/`scope` may be 0."""
-
-    model_config = _MODEL
-
-    dst: CIDR
-    gw: IP | None = None
-    mtu: NonNegative | None = None
-    advmss: NonNegative | None = None
-    priority: NonNegative | None = None
-    table: NonNegative | None = None
-    scope: NonNegative | None = None
-
-
-class Result(BaseModel):
-    """A result in the 1.0.0/1.1.0 shape."""
-
-    model_config = _MODEL
-
-    cni_version: StrictStr = Field(versions.CURRENT, alias="cniVersion")
-    interfaces: list[Interface] = Field(default_factory=list)
-    ips: list[IPConfig] = Field(default_factory=list)
-    routes: list[Route] = Field(default_factory=list)
-    dns: DNS | None = None
-
-    @model_validator(mode="after")
-    def _interface_indexes(self) -> Result:
-        if self.interfaces:
-            for n, ip in enumerate(self.ips):
-                if ip.interface is not None and ip.interface >= len(self.interfaces):
-                    raise ValueError(f"ips.{n}.interface {ip.interface} names no entry of interfaces")
-        return self
-
-    def to_dict(self, version: str | None = None) -> dict[str, Any]:
-        """The wire form in `version` (default: this result's own version)."""
-        data = self.model_dump(by_alias=True, exclude_none=True)
-        data = {k: v for k, v in data.items() if v not in ([], {})}
-        # The model holds the 1.x shape whatever version it came in.
-        data["cniVersion"] = versions.CURRENT
-        return results.convert(data, version or self.cni_version)
+def _legacy_to_v1(result: Result) -> Result:
+    ips: list[dict[str, object]] = []
+    routes: list[dict[str, object]] = []
+    for key in ("ip4", "ip6"):
+        block = result.get(key)
+        if not isinstance(block, dict):
+            continue
+        ip: dict[str, object] = {"address": block.get("ip")}
+        if block.get("gateway"):
+            ip["gateway"] = block["gateway"]
+        ips.append(ip)
+        routes.extend(_dicts(block.get("routes")))
+    out: Result = {}
+    if ips:
+        out["ips"] = ips
+    if routes:
+        out["routes"] = routes
+    return _with_dns(out, result)
 
 
-class _Result04IP(IPConfig):
-    version: Literal["4", "6"]
+def _v04_to_v1(result: Result) -> Result:
+    out: Result = {}
+    interfaces = _interfaces_04(result)
+    if interfaces:
+        out["interfaces"] = interfaces
+    ips = [{k: v for k, v in ip.items() if k != "version"} for ip in _dicts(result.get("ips"))]
+    if ips:
+        out["ips"] = ips
+    routes = _dicts(result.get("routes"))
+    if routes:
+        out["routes"] = routes
+    return _with_dns(out, result)
 
 
-class _Result04(BaseModel):
-    model_config = _MODEL
-
-    cni_version: StrictStr = Field(alias="cniVersion")
-    interfaces: list[Interface] = Field(default_factory=list)
-    ips: list[_Result04IP] = Field(default_factory=list)
-    routes: list[Route] = Field(default_factory=list)
-    dns: DNS | None = None
-
-
-class _Result02IP(BaseModel):
-    model_config = _MODEL
-
-    ip: CIDR
-    gateway: IP | None = None
-    routes: list[Route] = Field(default_factory=list)
+def _v1_copy(result: Result) -> Result:
+    out: Result = {}
+    for key in ("interfaces", "ips", "routes"):
+        items = _dicts(result.get(key))
+        if items:
+            out[key] = items
+    return _with_dns(out, result)
 
 
-class _Result02(BaseModel):
-    model_config = _MODEL
+def _v1_to_v04(result: Result, version: str) -> Result:
+    out: Result = {"cniVersion": version}
+    interfaces = _interfaces_04(result)
+    if interfaces:
+        out["interfaces"] = interfaces
+    ips = []
+    for ip in _dicts(result.get("ips")):
+        ips.append({"version": ip_version(ip.get("address")), **ip})
+    if ips:
+        out["ips"] = ips
+    routes = _dicts(result.get("routes"))
+    if routes:
+        out["routes"] = routes
+    return _with_dns(out, result)
 
-    cni_version: StrictStr = Field(versions.DEFAULT, alias="cniVersion")
-    ip4: _Result02IP | None = None
-    ip6: _Result02IP | None = None
-    dns: DNS | None = None
+
+def _v1_to_legacy(result: Result, version: str) -> Result:
+    blocks: dict[str, dict[str, object]] = {}
+    for ip in _dicts(result.get("ips")):
+        key = "ip" + ip_version(ip.get("address"))
+        if key not in blocks:
+            block: dict[str, object] = {"ip": ip.get("address")}
+            if ip.get("gateway"):
+                block["gateway"] = ip["gateway"]
+            blocks[key] = block
+    if not blocks:
+        raise IncompatibleCNIVersion(
+            f"cannot convert result to version {version}: no valid IP addresses",
+            "results before 0.3.0 need at least one IP address",
+        )
+    for route in _dicts(result.get("routes")):
+        owner = blocks.get("ip" + ip_version(route.get("dst")))
+        if owner is not None:
+            kept = {k: route[k] for k in ("dst", "gw") if k in route}
+            routes = owner.setdefault("routes", [])
+            assert isinstance(routes, list)
+            routes.append(kept)
+    out: Result = {"cniVersion": version}
+    for key in ("ip4", "ip6"):
+        if key in blocks:
+            out[key] = blocks[key]
+    return _with_dns(out, result)
 
 
-_WIRE_MODELS: dict[str, type[BaseModel]] = {
-    **dict.fromkeys(("0.1.0", "0.2.0"), _Result02),
-    **dict.fromkeys(("0.3.0", "0.3.1", "0.4.0"), _Result04),
-    **dict.fromkeys(("1.0.0", "1.1.0"), Result),
-}
+def convert(result: Result, to_version: str, *, from_version: str | None = None) -> Result:
+    """Returns `result` reshaped for `to_version`, as a new dict.
 
-
-def parse_result(data: object, *, default_version: str = versions.DEFAULT) -> Result:
-    """Validates a result in any wire version and returns it in the 1.1.0 shape.
-
-    `default_version` is the version of a result that carries none (libcni stamps the
-    config's version on such results). The returned model keeps the original version in
-    `cni_version`, so `to_dict()` gives it back in the shape it came in.
+    The source version is the result's `cniVersion`; `from_version` stands in when the
+    result has none (the runtime stamps the config's version, as libcni does), and
+    otherwise a result without a version is 0.1.0.
     """
-    if not isinstance(data, dict):
-        raise DecodingFailure("invalid result: expected a JSON object")
-    version = data.get("cniVersion") or default_version
-    if not isinstance(version, str) or version not in _WIRE_MODELS:
-        raise IncompatibleCNIVersion(f"invalid result: unsupported cniVersion {version!r}")
-    try:
-        _WIRE_MODELS[version].model_validate({**data, "cniVersion": version})
-        upgraded = results.convert({**data, "cniVersion": version}, versions.CURRENT)
-        model = Result.model_validate(upgraded)
-    except _ValidationError as err:
-        raise to_cni_error(err, "result", {k: DecodingFailure for k in ("cniVersion",)}) from None
-    model.cni_version = version
-    return model
-
-
-class VersionResult(BaseModel):
-    """The answer to VERSION."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    cni_version: StrictStr = Field(alias="cniVersion")
-    supported_versions: list[StrictStr] = Field(default_factory=list, alias="supportedVersions")
-
-
-class ErrorResult(BaseModel):
-    """The error object a plugin prints on stdout when it fails."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    cni_version: StrictStr | None = Field(None, alias="cniVersion")
-    code: NonNegative
-    msg: StrictStr
-    details: StrictStr | None = None
+    source = result.get("cniVersion") or from_version or DEFAULT
+    if not isinstance(source, str):
+        raise IncompatibleCNIVersion(f"invalid result cniVersion {source!r}")
+    source_family = _family(source)
+    target_family = _family(to_version)
+    if source_family == target_family:
+        if source_family == _LEGACY:
+            # 0.1.0 and 0.2.0 share a shape; copy only the keys it has.
+            same: Result = {"cniVersion": to_version}
+            for key in ("ip4", "ip6"):
+                if isinstance(result.get(key), dict):
+                    same[key] = result[key]
+            return _with_dns(same, result)
+        if source_family == _V04:
+            return _v1_to_v04(_v04_to_v1(result), to_version)
+        return {"cniVersion": to_version, **_v1_copy(result)}
+    if source_family == _LEGACY:
+        v1 = _legacy_to_v1(result)
+    elif source_family == _V04:
+        v1 = _v04_to_v1(result)
+    else:
+        v1 = _v1_copy(result)
+    if target_family == _LEGACY:
+        return _v1_to_legacy(v1, to_version)
+    if target_family == _V04:
+        return _v1_to_v04(v1, to_version)
+    return {"cniVersion": to_version, **v1}

@@ -15,7 +15,7 @@ from typing import Any
 from cni import versions
 from cni._native import dumps, loads
 from cni.errors import CNIError, InvalidNetworkConfig
-from cni.spec.netconf import NetConfList, parse_conflist, parse_netconf
+from cni.models.netconf import NetConfList, parse_conflist, parse_netconf
 
 CONFLIST_EXTENSIONS = (".conflist",)
 CONF_EXTENSIONS = (".conf", ".json")
