@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, StrictStr, model_validator
 from pydantic import ValidationError as _ValidationError
 
 from cni import versions
@@ -49,6 +49,7 @@ NonNegative = Annotated[StrictInt, Field(ge=0)]
 # runtime takes every result the spec allows, and a third-party plugin that adds a field
 # keeps working (its field does not reach the next plugin's prevResult, as with libcni).
 _MODEL = ConfigDict(extra="ignore", populate_by_name=True)
+_LEGACY_VERSIONS = ("0.1.0", "0.2.0")
 
 
 class Interface(BaseModel):
@@ -98,6 +99,8 @@ class Result(BaseModel):
     ips: list[IPConfig] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     dns: DNS | None = None
+    # The 0.1.0/0.2.0 wire form a result came in, when it came in one.
+    _legacy: dict[str, Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _interface_indexes(self) -> Result:
@@ -109,11 +112,16 @@ class Result(BaseModel):
 
     def to_dict(self, version: str | None = None) -> dict[str, Any]:
         """The wire form in `version` (default: this result's own version)."""
+        target = version or self.cni_version
+        if self._legacy is not None and target in _LEGACY_VERSIONS:
+            # A 0.1.0/0.2.0 result may hold only DNS, which has no 1.x form that converts
+            # back (1.x to 0.2.0 needs an address); within the family libcni only relabels.
+            return conversion.convert(self._legacy, target)
         data = self.model_dump(by_alias=True, exclude_none=True)
         data = {k: v for k, v in data.items() if v not in ([], {})}
         # The model holds the 1.x shape whatever version it came in.
         data["cniVersion"] = versions.CURRENT
-        return conversion.convert(data, version or self.cni_version)
+        return conversion.convert(data, target)
 
 
 class _Result04IP(IPConfig):
@@ -173,6 +181,8 @@ def parse_result(data: object, *, default_version: str = versions.DEFAULT) -> Re
     except _ValidationError as err:
         raise to_cni_error(err, "result", {k: DecodingFailure for k in ("cniVersion",)}) from None
     model.cni_version = version
+    if version in _LEGACY_VERSIONS:
+        model._legacy = conversion.convert({**data, "cniVersion": version}, version)
     return model
 
 

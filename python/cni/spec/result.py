@@ -9,6 +9,15 @@ Conversion goes through the 1.x shape and follows the Go library's rules
 address and only `dst`/`gw` of their routes; going down to 0.4.0 drops the interface
 fields 0.4.0 lacks but, like Go's shared Route type, keeps the extra route fields.
 
+As libcni, which decodes every result into Go types: keys a result's objects do not
+define are dropped (a plugin's extra field reaches no later plugin), and an IPv4-mapped
+IPv6 address is written as the IPv4 address it is (`::ffff:10.0.0.2/120` as
+`10.0.0.2/24`). Two cases differ from libcni v1.3 on purpose, each named by a test
+(`tests/test_libcni_conversion.py`): a mapped CIDR whose prefix is shorter than 96 keeps its
+text (libcni prints `::ffff:10.0.0.2/24` as `10.0.0.2/0`, another network), and an
+address's family comes from the address, not from a 0.3.x/0.4.0 `version` that contradicts
+it (libcni files an IPv6 address under `ip4`).
+
 The pydantic models in :mod:`cni.models.result` validate results; this module only
 reshapes them, so plugins can use it without importing pydantic.
 """
@@ -21,6 +30,10 @@ from cni.versions import ALL, DEFAULT
 _LEGACY = ("0.1.0", "0.2.0")
 _V04 = ("0.3.0", "0.3.1", "0.4.0")
 _INTERFACE_04_KEYS = ("name", "mac", "sandbox")
+_INTERFACE_KEYS = ("name", "mac", "mtu", "sandbox", "socketPath", "pciID")
+_IP_KEYS = ("address", "gateway", "interface")
+_ROUTE_KEYS = ("dst", "gw", "mtu", "advmss", "priority", "table", "scope")
+_DNS_KEYS = ("nameservers", "domain", "search", "options")
 
 Result = dict[str, object]
 
@@ -39,19 +52,68 @@ def ip_version(address: object) -> str:
     return "4" if "." in str(address) else "6"
 
 
-def _dicts(value: object) -> list[dict[str, object]]:
-    return [dict(item) for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+def _go_address(text: object) -> object:
+    """An address as Go prints it: an IPv4-mapped IPv6 address in its IPv4 form."""
+    if not isinstance(text, str) or "ffff" not in text.lower():
+        return text
+    from cni._native import parse_ip_text
+
+    try:
+        canonical, family = parse_ip_text(text)
+    except ValueError:
+        return text
+    return canonical if family == 4 else text
+
+
+def _go_cidr(text: object) -> object:
+    """A CIDR as Go prints it: a mapped one as the IPv4 network it is (prefix less 96)."""
+    if not isinstance(text, str) or "ffff" not in text.lower():
+        return text
+    from cni._native import parse_cidr_text
+
+    try:
+        address, prefix, family = parse_cidr_text(text)
+    except ValueError:
+        return text
+    mapped = _go_address(address)
+    if family == 6 and prefix >= 96 and mapped != address:
+        return f"{mapped}/{prefix - 96}"
+    return text  # shorter: it covers more than the mapped range, and no IPv4 CIDR says that
+
+
+# The fields libcni parses as addresses, and how it prints them back.
+_ADDRESS_FIELDS = {"address": _go_cidr, "dst": _go_cidr, "ip": _go_cidr, "gateway": _go_address, "gw": _go_address}
+
+
+def _known(item: dict[str, object], keys: tuple[str, ...]) -> dict[str, object]:
+    """`item` with only the `keys` it has, its addresses as Go prints them."""
+    out = {}
+    for key in keys:
+        if key in item:
+            value = item[key]
+            normalise = _ADDRESS_FIELDS.get(key)
+            out[key] = normalise(value) if normalise is not None else value
+    return out
+
+
+def _dicts(value: object, keys: tuple[str, ...]) -> list[dict[str, object]]:
+    """The objects of a list, each with only the `keys` it has."""
+    if not isinstance(value, list):
+        return []
+    return [_known(item, keys) for item in value if isinstance(item, dict)]
 
 
 def _interfaces_04(result: Result) -> list[dict[str, object]]:
     """Interfaces with only the fields 0.3.x/0.4.0 know (no mtu, socketPath, pciID)."""
-    return [{k: i[k] for k in _INTERFACE_04_KEYS if k in i} for i in _dicts(result.get("interfaces"))]
+    return _dicts(result.get("interfaces"), _INTERFACE_04_KEYS)
 
 
 def _with_dns(out: Result, source: Result) -> Result:
     dns = source.get("dns")
-    if isinstance(dns, dict) and dns:
-        out["dns"] = dict(dns)
+    if isinstance(dns, dict):
+        known = {k: dns[k] for k in _DNS_KEYS if k in dns}
+        if known:
+            out["dns"] = known
     return out
 
 
@@ -62,11 +124,11 @@ def _legacy_to_v1(result: Result) -> Result:
         block = result.get(key)
         if not isinstance(block, dict):
             continue
-        ip: dict[str, object] = {"address": block.get("ip")}
+        ip: dict[str, object] = {"address": _go_cidr(block.get("ip"))}
         if block.get("gateway"):
-            ip["gateway"] = block["gateway"]
+            ip["gateway"] = _go_address(block["gateway"])
         ips.append(ip)
-        routes.extend(_dicts(block.get("routes")))
+        routes.extend(_dicts(block.get("routes"), ("dst", "gw")))
     out: Result = {}
     if ips:
         out["ips"] = ips
@@ -80,10 +142,10 @@ def _v04_to_v1(result: Result) -> Result:
     interfaces = _interfaces_04(result)
     if interfaces:
         out["interfaces"] = interfaces
-    ips = [{k: v for k, v in ip.items() if k != "version"} for ip in _dicts(result.get("ips"))]
+    ips = _dicts(result.get("ips"), _IP_KEYS)
     if ips:
         out["ips"] = ips
-    routes = _dicts(result.get("routes"))
+    routes = _dicts(result.get("routes"), _ROUTE_KEYS)
     if routes:
         out["routes"] = routes
     return _with_dns(out, result)
@@ -91,8 +153,8 @@ def _v04_to_v1(result: Result) -> Result:
 
 def _v1_copy(result: Result) -> Result:
     out: Result = {}
-    for key in ("interfaces", "ips", "routes"):
-        items = _dicts(result.get(key))
+    for key, keys in (("interfaces", _INTERFACE_KEYS), ("ips", _IP_KEYS), ("routes", _ROUTE_KEYS)):
+        items = _dicts(result.get(key), keys)
         if items:
             out[key] = items
     return _with_dns(out, result)
@@ -104,11 +166,11 @@ def _v1_to_v04(result: Result, version: str) -> Result:
     if interfaces:
         out["interfaces"] = interfaces
     ips = []
-    for ip in _dicts(result.get("ips")):
+    for ip in _dicts(result.get("ips"), _IP_KEYS):
         ips.append({"version": ip_version(ip.get("address")), **ip})
     if ips:
         out["ips"] = ips
-    routes = _dicts(result.get("routes"))
+    routes = _dicts(result.get("routes"), _ROUTE_KEYS)
     if routes:
         out["routes"] = routes
     return _with_dns(out, result)
@@ -116,7 +178,7 @@ def _v1_to_v04(result: Result, version: str) -> Result:
 
 def _v1_to_legacy(result: Result, version: str) -> Result:
     blocks: dict[str, dict[str, object]] = {}
-    for ip in _dicts(result.get("ips")):
+    for ip in _dicts(result.get("ips"), _IP_KEYS):
         key = "ip" + ip_version(ip.get("address"))
         if key not in blocks:
             block: dict[str, object] = {"ip": ip.get("address")}
@@ -128,7 +190,7 @@ def _v1_to_legacy(result: Result, version: str) -> Result:
             f"cannot convert result to version {version}: no valid IP addresses",
             "results before 0.3.0 need at least one IP address",
         )
-    for route in _dicts(result.get("routes")):
+    for route in _dicts(result.get("routes"), _ROUTE_KEYS):
         owner = blocks.get("ip" + ip_version(route.get("dst")))
         if owner is not None:
             kept = {k: route[k] for k in ("dst", "gw") if k in route}
@@ -159,8 +221,13 @@ def convert(result: Result, to_version: str, *, from_version: str | None = None)
             # 0.1.0 and 0.2.0 share a shape; copy only the keys it has.
             same: Result = {"cniVersion": to_version}
             for key in ("ip4", "ip6"):
-                if isinstance(result.get(key), dict):
-                    same[key] = result[key]
+                block = result.get(key)
+                if isinstance(block, dict):
+                    kept = _known(block, ("ip", "gateway"))
+                    routes = _dicts(block.get("routes"), ("dst", "gw"))
+                    if routes:
+                        kept["routes"] = routes
+                    same[key] = kept
             return _with_dns(same, result)
         if source_family == _V04:
             return _v1_to_v04(_v04_to_v1(result), to_version)
