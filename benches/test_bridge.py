@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
-from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, ok
+from tests.support.env import REFERENCE_PLUGINS
+from tests.support.world import World, ok
 
 pytestmark = pytest.mark.netns
 

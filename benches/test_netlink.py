@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
-from tests.netns.test_netlink_bytes import pyroute2_veth_setup
+from tests.support.wire import pyroute2_veth_setup
 
 from cni._native import encode_veth_setup
 

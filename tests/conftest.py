@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Shared fixtures: the test plugin on a CNI_PATH, throwaway namespaces, the Go oracle."""
+"""Fixtures only: the test plugin on a CNI_PATH, our plugins installed, throwaway namespaces,
+the Go oracle. Helpers live in tests/support/."""
 
 from __future__ import annotations
 
@@ -13,10 +14,7 @@ from pathlib import Path
 import pytest
 
 from cni.install import install
-
-TESTS = Path(__file__).parent
-REFERENCE_PLUGINS = Path("/usr/lib/cni")
-GOPATH = Path("/usr/share/gocode")
+from tests.support.env import CAN_NETNS, GOPATH, TESTS
 
 
 @pytest.fixture(scope="session")
@@ -42,26 +40,6 @@ def debug_dir(tmp_path: Path) -> Path:
     return directory
 
 
-def calls(debug_dir: Path) -> list[str]:
-    """The commands the test plugin recorded, in order."""
-    return [p.name.split("-", 1)[1].removesuffix(".json") for p in sorted(debug_dir.iterdir())]
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0
-
-
-def _can_make_netns() -> bool:
-    if not is_root() or shutil.which("ip") is None:
-        return False
-    name = f"cniprobe-{uuid.uuid4().hex[:8]}"
-    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, check=False).returncode == 0
-    if made:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-    return made
-
-
-CAN_NETNS = _can_make_netns()
 needs_netns = pytest.mark.skipif(not CAN_NETNS, reason="needs root and `ip netns add`")
 
 

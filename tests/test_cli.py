@@ -14,7 +14,7 @@ from unittest.mock import ANY
 import pytest
 
 from cni.cli import container_id_for, main
-from tests.conftest import calls
+from tests.support.env import calls
 
 
 @pytest.fixture

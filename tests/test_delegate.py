@@ -14,7 +14,7 @@ from cni import delegate
 from cni.errors import CNIError, InvalidNetworkConfig
 from cni.invoke import find_in_path
 from cni.spec.netconf import split_path
-from tests.conftest import calls
+from tests.support.env import calls
 
 
 def env(plugin_dir: Path, **extra: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import pytest
 from cni.errors import CNIError, IncompatibleCNIVersion, InvalidEnvironmentVariables, InvalidNetworkConfig
 from cni.runtime import CNIConfig, CNIErrorGroup, RuntimeConf, conflist_from_bytes, load_dir
 from cni.runtime.conflist import negotiate_version
-from tests.conftest import calls
+from tests.support.env import calls
 
 SELF_NS = "/proc/self/ns/net"
 

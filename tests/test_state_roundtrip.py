@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from cni import skel
 from cni.ipam.store import DiskStore, Owner
 from cni.runtime.cache import CachedAttachment, ResultCache
-from tests.test_skel import GOOD_CONF, RESULT, run
+from tests.support.sdk import GOOD_CONF, RESULT, run
 
 HOSTILE = "aZ09_.-/:\\\n\r\t \0\"',;=\x1b\x7féü\udcff"
 hostile = st.text(alphabet=HOSTILE, min_size=0, max_size=18)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cni.runtime import CNIConfig, RuntimeConf, conflist_from_bytes
-from tests.conftest import calls
+from tests.support.env import calls
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
 

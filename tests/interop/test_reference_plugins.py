@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, node_state, normalise_result, ok, pod_state
+from tests.support.env import REFERENCE_PLUGINS
+from tests.support.world import World, node_state, normalise_result, ok, pod_state
 
 pytestmark = [
     pytest.mark.interop,

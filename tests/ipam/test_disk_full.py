@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import is_root
+from tests.support.env import is_root
 
 DRIVER = Path(__file__).parent.parent / "drivers" / "disk_full.py"
 

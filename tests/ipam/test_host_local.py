@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.ipam.conftest import host_local_conf, reservations, run_plugin
+from tests.support.procs import host_local_conf, reservations, run_plugin
 
 
 @pytest.fixture

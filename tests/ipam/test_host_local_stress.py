@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import is_root
-from tests.ipam.conftest import Outcome, host_local_conf, reservations, run_plugin
+from tests.support.env import is_root
+from tests.support.procs import Outcome, host_local_conf, reservations, run_plugin
 
 
 @pytest.fixture

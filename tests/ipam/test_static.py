@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.ipam.conftest import run_plugin
+from tests.support.procs import run_plugin
 
 BASE: dict[str, Any] = {
     "cniVersion": "1.0.0",

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, kernel_supports, node_state, normalise_result, ok, pod_state, sysctl
+from tests.support.differential import Differential
+from tests.support.env import REFERENCE_PLUGINS
+from tests.support.world import World, kernel_supports, node_state, ok, pod_state, sysctl
 
 pytestmark = pytest.mark.netns
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]
@@ -181,20 +182,14 @@ def test_existing_interface_name_in_the_container_is_an_error(
 def test_same_result_and_kernel_state_as_reference(
     tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
 ) -> None:
-    if not (REFERENCE_PLUGINS / "bridge").exists():
-        pytest.skip("needs containernetworking-plugins")
-    conf = conflist(hairpinMode=True)
-    ours = World("dours", tmp_path, make_netns, conf, our_bin)
-    theirs = World("dref", tmp_path, make_netns, conf, REFERENCE_PLUGINS)
-    our_result = ok(ours.cni("add"))
-    their_result = ok(theirs.cni("add"))
-    assert normalise_result(our_result) == normalise_result(their_result)
-    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
-    assert node_state(ours.node, "cnibr0") == node_state(theirs.node, "cnibr0")
-    ok(ours.cni("del"))
-    ok(theirs.cni("del"))
-    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
-    assert node_state(ours.node, "cnibr0") == node_state(theirs.node, "cnibr0")
+    case = Differential("d", tmp_path, make_netns, conflist(hairpinMode=True), our_bin, pods=2)
+    case.step("add", 0, "p1")
+    case.step("add", 1, "p2")
+    case.assert_same_state()
+    case.step("del", 0, "p1")
+    case.assert_same_state()
+    case.step("del", 1, "p2")
+    case.assert_same_state()
 
 
 @pytest.mark.interop

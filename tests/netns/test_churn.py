@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.worlds import World
+from tests.support.world import World
 
 pytestmark = pytest.mark.netns
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import CAN_NETNS
+from tests.support.env import CAN_NETNS
 
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(not CAN_NETNS, reason="needs root and `ip netns add`")]
 

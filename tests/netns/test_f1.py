@@ -12,7 +12,6 @@ state with the state before the ADD.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -22,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.worlds import World, kernel_supports, veth_pair
+from tests.support.observe import kernel, observe
+from tests.support.world import World, kernel_supports, veth_pair
 
 pytestmark = [
     pytest.mark.netns,
@@ -107,64 +107,11 @@ KINDS = [
 ]
 
 
-def kernel_snapshot(netns: str, infra: set[str]) -> dict[str, Any]:
-    """Links (host veth names reduced to their prefix), addresses and routes, via pyroute2;
-    `infra` links (and what is on them) are left out."""
-    from pyroute2 import NetNS
-
-    with NetNS(netns) as ns:
-        links = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ns.get_links()}
-        kept = {i: n for i, n in links.items() if n not in infra}
-        return {
-            "links": sorted("veth*" if n.startswith("veth") else n for n in kept.values()),
-            "addrs": sorted(
-                (kept[a["index"]], a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-                for a in ns.get_addr()
-                if a["index"] in kept and not str(a.get_attr("IFA_ADDRESS")).startswith("fe80")
-            ),
-            "routes": sorted(
-                (r["family"], str(r.get_attr("RTA_DST")), r["dst_len"], str(r.get_attr("RTA_GATEWAY")))
-                for r in ns.get_routes(table=254)
-                if r.get_attr("RTA_OIF") in kept and not str(r.get_attr("RTA_DST")).startswith("fe80")
-            ),
-        }
-
-
-def nft_state(node: str) -> list[str]:
-    """nftables rules and regular chains. Tables and base chains are shared: DEL leaves
-    them (as the reference's macspoofchk does), so a leak shows as a rule or chain."""
-    out = subprocess.run(["ip", "netns", "exec", node, "nft", "-j", "list", "ruleset"], capture_output=True, check=True)
-    found = []
-    for item in json.loads(out.stdout)["nftables"]:
-        if "rule" in item:
-            rule = item["rule"]
-            found.append(f"rule {rule['family']} {rule['table']} {rule['chain']} {json.dumps(rule['expr'])}")
-        elif "chain" in item and "hook" not in item["chain"]:
-            chain = item["chain"]
-            found.append(f"chain {chain['family']} {chain['table']} {chain['name']}")
-    return sorted(found)
-
-
-def store_snapshot(world: World) -> dict[str, list[str]]:
-    """Every file of the network's store directory and of our index's attachments."""
-    directory = world.ipam / world.network
-    attachments = directory / ".cni-index" / "attachments"
-    return {
-        "files": sorted(
-            f for f in os.listdir(directory) if f not in ("lock", ".cni-index") and not f.startswith("last_reserved_ip")
-        )
-        if directory.exists()
-        else [],
-        "attachments": sorted(os.listdir(attachments)) if attachments.exists() else [],
-    }
-
-
 def snapshot(world: World, infra: set[str]) -> dict[str, Any]:
+    """The node as the shared observer sees it (with the network's store), and the pod."""
     return {
-        "node": kernel_snapshot(world.node, infra),
-        "pod": kernel_snapshot(world.pods[0], set()),
-        "nft": nft_state(world.node),
-        "store": store_snapshot(world),
+        "node": observe(world.node, infra=infra, store=world.ipam / world.network, cache=world.cache),
+        "pod": kernel(world.pods[0]),
     }
 
 
@@ -196,6 +143,10 @@ def test_kill_at_every_injected_point_of_add_then_del_leaves_nothing(
             timeout=60,
         )
 
+    # One clean ADD and DEL first: what DEL keeps by design (the bridge, forwarding on,
+    # host-local's lock and index) is then part of the state to come back to.
+    assert run("ADD").returncode == 0
+    assert run("DEL").returncode == 0
     before = snapshot(world, infra)
     killed = 0
     for syscall in syscalls:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, normalise_result, ok, pod_state, veth_pair
+from tests.support.env import REFERENCE_PLUGINS
+from tests.support.world import World, normalise_result, ok, pod_state, veth_pair
 
 pytestmark = pytest.mark.netns
 

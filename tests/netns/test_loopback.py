@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import normalise_result, pod_state
+from tests.support.env import REFERENCE_PLUGINS
+from tests.support.world import normalise_result, pod_state
 
 pytestmark = pytest.mark.netns
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, kernel_supports, link_details, normalise_result, ok, pod_state, veth_pair
+from tests.support.env import REFERENCE_PLUGINS
+from tests.support.world import World, kernel_supports, link_details, normalise_result, ok, pod_state, veth_pair
 
 pytestmark = pytest.mark.netns
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]

@@ -10,7 +10,7 @@ import pytest
 
 from cni._native import Netlink
 from cni.errors import NetlinkError
-from tests.worlds import kernel_supports
+from tests.support.world import kernel_supports
 
 pytestmark = pytest.mark.netns
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REFERENCE_PLUGINS
-from tests.worlds import World, normalise_result, ok, pod_state
+from tests.support.differential import Differential
+from tests.support.world import World, ok, pod_state
 
 pytestmark = pytest.mark.netns
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]
@@ -103,13 +103,8 @@ def test_ipmasq_not_yet_and_ipam_required(tmp_path: Path, make_netns: Callable[[
 
 @pytest.mark.interop
 def test_same_as_reference(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
-    if not (REFERENCE_PLUGINS / "ptp").exists():
-        pytest.skip("needs containernetworking-plugins")
-    ours = World("ptpo", tmp_path, make_netns, conflist(), our_bin)
-    theirs = World("ptpr", tmp_path, make_netns, conflist(), REFERENCE_PLUGINS)
-    assert normalise_result(ok(ours.cni("add"))) == normalise_result(ok(theirs.cni("add")))
-    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
-    assert route_destinations(ours.node) == route_destinations(theirs.node)
-    ok(ours.cni("del"))
-    ok(theirs.cni("del"))
-    assert pod_state(ours.pods[0]) == pod_state(theirs.pods[0])
+    case = Differential("ptp", tmp_path, make_netns, conflist(), our_bin)
+    case.step("add")
+    case.assert_same_state()
+    case.step("del")
+    case.assert_same_state()

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.worlds import World, ok
+from tests.support.world import World, ok
 
 pytestmark = pytest.mark.netns
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.worlds import World, link_details, ok, pod_state
+from tests.support.world import World, link_details, ok, pod_state
 
 pytestmark = pytest.mark.netns
 

@@ -212,10 +212,6 @@ def cidr_problem(value: object) -> str | None:
     return None
 
 
-def string_check(value: object) -> str | None:
-    return None if isinstance(value, str) else "must be a string"
-
-
 def uint32_check(value: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT32:
         return None
