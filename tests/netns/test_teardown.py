@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Teardown runs every step (issue 8): a bridge DEL with each of its steps made to fail in
 turn still runs the others, releases the address, and names what failed; a second DEL
-then finishes the job."""
+then finishes the job. The undo of a failed ADD does the same."""
 
 from __future__ import annotations
 
@@ -100,4 +100,44 @@ def test_bridge_del_runs_every_step_past_a_failure(
     # A plain DEL (what the runtime retries) then finishes: nothing of the attachment is left.
     ok_del = world.cni("del", 0, "c1")
     assert ok_del.returncode == 0, ok_del.stdout.decode()
+    assert snapshot(world) == before
+
+
+def test_bridge_add_undo_runs_every_step_past_a_failure(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
+) -> None:
+    """ADD fails after IPAM (at the gateway addresses), and the first step of its undo (the
+    host veth) fails too: the spoof check and the address still go, and the ADD's error says
+    what the undo could not do."""
+    world = World("tu", tmp_path, make_netns, conflist(), our_bin)
+    ok(world.cni("add", 0, "c0"))
+    ok(world.cni("del", 0, "c0"))
+    before = snapshot(world)
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": world.pod_path(),
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(our_bin),
+        "PYTHONPATH": str(ROOT),
+    }
+    out = subprocess.run(
+        [
+            *("ip", "netns", "exec", world.node, sys.executable, str(DRIVER), "cni.plugins.bridge"),
+            *("_ensure_gateway_addresses", "_del_link_if_present"),
+        ],
+        input=world.plugin_stdin(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert out.returncode == 1, out.stderr.decode()
+    answer = json.loads(out.stdout)
+    assert "injected failure of _ensure_gateway_addresses" in answer["msg"]
+    assert "undo: delete the host veth failed: injected failure of _del_link_if_present" in answer["details"]
+    assert world.reservations() == [], "the address was released whatever failed before"
+    assert "macspoofchk-c1-eth0" not in spoofcheck_rules(world)
+    # The runtime's DEL then removes the rest (the veth goes with its container side).
+    assert world.cni("del", 0, "c1").returncode == 0
     assert snapshot(world) == before

@@ -41,15 +41,10 @@ def ipam_add(args: skel.CmdArgs) -> dict[str, object]:
     return convert(result, versions.CURRENT, from_version=args.cni_version)
 
 
-def ipam_del(args: skel.CmdArgs, *, best_effort: bool = False) -> None:
+def ipam_del(args: skel.CmdArgs) -> None:
     kind = ipam_type(args)
-    if kind is None:
-        return
-    try:
+    if kind is not None:
         delegate_del(kind, args.stdin_data, args.env)
-    except CNIError:
-        if not best_effort:
-            raise
 
 
 def ipam_forward(args: skel.CmdArgs) -> None:
@@ -280,17 +275,22 @@ def finish_add(
         for key, value in sysctls:
             sysctl_if_present(key, value, args.netns)
         configure(pod, args, result)
-    except BaseException:
-        undo_add(args, ipam_done=ipam_done)
+    except BaseException as err:
+        undo_add(args, ipam_done=ipam_done, cause=err)
         raise
     return result
 
 
-def undo_add(args: skel.CmdArgs, *, ipam_done: bool) -> None:
-    """After a failed ADD: remove the container's interface and release what IPAM gave."""
-    delete_container_link(args)
+def undo_add(args: skel.CmdArgs, *, ipam_done: bool, cause: BaseException) -> None:
+    """After a failed ADD: remove the container's interface and release what IPAM gave,
+    both whatever the other does; their failures go into `cause`'s details."""
+    from cni.kit.teardown import Teardown
+
+    teardown = Teardown(str(args.conf.get("type") or "plugin"))
+    teardown.step("delete the container interface", delete_container_link, args)
     if ipam_done:
-        ipam_del(args, best_effort=True)
+        teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
+    teardown.note_on(cause)
 
 
 def open_free_pod(args: skel.CmdArgs) -> Netlink:

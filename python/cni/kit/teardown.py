@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Teardown that runs every step: a DEL (or the undo of a failed ADD) goes on past a
-failing step, then reports every failure together.
+failing step, then reports every failure together (a DEL raises them; an undo adds them to
+the details of the ADD's error, which is the one to report).
 
 A DEL that stopped at its first failure would leak what the later steps hold: a bridge DEL
 whose spoof-check removal failed (`nft` missing) never released its address. netavark
@@ -43,3 +44,9 @@ class Teardown:
         msg = "; ".join(f"{what} failed: {err.msg}" for what, err in self.failures)
         details = "; ".join(err.details for _, err in self.failures if err.details)
         raise CNIError(f"{self.plugin}: {msg}", details, code=first.code)
+
+    def note_on(self, cause: BaseException) -> None:
+        """After an undo: the failures become details of the error the ADD raises."""
+        if self.failures and isinstance(cause, CNIError):
+            undo = "undo: " + "; ".join(f"{what} failed: {err.msg}" for what, err in self.failures)
+            cause.details = "; ".join(filter(None, [cause.details, undo]))

@@ -311,8 +311,8 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         dns = args.conf.get("dns")
         if isinstance(dns, dict) and dns:
             result["dns"] = dns
-    except BaseException:
-        _undo(node, host, args, config, ipam_done)
+    except BaseException as err:
+        _undo(node, host, args, config, ipam_done, err)
         raise
     return result
 
@@ -352,19 +352,27 @@ def _remove_spoofcheck(args: skel.CmdArgs) -> None:
     nft.apply(spoofcheck_teardown(args.container_id, args.ifname, handles, chains))
 
 
-def _undo(node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_done: bool) -> None:
-    """After a failed ADD: no veth, rule or reservation may remain (F8)."""
-    try:
-        node.del_link(host)
-    except CNIError:
-        pass
+def _undo(
+    node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_done: bool, cause: BaseException
+) -> None:
+    """After a failed ADD: no veth, rule or reservation may remain (F8); every step runs."""
+    from cni.kit.teardown import Teardown
+
+    teardown = Teardown("bridge")
+    teardown.step("delete the host veth", _del_link_if_present, node, host)
     if config.spoofcheck:
-        try:
-            _remove_spoofcheck(args)
-        except CNIError:
-            pass
+        teardown.step("remove the MAC spoof check", _remove_spoofcheck, args)
     if ipam_done:
-        ipam_del(args, best_effort=True)
+        teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
+    teardown.note_on(cause)
+
+
+def _del_link_if_present(node: Netlink, name: str) -> None:
+    try:
+        node.del_link(name)
+    except NetlinkError as err:
+        if err.errno != errno.ENODEV:
+            raise
 
 
 def _bridge_exists(args: skel.CmdArgs) -> None:

@@ -112,8 +112,8 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         dns = args.conf.get("dns")
         if isinstance(dns, dict) and dns:
             result["dns"] = dns
-    except BaseException:
-        undo_add(args, ipam_done=ipam_done)
+    except BaseException as err:
+        undo_add(args, ipam_done=ipam_done, cause=err)
         raise
     return result
 
