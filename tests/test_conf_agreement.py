@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The plugins' lean config checker and the pydantic models accept and refuse the same configs.
 
-Plugins validate with :mod:`cni.spec.netconf` (no pydantic on their start-up path); the runtime,
-CLI and API validate with :mod:`cni.models`. Both take their rules from `cni.spec.netconf`; these
+Plugins validate with :mod:`cni.netconf` (no pydantic on their start-up path); the runtime,
+CLI and API validate with :mod:`cni.models`. Both take their rules from `cni.netconf`; these
 property tests show the two layers give the same verdict and the same error code.
 """
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from cni.errors import CNIError
 from cni.models import NetConf, parse_netconf
-from cni.spec.netconf import PLUGIN_FIELDS, check_plugin_conf
+from cni.netconf import PLUGIN_FIELDS, check_plugin_conf
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)
 any_json = st.recursive(

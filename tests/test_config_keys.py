@@ -2,7 +2,7 @@
 """Every declared key of every plugin we ship, given a value of the wrong type and values of
 the right type but out of range: code 7, a message naming the key, never 999 (issue 8).
 
-The keys come from each plugin's own table (:mod:`cni.kit.fields`), which the SDK checks
+The keys come from each plugin's own table (:mod:`cni.plugins._fields`), which the SDK checks
 before any handler runs. The plugins run in this process with a CNI_NETNS that does not
 exist: a value the table let through would reach the namespace check (code 8), so no
 test here can touch the machine's network.
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from cni.kit.fields import Field
-from cni.plugins.registry import PLUGINS
+from cni.plugins._fields import Field
+from cni.plugins.registry import PLUGINS, Entry
 
 WRONG_TYPE: dict[str, object] = {"boolean": "yes", "integer": "5", "string": 5, "array": {"x": 1}, "object": [1]}
 OUT_OF_RANGE_STRINGS: dict[str, list[str]] = {
@@ -40,10 +40,15 @@ BAD_ENTRIES: list[object] = [
 ]
 
 
+def declared(entry: Entry) -> tuple[Field, ...]:
+    fields = entry.plugin().fields
+    return fields() if fields is not None else ()
+
+
 def cases() -> list[tuple[str, str, object]]:
     out = []
     for entry in PLUGINS:
-        for field in entry.plugin().fields:
+        for field in declared(entry):
             kind = str(field.schema["type"])
             out.append((entry.type, field.path, WRONG_TYPE[kind]))
             if kind == "integer":
@@ -96,10 +101,10 @@ def test_every_key_refuses_bad_values_with_code_7_naming_it(plugin_type: str, pa
 
 def test_every_plugin_declares_its_keys() -> None:
     """Each shipped plugin has a table (loopback and dummy read none of their own)."""
-    without = sorted(e.type for e in PLUGINS if not e.plugin().fields)
+    without = sorted(e.type for e in PLUGINS if not declared(e))
     assert without == ["dummy", "loopback"]
     for entry in PLUGINS:
-        paths = [f.path for f in entry.plugin().fields]
+        paths = [f.path for f in declared(entry)]
         assert len(paths) == len(set(paths)), entry.type
 
 
@@ -112,19 +117,19 @@ def test_good_values_pass_the_table() -> None:
         "ipam.routes": [{"dst": "0.0.0.0/0", "gw": "10.1.0.1"}],
         "runtimeConfig.ips": ["10.1.0.5/16"],
     }
-    fields: list[Field] = [f for e in PLUGINS for f in e.plugin().fields]
+    fields: list[Field] = [f for e in PLUGINS for f in declared(e)]
     for field in fields:
         if field.path in good and good[field.path] is not None:
             assert field.check(good[field.path]) is None, field.path
 
 
 def test_schema_of_a_plugin_is_built_from_its_table() -> None:
-    from cni.kit.fields import schema
+    from cni.plugins._fields import schema
     from cni.plugins.registry import find
 
     entry = find("bridge")
     assert entry is not None
-    doc = schema(entry.plugin().fields, "bridge")
+    doc = schema(declared(entry), "bridge")
     props = doc["properties"]
     assert isinstance(props, dict)
     assert props["mtu"]["maximum"] == 65535

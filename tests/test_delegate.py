@@ -13,7 +13,7 @@ import pytest
 from cni import delegate
 from cni.errors import CNIError, InvalidNetworkConfig
 from cni.invoke import find_in_path
-from cni.spec.netconf import split_path
+from cni.netconf import split_path
 from tests.support.env import calls
 
 

@@ -13,7 +13,7 @@ empty `dns` object for results before 1.0.0; that is its encoder, not a field, a
 ignored.
 
 Both of our conversion paths are checked: the lean one plugins use
-(:func:`cni.spec.result.convert`) and the runtime's (:func:`cni.models.result.parse_result`
+(:func:`cni.conversion.convert`) and the runtime's (:func:`cni.models.result.parse_result`
 then `to_dict`). They agree with libcni everywhere except the two cases below, where libcni
 changes what the plugin said; each has a test of its own.
 """
@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
+from cni.conversion import convert
 from cni.errors import CNIError
 from cni.models.result import parse_result
-from cni.spec.result import convert
 
 CASES = [
     json.loads(line) for line in (Path(__file__).parent / "data/libcni-v1.3/conversion.jsonl").read_text().splitlines()

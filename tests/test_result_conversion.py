@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from cni import versions
+from cni.conversion import convert
 from cni.errors import IncompatibleCNIVersion
 from cni.models import parse_result
-from cni.spec.result import convert
 
 DATA = Path(__file__).parent / "data"
 GO_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0")

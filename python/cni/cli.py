@@ -270,9 +270,9 @@ def _cmd_validate(ns: argparse.Namespace) -> int:
 
 def _cmd_schema(ns: argparse.Namespace) -> int:
     from cni.errors import InvalidNetworkConfig
-    from cni.kit.fields import schema
     from cni.models import NetConf, NetConfList, Result
     from cni.plugins import registry
+    from cni.plugins._fields import schema
 
     models: dict[str, Any] = {"conflist": NetConfList, "netconf": NetConf, "result": Result}
     model = models.get(ns.type)
@@ -284,7 +284,8 @@ def _cmd_schema(ns: argparse.Namespace) -> int:
         known = [*sorted(models), *(e.type for e in registry.PLUGINS)]
         raise InvalidNetworkConfig(f"no schema for {ns.type!r}", f"known: {', '.join(known)}")
     # The keys the plugin declares, beside the ones every plugin config has.
-    plugin_schema = schema(entry.plugin().fields, f"{entry.type} plugin config")
+    declared = entry.plugin().fields
+    plugin_schema = schema(declared() if declared is not None else (), f"{entry.type} plugin config")
     common = NetConf.model_json_schema(by_alias=True)
     properties = plugin_schema["properties"]
     assert isinstance(properties, dict)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from cni import _posix
 from cni.invoke import Completed, find_in_path, plugin_error, run
-from cni.spec.netconf import split_path
+from cni.netconf import split_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -22,8 +22,11 @@ _HEADER = """#!{interpreter} -IS
 import sys
 sys.path[:0] = {paths!r}
 """
-_RUN_SHIPPED = """from cni.plugins.registry import run
-sys.exit(run({plugin_type!r}))
+# The plugin's module straight away: the registry is for install, delegation and tests,
+# and would be one more import on every exec.
+_RUN_SHIPPED = """from cni.skel import run
+from {module} import PLUGIN
+sys.exit(run(PLUGIN))
 """
 # A plugin of another module (the tests' echo plugin) with a `main() -> int`.
 _RUN_MODULE = """from {module} import main
@@ -52,7 +55,12 @@ def launcher(
     head = _HEADER.format(
         interpreter=interpreter, name=name, version=cni.__version__, paths=[*extra_paths, *package_paths()]
     )
-    body = _RUN_SHIPPED.format(plugin_type=plugin_type) if plugin_type else _RUN_MODULE.format(module=module)
+    if plugin_type:
+        entry = registry.find(plugin_type)
+        assert entry is not None, plugin_type
+        body = _RUN_SHIPPED.format(module=entry.module)
+    else:
+        body = _RUN_MODULE.format(module=module)
     return head + body
 
 

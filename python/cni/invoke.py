@@ -14,7 +14,7 @@ import time
 
 from cni import _posix
 from cni.errors import CNIError, InternalError, InvalidNetworkConfig, IOFailure, TryAgainLater
-from cni.spec.netconf import plugin_type_problem
+from cni.netconf import plugin_type_problem
 
 #: Largest stdout or stderr accepted from a plugin before it is killed.
 MAX_OUTPUT = 16 * 1024 * 1024

@@ -28,7 +28,7 @@ from __future__ import annotations
 import posix
 import sys
 
-from cni import _posix, versions
+from cni import _posix, netconf, versions
 from cni.errors import (
     CNIError,
     IncompatibleCNIVersion,
@@ -38,14 +38,13 @@ from cni.errors import (
     InvalidNetworkConfig,
     IOFailure,
 )
-from cni.spec import netconf
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import BinaryIO, TextIO
 
-    from cni.kit.fields import Field
+    from cni.plugins._fields import Field
 
 #: Largest stdin accepted: configs are kilobytes; a bound keeps a bad runtime from OOMing us.
 MAX_STDIN = 16 * 1024 * 1024
@@ -212,8 +211,9 @@ class Plugin:
     """A plugin: a handler per verb, the config keys it declares, what it says it is.
 
     Handlers take :class:`CmdArgs`; ADD returns the result. A verb without a handler is an
-    error, except GC and STATUS, which then report clean and ready. `fields` are checked
-    before any handler runs (:mod:`cni.kit.fields`).
+    error, except GC and STATUS, which then report clean and ready. `fields` gives the
+    declared keys (:mod:`cni.plugins._fields`), checked before any handler runs; it is called
+    only then, so VERSION never builds the table.
     """
 
     __slots__ = ("about", "fields", "handlers", "name", "supported_versions")
@@ -228,7 +228,7 @@ class Plugin:
         gc: Callable[[CmdArgs], object] | None = None,
         status: Callable[[CmdArgs], object] | None = None,
         about: str = "",
-        fields: tuple[Field, ...] = (),
+        fields: Callable[[], tuple[Field, ...]] | None = None,
         supported_versions: tuple[str, ...] = versions.ALL,
     ) -> None:
         self.name = name
@@ -255,10 +255,10 @@ def dispatch(plugin: Plugin, env: Mapping[str, str], stdin: BinaryIO, *, own_pro
     _check_env(command, env)
     data = _read_stdin(stdin)
     parsed = _parse_conf(command, data, supported)
-    if plugin.fields:
-        from cni.kit.fields import check_fields
+    if plugin.fields is not None:
+        from cni.plugins._fields import check_fields
 
-        check_fields(parsed, plugin.fields, plugin.name or "plugin")
+        check_fields(parsed, plugin.fields(), plugin.name or "plugin")
     if command == "GC" and not any(
         isinstance(parsed.get(k), list) for k in ("cni.dev/valid-attachments", "cni.dev/attachments")
     ):
@@ -292,7 +292,7 @@ def dispatch(plugin: Plugin, env: Mapping[str, str], stdin: BinaryIO, *, own_pro
         return None
     if not isinstance(result, dict):
         raise InternalError("plugin ADD returned no result")
-    from cni.spec.result import convert
+    from cni.conversion import convert
 
     return convert(result, args.cni_version, from_version=args.cni_version)
 

@@ -2,8 +2,8 @@
 """pydantic models of the CNI wire formats: configs, results, VERSION and errors.
 
 These are the spec layer for the runtime library, the CLI and the public API. Plugins do
-not import them (pydantic costs 100+ ms per exec); they use :mod:`cni.spec.netconf` and
-:mod:`cni.spec.result`, whose check functions these models call, so both layers agree.
+not import them (pydantic costs 100+ ms per exec); they use :mod:`cni.netconf` and
+:mod:`cni.conversion`, whose check functions these models call, so both layers agree.
 """
 
 from cni.models.netconf import (

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Network configurations: the conflist, the legacy single-plugin file and plugin configs.
 
-Field rules come from :mod:`cni.spec.netconf` (the plugins' lean checker): every common key here
+Field rules come from :mod:`cni.netconf` (the plugins' lean checker): every common key here
 runs the same check function, so the two layers cannot drift apart. Unknown keys are kept
 and passed through unchanged, as the spec requires.
 """
@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 from pydantic import ValidationError as _ValidationError
 
+from cni import netconf as rules
 from cni.errors import CNIError, DecodingFailure, InvalidNetworkConfig
 from cni.models._errors import to_cni_error
-from cni.spec import netconf as rules
 
 
 def _rule(key: str) -> AfterValidator:

@@ -2,7 +2,7 @@
 """Results in every wire version, the VERSION result and the error object.
 
 :class:`Result` is the 1.1.0 shape, which every version converts to and from (the rules
-live in :mod:`cni.spec.result`, shared with the plugins). Older wire shapes are validated by
+live in :mod:`cni.conversion`, shared with the plugins). Older wire shapes are validated by
 their own models before conversion, so a malformed 0.2.0 or 0.4.0 result is refused with a
 message that names the key and the value.
 """
@@ -15,11 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, StrictStr, model_validator
 from pydantic import ValidationError as _ValidationError
 
-from cni import versions
+from cni import conversion, versions
 from cni.errors import DecodingFailure, IncompatibleCNIVersion
 from cni.models._errors import to_cni_error
 from cni.models.netconf import DNS
-from cni.spec import result as conversion
 
 
 def _cidr(value: str) -> str:

@@ -26,18 +26,7 @@ import errno
 from cni import skel
 from cni._native import Link, Netlink, cidr_has
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
-from cni.kit.fields import (
-    IP_MASQ,
-    IP_MASQ_BACKEND,
-    MTU,
-    REQUESTED_MAC,
-    boolean,
-    ifname,
-    integer,
-    items,
-    object_check,
-)
-from cni.kit.iface import (
+from cni.plugins._iface import (
     config_bool,
     config_mtu,
     configure,
@@ -55,6 +44,8 @@ from cni.kit.iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "bridge plugin (cni package)"
@@ -292,7 +283,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         result["interfaces"] = interfaces
         if config.spoofcheck:
             from cni._native import spoofcheck_setup
-            from cni.kit import nft
+            from cni.plugins import _nft as nft
 
             container_mac = str(interfaces[2]["mac"])
             nft.apply(spoofcheck_setup(host, container_mac, args.container_id, args.ifname))
@@ -336,7 +327,7 @@ def _remove_spoofcheck(args: skel.CmdArgs) -> None:
     """Removes this attachment's macspoofchk rules: found by their comment, so it works when
     the namespace (and with it the host veth's name) is gone."""
     from cni._native import spoofcheck_teardown
-    from cni.kit import nft
+    from cni.plugins import _nft as nft
 
     comment = f"macspoofchk-{args.container_id}-{args.ifname}"
     chain = f"cni-br-iface-{args.container_id}-{args.ifname}"
@@ -352,11 +343,9 @@ def _remove_spoofcheck(args: skel.CmdArgs) -> None:
     nft.apply(spoofcheck_teardown(args.container_id, args.ifname, handles, chains))
 
 
-def _undo(
-    node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_done: bool, cause: BaseException
-) -> None:
+def _undo(node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_done: bool, cause: BaseException) -> None:
     """After a failed ADD: no veth, rule or reservation may remain (F8); every step runs."""
-    from cni.kit.teardown import Teardown
+    from cni.plugins._teardown import Teardown
 
     teardown = Teardown("bridge")
     teardown.step("delete the host veth", _del_link_if_present, node, host)
@@ -384,7 +373,7 @@ def _bridge_exists(args: skel.CmdArgs) -> None:
 def cmd_del(args: skel.CmdArgs) -> None:
     """The interface first, then its firewall rules (even when the netns is gone), then IPAM;
     every step runs even when one before it failed."""
-    from cni.kit.teardown import Teardown
+    from cni.plugins._teardown import Teardown
 
     config = Config(args)
     teardown = Teardown("bridge")
@@ -395,30 +384,44 @@ def cmd_del(args: skel.CmdArgs) -> None:
     teardown.finish()
 
 
-def _trunk_entry_problem(entry: object) -> str | None:
-    vlan_id = integer("id", 1, 4094, "").check
-    return object_check({"id": vlan_id, "minID": vlan_id, "maxID": vlan_id})(entry)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import (
+        IP_MASQ,
+        IP_MASQ_BACKEND,
+        MTU,
+        REQUESTED_MAC,
+        boolean,
+        ifname,
+        integer,
+        items,
+        object_check,
+    )
 
+    def _trunk_entry_problem(entry: object) -> str | None:
+        vlan_id = integer("id", 1, 4094, "").check
+        return object_check({"id": vlan_id, "minID": vlan_id, "maxID": vlan_id})(entry)
 
-FIELDS = (
-    ifname("bridge", "the bridge to attach to (default cni0), created when missing"),
-    boolean("isGateway", "give the bridge the gateway addresses"),
-    boolean("isDefaultGateway", "also a default route through the gateway (implies isGateway)"),
-    boolean("forceAddress", "replace a conflicting gateway address on the bridge"),
-    IP_MASQ,
-    IP_MASQ_BACKEND,
-    MTU,
-    boolean("hairpinMode", "hairpin on the host veth's port"),
-    boolean("promiscMode", "the bridge in promiscuous mode"),
-    integer("vlan", 0, 4094, "access VLAN (PVID) of the port (0: none)"),
-    items("vlanTrunk", "tagged VLANs of the port", _trunk_entry_problem, {"type": "object"}),
-    boolean("preserveDefaultVlan", "keep VLAN 1 on the port"),
-    boolean("macspoofchk", "drop frames whose source MAC is not the container's"),
-    boolean("enabledad", "duplicate address detection on the container's interface"),
-    boolean("disableContainerInterface", "leave the container's interface down (no IPAM)"),
-    boolean("portIsolation", "isolate the port from other isolated ports"),
-    *REQUESTED_MAC,
-)
+    return (
+        ifname("bridge", "the bridge to attach to (default cni0), created when missing"),
+        boolean("isGateway", "give the bridge the gateway addresses"),
+        boolean("isDefaultGateway", "also a default route through the gateway (implies isGateway)"),
+        boolean("forceAddress", "replace a conflicting gateway address on the bridge"),
+        IP_MASQ,
+        IP_MASQ_BACKEND,
+        MTU,
+        boolean("hairpinMode", "hairpin on the host veth's port"),
+        boolean("promiscMode", "the bridge in promiscuous mode"),
+        integer("vlan", 0, 4094, "access VLAN (PVID) of the port (0: none)"),
+        items("vlanTrunk", "tagged VLANs of the port", _trunk_entry_problem, {"type": "object"}),
+        boolean("preserveDefaultVlan", "keep VLAN 1 on the port"),
+        boolean("macspoofchk", "drop frames whose source MAC is not the container's"),
+        boolean("enabledad", "duplicate address detection on the container's interface"),
+        boolean("disableContainerInterface", "leave the container's interface down (no IPAM)"),
+        boolean("portIsolation", "isolate the port from other isolated ports"),
+        *REQUESTED_MAC,
+    )
+
 
 PLUGIN = interface_plugin(
     "bridge",
@@ -428,5 +431,5 @@ PLUGIN = interface_plugin(
     about=ABOUT,
     check_more=_bridge_exists,
     delete=cmd_del,
-    fields=FIELDS,
+    fields=fields,
 )

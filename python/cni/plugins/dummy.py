@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cni import skel
 from cni.errors import InvalidNetworkConfig
-from cni.kit.iface import (
+from cni.plugins._iface import (
     finish_add,
     interface_plugin,
     ipam_type,

@@ -22,8 +22,7 @@ import posix
 from cni import _posix, skel, versions
 from cni._native import Netlink
 from cni.errors import InvalidNetworkConfig
-from cni.kit.fields import ifname, mac, path_string
-from cni.kit.iface import (
+from cni.plugins._iface import (
     check_container,
     finish_add,
     interface_plugin,
@@ -38,6 +37,8 @@ from cni.kit.iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "host-device plugin (cni package)"
@@ -170,7 +171,7 @@ def _move_back(args: skel.CmdArgs) -> None:
 
 def cmd_del(args: skel.CmdArgs) -> None:
     """The interface goes back to the node first, then its addresses are released."""
-    from cni.kit.teardown import Teardown
+    from cni.plugins._teardown import Teardown
 
     key, value = _selector(args)
     teardown = Teardown("host-device")
@@ -196,13 +197,18 @@ def cmd_check(args: skel.CmdArgs) -> None:
         check_container(args)
 
 
-FIELDS = (
-    ifname("device", "the device, by name"),
-    mac("hwaddr", "the device, by MAC address"),
-    path_string("kernelpath", "the device, by its sysfs path"),
-    path_string("pciBusID", "the device, by PCI address"),
-    path_string("runtimeConfig.deviceID", "the device, by PCI or auxiliary-bus ID (from the runtime)"),
-)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import ifname, mac, path_string
+
+    return (
+        ifname("device", "the device, by name"),
+        mac("hwaddr", "the device, by MAC address"),
+        path_string("kernelpath", "the device, by its sysfs path"),
+        path_string("pciBusID", "the device, by PCI address"),
+        path_string("runtimeConfig.deviceID", "the device, by PCI or auxiliary-bus ID (from the runtime)"),
+    )
+
 
 PLUGIN = interface_plugin(
     "host-device",
@@ -212,5 +218,5 @@ PLUGIN = interface_plugin(
     about=ABOUT,
     delete=cmd_del,
     check=cmd_check,
-    fields=FIELDS,
+    fields=fields,
 )

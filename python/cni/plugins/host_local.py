@@ -17,20 +17,11 @@ from cni import cniargs, skel, versions
 from cni._native import RangeSet
 from cni.errors import AddressExhausted, AddressInUse, AddressOutOfRange, CNIError, InvalidNetworkConfig
 from cni.ipam.store import DiskStore, Owner
-from cni.kit.fields import (
-    ROUTE,
-    ROUTE_SCHEMA,
-    address,
-    address_problem,
-    cidr,
-    cidr_problem,
-    items,
-    object_check,
-    path_string,
-)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "host-local IPAM plugin (cni package)"
@@ -302,42 +293,61 @@ def cmd_status(args: skel.CmdArgs) -> None:
                 raise PluginNotAvailable(f"no free addresses in range set {index} ({range_set})")
 
 
-_RANGE = object_check(
-    {"subnet": cidr_problem, "rangeStart": address_problem, "rangeEnd": address_problem, "gateway": address_problem},
-    required=("subnet",),
-)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import (
+        ROUTE,
+        ROUTE_SCHEMA,
+        address,
+        address_problem,
+        cidr,
+        cidr_problem,
+        items,
+        object_check,
+        path_string,
+    )
 
+    range_check = object_check(
+        {
+            "subnet": cidr_problem,
+            "rangeStart": address_problem,
+            "rangeEnd": address_problem,
+            "gateway": address_problem,
+        },
+        required=("subnet",),
+    )
 
-def _range_set_problem(value: object) -> str | None:
-    if not isinstance(value, list):
-        return "must be a list of ranges"
-    for n, entry in enumerate(value):
-        problem = _RANGE(entry)
-        if problem:
-            return f"range {n} {problem}"
-    return None
+    def _range_set_problem(value: object) -> str | None:
+        if not isinstance(value, list):
+            return "must be a list of ranges"
+        for n, entry in enumerate(value):
+            problem = range_check(entry)
+            if problem:
+                return f"range {n} {problem}"
+        return None
 
+    def _ip_or_cidr_problem(value: object) -> str | None:
+        # As the reference: an address, or a CIDR whose address part is taken.
+        text = value.split("/", 1)[0] if isinstance(value, str) else value
+        return address_problem(text)
 
-def _ip_or_cidr_problem(value: object) -> str | None:
-    # As the reference: an address, or a CIDR whose address part is taken.
-    text = value.split("/", 1)[0] if isinstance(value, str) else value
-    return address_problem(text)
+    return (
+        items("ipam.ranges", "range sets: one address from each", _range_set_problem, {"type": "array"}),
+        cidr("ipam.subnet", "the one range's subnet (legacy form)"),
+        address("ipam.rangeStart", "first address to give out (legacy form)"),
+        address("ipam.rangeEnd", "last address to give out (legacy form)"),
+        address("ipam.gateway", "the gateway (legacy form)"),
+        items("ipam.routes", "routes to return", ROUTE, ROUTE_SCHEMA),
+        path_string("ipam.dataDir", "where reservations are kept (default /var/lib/cni/networks)"),
+        path_string("ipam.resolvConf", "a resolv.conf whose DNS settings the result carries"),
+        items(
+            "runtimeConfig.ipRanges", "range sets from the runtime, tried first", _range_set_problem, {"type": "array"}
+        ),
+        items("runtimeConfig.ips", "addresses the runtime asks for", _ip_or_cidr_problem, {"type": "string"}),
+        items("args.cni.ips", "addresses asked for in args", _ip_or_cidr_problem, {"type": "string"}),
+    )
 
-
-FIELDS = (
-    items("ipam.ranges", "range sets: one address from each", _range_set_problem, {"type": "array"}),
-    cidr("ipam.subnet", "the one range's subnet (legacy form)"),
-    address("ipam.rangeStart", "first address to give out (legacy form)"),
-    address("ipam.rangeEnd", "last address to give out (legacy form)"),
-    address("ipam.gateway", "the gateway (legacy form)"),
-    items("ipam.routes", "routes to return", ROUTE, ROUTE_SCHEMA),
-    path_string("ipam.dataDir", "where reservations are kept (default /var/lib/cni/networks)"),
-    path_string("ipam.resolvConf", "a resolv.conf whose DNS settings the result carries"),
-    items("runtimeConfig.ipRanges", "range sets from the runtime, tried first", _range_set_problem, {"type": "array"}),
-    items("runtimeConfig.ips", "addresses the runtime asks for", _ip_or_cidr_problem, {"type": "string"}),
-    items("args.cni.ips", "addresses asked for in args", _ip_or_cidr_problem, {"type": "string"}),
-)
 
 PLUGIN = skel.Plugin(
-    "host-local", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, about=ABOUT, fields=FIELDS
+    "host-local", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, about=ABOUT, fields=fields
 )

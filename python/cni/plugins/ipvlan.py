@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from cni import skel, versions
 from cni.errors import InvalidNetworkConfig
-from cni.kit.fields import LINK_IN_CONTAINER, MASTER, MTU, choice
-from cni.kit.iface import (
+from cni.plugins._iface import (
     add_stacked_link,
     config_bool,
     config_master,
@@ -25,6 +24,8 @@ from cni.kit.iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "ipvlan plugin (cni package)"
@@ -49,7 +50,7 @@ def _previous(args: skel.CmdArgs) -> dict[str, object] | None:
     prev = args.conf.get("prevResult")
     if not isinstance(prev, dict):
         return None
-    from cni.spec.result import convert
+    from cni.conversion import convert
 
     return convert(prev, versions.CURRENT, from_version=args.cni_version)
 
@@ -91,6 +92,11 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return result
 
 
-FIELDS = (MASTER, choice("mode", MODES, "ipvlan mode (default l2)"), MTU, LINK_IN_CONTAINER)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import LINK_IN_CONTAINER, MASTER, MTU, choice
 
-PLUGIN = interface_plugin("ipvlan", add=cmd_add, validate=Config, kind="ipvlan", about=ABOUT, fields=FIELDS)
+    return (MASTER, choice("mode", MODES, "ipvlan mode (default l2)"), MTU, LINK_IN_CONTAINER)
+
+
+PLUGIN = interface_plugin("ipvlan", add=cmd_add, validate=Config, kind="ipvlan", about=ABOUT, fields=fields)

@@ -12,8 +12,7 @@ container's namespace, so its name never meets the node's.
 from __future__ import annotations
 
 from cni import skel
-from cni.kit.fields import LINK_IN_CONTAINER, MASTER, MTU, REQUESTED_MAC, UINT32, choice, integer
-from cni.kit.iface import (
+from cni.plugins._iface import (
     add_stacked_link,
     config_bool,
     config_master,
@@ -26,6 +25,8 @@ from cni.kit.iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "macvlan plugin (cni package)"
@@ -63,13 +64,18 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     )
 
 
-FIELDS = (
-    MASTER,
-    choice("mode", MODES, "macvlan mode (default bridge)"),
-    MTU,
-    LINK_IN_CONTAINER,
-    integer("bcqueuelen", 0, UINT32, "broadcast queue length (0: the kernel's default)"),
-    *REQUESTED_MAC,
-)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import LINK_IN_CONTAINER, MASTER, MTU, REQUESTED_MAC, UINT32, choice, integer
 
-PLUGIN = interface_plugin("macvlan", add=cmd_add, validate=Config, kind="macvlan", about=ABOUT, fields=FIELDS)
+    return (
+        MASTER,
+        choice("mode", MODES, "macvlan mode (default bridge)"),
+        MTU,
+        LINK_IN_CONTAINER,
+        integer("bcqueuelen", 0, UINT32, "broadcast queue length (0: the kernel's default)"),
+        *REQUESTED_MAC,
+    )
+
+
+PLUGIN = interface_plugin("macvlan", add=cmd_add, validate=Config, kind="macvlan", about=ABOUT, fields=fields)

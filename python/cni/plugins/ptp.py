@@ -15,8 +15,7 @@ import errno
 from cni import skel
 from cni._native import Netlink, network_of
 from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
-from cni.kit.fields import IP_MASQ, IP_MASQ_BACKEND, MTU
-from cni.kit.iface import (
+from cni.plugins._iface import (
     config_mtu,
     configure,
     container_interface,
@@ -33,6 +32,8 @@ from cni.kit.iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "ptp plugin (cni package)"
@@ -118,6 +119,11 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return result
 
 
-FIELDS = (IP_MASQ, IP_MASQ_BACKEND, MTU)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import IP_MASQ, IP_MASQ_BACKEND, MTU
 
-PLUGIN = interface_plugin("ptp", add=cmd_add, validate=_config, kind="veth", about=ABOUT, fields=FIELDS)
+    return (IP_MASQ, IP_MASQ_BACKEND, MTU)
+
+
+PLUGIN = interface_plugin("ptp", add=cmd_add, validate=_config, kind="veth", about=ABOUT, fields=fields)

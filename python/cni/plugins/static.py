@@ -13,10 +13,11 @@ from __future__ import annotations
 from cni import cniargs, skel, versions
 from cni._native import cidr_has, parse_cidr_text, parse_ip_text
 from cni.errors import CNIError, InvalidNetworkConfig
-from cni.kit.fields import ROUTE, ROUTE_SCHEMA, address_problem, cidr_problem, items, obj, object_check
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "static IPAM plugin (cni package)"
@@ -134,14 +135,21 @@ def cmd_del(args: skel.CmdArgs) -> None:
     addresses(args)
 
 
-_ADDRESS = object_check({"address": cidr_problem, "gateway": address_problem}, required=("address",))
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import ROUTE, ROUTE_SCHEMA, address_problem, cidr_problem, items, obj, object_check
 
-FIELDS = (
-    items("ipam.addresses", "the addresses to return", _ADDRESS, {"type": "object", "required": ["address"]}),
-    items("ipam.routes", "routes to return", ROUTE, ROUTE_SCHEMA),
-    obj("ipam.dns", "DNS settings to return", {}),
-    items("runtimeConfig.ips", "addresses from the runtime (replace ipam.addresses)", cidr_problem, {"type": "string"}),
-    items("args.cni.ips", "addresses from args (replace ipam.addresses)", cidr_problem, {"type": "string"}),
-)
+    address_check = object_check({"address": cidr_problem, "gateway": address_problem}, required=("address",))
 
-PLUGIN = skel.Plugin("static", add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT, fields=FIELDS)
+    return (
+        items("ipam.addresses", "the addresses to return", address_check, {"type": "object", "required": ["address"]}),
+        items("ipam.routes", "routes to return", ROUTE, ROUTE_SCHEMA),
+        obj("ipam.dns", "DNS settings to return", {}),
+        items(
+            "runtimeConfig.ips", "addresses from the runtime (replace ipam.addresses)", cidr_problem, {"type": "string"}
+        ),
+        items("args.cni.ips", "addresses from args (replace ipam.addresses)", cidr_problem, {"type": "string"}),
+    )
+
+
+PLUGIN = skel.Plugin("static", add=cmd_add, delete=cmd_del, check=cmd_check, about=ABOUT, fields=fields)

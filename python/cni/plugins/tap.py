@@ -12,8 +12,7 @@ from __future__ import annotations
 from cni import skel
 from cni._native import create_tap
 from cni.errors import InvalidNetworkConfig, UnsupportedField
-from cni.kit.fields import MTU, REQUESTED_MAC, UINT32, boolean, ifname, integer, string
-from cni.kit.iface import (
+from cni.plugins._iface import (
     config_bool,
     config_mtu,
     delete_container_link,
@@ -25,6 +24,8 @@ from cni.kit.iface import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "tap plugin (cni package)"
@@ -73,14 +74,19 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return finish_add(pod, args)
 
 
-FIELDS = (
-    MTU,
-    boolean("multiQueue", "a multi-queue tap"),
-    integer("owner", 0, UINT32, "uid that owns the tap"),
-    integer("group", 0, UINT32, "gid that owns the tap"),
-    string("selinuxContext", "SELinux context of the tap (not supported yet: refused)"),
-    ifname("bridge", "a bridge in the container to attach the tap to"),
-    *REQUESTED_MAC,
-)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import MTU, REQUESTED_MAC, UINT32, boolean, ifname, integer, string
 
-PLUGIN = interface_plugin("tap", add=cmd_add, validate=Config, kind="tun", about=ABOUT, fields=FIELDS)
+    return (
+        MTU,
+        boolean("multiQueue", "a multi-queue tap"),
+        integer("owner", 0, UINT32, "uid that owns the tap"),
+        integer("group", 0, UINT32, "gid that owns the tap"),
+        string("selinuxContext", "SELinux context of the tap (not supported yet: refused)"),
+        ifname("bridge", "a bridge in the container to attach the tap to"),
+        *REQUESTED_MAC,
+    )
+
+
+PLUGIN = interface_plugin("tap", add=cmd_add, validate=Config, kind="tun", about=ABOUT, fields=fields)

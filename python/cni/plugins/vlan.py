@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from cni import skel
 from cni.errors import InvalidNetworkConfig
-from cni.kit.fields import LINK_IN_CONTAINER, MASTER, MTU, integer
-from cni.kit.iface import add_stacked_link, config_bool, config_master, config_mtu, interface_plugin, ipam_type
+from cni.plugins._iface import add_stacked_link, config_bool, config_master, config_mtu, interface_plugin, ipam_type
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.plugins._fields import Field
+
     pass
 
 ABOUT = "vlan plugin (cni package)"
@@ -37,11 +38,16 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     return add_stacked_link(args, "vlan", master, vlan_id=vlan_id, mtu=mtu, in_container=in_container)
 
 
-FIELDS = (
-    MASTER,
-    integer("vlanId", 0, 4094, "the 802.1q VLAN ID"),
-    MTU,
-    LINK_IN_CONTAINER,
-)
+def fields() -> tuple[Field, ...]:
+    """The keys this plugin takes (imported only when a verb reads a config)."""
+    from cni.plugins._fields import LINK_IN_CONTAINER, MASTER, MTU, integer
 
-PLUGIN = interface_plugin("vlan", add=cmd_add, validate=_config, kind="vlan", about=ABOUT, fields=FIELDS)
+    return (
+        MASTER,
+        integer("vlanId", 0, 4094, "the 802.1q VLAN ID"),
+        MTU,
+        LINK_IN_CONTAINER,
+    )
+
+
+PLUGIN = interface_plugin("vlan", add=cmd_add, validate=_config, kind="vlan", about=ABOUT, fields=fields)

@@ -24,6 +24,7 @@ from typing import Any
 
 from cni import cniargs, versions
 from cni._native import dumps, loads
+from cni.conversion import convert
 from cni.errors import (
     CNIError,
     DecodingFailure,
@@ -36,7 +37,6 @@ from cni.invoke import PluginTimedOut, find_in_path, plugin_error, run
 from cni.models.result import VersionResult, parse_result
 from cni.runtime.cache import DEFAULT_CACHE_DIR, CachedAttachment, ResultCache, check_attachment_ids
 from cni.runtime.conflist import NetworkConfigList, conflist_from_bytes
-from cni.spec.result import convert
 
 #: Default bound on one plugin exec, in seconds.
 DEFAULT_TIMEOUT = 120.0

@@ -39,7 +39,7 @@ from typing import Any
 
 from cni._native import dumps, loads
 from cni.errors import CNIError, InvalidEnvironmentVariables
-from cni.spec.netconf import ifname_problem, is_valid_id
+from cni.netconf import ifname_problem, is_valid_id
 
 CACHE_KIND = "cniCacheV1"
 DEFAULT_CACHE_DIR = "/var/lib/cni"

@@ -21,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from cni.kit.fields import Field
+    from cni.plugins._fields import Field
 
 
 def ipam_type(args: skel.CmdArgs) -> str | None:
@@ -32,7 +32,7 @@ def ipam_type(args: skel.CmdArgs) -> str | None:
 
 def ipam_add(args: skel.CmdArgs) -> dict[str, object]:
     """The IPAM delegate's result, in the 1.1.0 shape."""
-    from cni.spec.result import convert
+    from cni.conversion import convert
 
     kind = ipam_type(args)
     if kind is None:
@@ -284,7 +284,7 @@ def finish_add(
 def undo_add(args: skel.CmdArgs, *, ipam_done: bool, cause: BaseException) -> None:
     """After a failed ADD: remove the container's interface and release what IPAM gave,
     both whatever the other does; their failures go into `cause`'s details."""
-    from cni.kit.teardown import Teardown
+    from cni.plugins._teardown import Teardown
 
     teardown = Teardown(str(args.conf.get("type") or "plugin"))
     teardown.step("delete the container interface", delete_container_link, args)
@@ -308,7 +308,7 @@ def interface_plugin(
     validate: Callable[[skel.CmdArgs], object],
     kind: str | None,
     about: str,
-    fields: tuple[Field, ...] = (),
+    fields: Callable[[], tuple[Field, ...]] | None = None,
     check_more: Callable[[skel.CmdArgs], None] | None = None,
     delete: Callable[[skel.CmdArgs], None] | None = None,
     check: Callable[[skel.CmdArgs], None] | None = None,
@@ -316,13 +316,13 @@ def interface_plugin(
     """An interface plugin whose DEL, CHECK, STATUS and GC are the common ones.
 
     DEL removes the container's interface and then releases its addresses (both run, see
-    :mod:`cni.kit.teardown`); CHECK asks IPAM, then checks the interface (of link `kind`,
+    :mod:`cni.plugins._teardown`); CHECK asks IPAM, then checks the interface (of link `kind`,
     unless None), its MAC and addresses; STATUS and GC go to IPAM. `validate` checks the
     config first for every verb; `delete` and `check` replace the common DEL and CHECK.
     """
 
     def common_delete(args: skel.CmdArgs) -> None:
-        from cni.kit.teardown import Teardown
+        from cni.plugins._teardown import Teardown
 
         validate(args)
         teardown = Teardown(name)

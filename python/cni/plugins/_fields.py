@@ -114,7 +114,7 @@ def choice(path: str, options: tuple[str, ...], doc: str) -> Field:
 
 
 def ifname(path: str, doc: str) -> Field:
-    from cni.spec.netconf import ifname_problem
+    from cni.netconf import ifname_problem
 
     return string(path, doc, check=ifname_problem, form="ifname")
 
