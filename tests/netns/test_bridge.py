@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.differential import Differential
-from tests.support.env import REFERENCE_PLUGINS
+from tests.support.env import REFERENCE_PLUGINS, cni_env
 from tests.support.world import World, kernel_supports, node_state, ok, pod_state, sysctl
 
 pytestmark = pytest.mark.netns
@@ -117,12 +117,11 @@ def test_f8_ipam_failure_leaves_no_veth_and_no_reservation(
 ) -> None:
     world = World("f8", tmp_path, make_netns, conflist(subnet="10.66.0.0/30"), our_bin, pods=2)
     ok(world.cni("add", 0, "only"))  # the /30 has one address
+    before = world.snapshot()
     out = world.cni("add", 1, "more")
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == 11
-    assert node_state(world.node, "cnibr0")["ports"] == ["veth"], "the failed ADD's veth is gone"
-    assert pod_state(world.pods[1])["links"] == ["lo"]
-    assert world.reservations() == ["10.66.0.2"]
+    assert world.snapshot() == before, "the failed ADD's veth and reservation are gone"
 
 
 def test_e4_f4_del_after_the_namespace_is_gone_releases(
@@ -158,12 +157,11 @@ def test_c7_bad_config_refused_before_any_link(
     tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, bridge: dict[str, Any], code: int
 ) -> None:
     world = World("c7", tmp_path, make_netns, conflist(**bridge), our_bin)
+    before = world.snapshot()
     out = world.cni("add")
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == code
-    assert not node_state(world.node, "cnibr0")["bridge"]
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before, "refused before any link, rule or reservation"
 
 
 def test_existing_interface_name_in_the_container_is_an_error(
@@ -171,11 +169,11 @@ def test_existing_interface_name_in_the_container_is_an_error(
 ) -> None:
     world = World("dup", tmp_path, make_netns, conflist(), our_bin)
     subprocess.run(["ip", "-n", world.pods[0], "link", "add", "eth0", "type", "veth", "peer", "name", "x0"], check=True)
+    before = world.snapshot(infra={"cnibr0"})
     out = world.cni("add")
     assert out.returncode == 1
     assert "already exists" in json.loads(out.stdout)["msg"]
-    assert world.reservations() == []
-    assert node_state(world.node, "cnibr0")["ports"] == []
+    assert world.snapshot(infra={"cnibr0"}) == before
 
 
 @pytest.mark.interop
@@ -414,14 +412,13 @@ def test_vlan_gateway_interface(
 
 def test_vlan_gateway_name_too_long(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
     world = World("vgwlong", tmp_path, make_netns, conflist(bridge="cni-bridge-01", vlan=4000), our_bin)
+    before = world.snapshot()
     out = world.cni("add")
     assert out.returncode == 1
     error = json.loads(out.stdout)
     assert error["code"] == 7
     assert "cni-bridge-01.4000" in error["msg"]
-    assert not node_state(world.node, "cni-bridge-01")["bridge"]
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before
 
 
 @pytest.mark.parametrize("trunk", [[{"id": 0}], [{"id": 4095}], [{"minID": 10, "maxID": 5}], [{"minID": 10}], "7"])
@@ -431,11 +428,10 @@ def test_bad_vlan_trunk_is_code_7(
     world = World(
         "vlbad", tmp_path, make_netns, conflist(isGateway=False, isDefaultGateway=False, vlanTrunk=trunk), our_bin
     )
+    before = world.snapshot()
     out = world.cni("add")
     assert json.loads(out.stdout)["code"] == 7
-    assert not node_state(world.node, "cnibr0")["bridge"]
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before
 
 
 @pytest.mark.parametrize("bogus", ["/etc/hostname", "/proc/self/ns/mnt"])
@@ -462,10 +458,11 @@ def test_e5_netns_that_is_not_one(tmp_path: Path, make_netns: Callable[[str], st
             timeout=60,
         )
 
+    before = world.snapshot()
     added = plugin("ADD")
     assert added.returncode == 1
     assert json.loads(added.stdout)["code"] == 8
-    assert world.reservations() == ["10.66.0.2"], "the refused ADD reserved nothing"
+    assert world.snapshot() == before, "the refused ADD changed nothing"
     assert plugin("DEL").returncode == 0
     assert world.reservations() == []
 
@@ -539,12 +536,22 @@ def test_f7_add_killed_at_the_deadline_leaves_nothing(
     conf = conflist()
     conf["plugins"].append({"type": "echo", "sleep": 30, "sleepOn": "ADD"})
     world = World("f7", tmp_path, make_netns, conf, our_bin)
+    # The bridge network was used on this node before (the bridge, forwarding on and the
+    # store's index exist, as any DEL leaves them): the bridge alone, ADD then DEL.
+    for command in ("ADD", "DEL"):
+        env = cni_env(command, container_id="warm", netns=world.pod_path(), path=our_bin)
+        subprocess.run(
+            ["ip", "netns", "exec", world.node, str(our_bin / "bridge")],
+            input=world.plugin_stdin(),
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+    before = world.snapshot()
     out = world.cni("add", 0, "c1", "--timeout", "3", "--cni-path", f"{our_bin}:{plugin_dir}")
     assert out.returncode == 1
     error = json.loads(out.stdout)
     assert error["code"] == 11
     assert "timed out" in error["msg"]
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert node_state(world.node, "cnibr0")["ports"] == []
-    assert world.reservations() == []
-    assert not (world.cache / "results").exists() or list((world.cache / "results").iterdir()) == []
+    assert world.snapshot() == before

@@ -51,6 +51,7 @@ def with_master(world: World) -> None:
 def test_macvlan_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, version: str) -> None:
     world = World("mv", tmp_path, make_netns, conflist("macvlan", version, master="uplink0", mode="bridge"), our_bin)
     with_master(world)
+    before = world.snapshot()
     result = ok(world.cni("add"))
     assert result["cniVersion"] == version
     assert result["interfaces"][0]["name"] == "eth0"
@@ -63,8 +64,7 @@ def test_macvlan_add_check_del(tmp_path: Path, make_netns: Callable[[str], str],
     if version != "0.3.1":
         ok(world.cni("check"))
     ok(world.cni("del"))
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before
     ok(world.cni("del"))
 
 
@@ -85,11 +85,11 @@ def test_macvlan_bad_config_leaves_nothing(
 ) -> None:
     world = World("mvbad", tmp_path, make_netns, conflist("macvlan", **extra), our_bin)
     with_master(world)
+    before = world.snapshot()
     out = world.cni("add")
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == code
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before
 
 
 def test_macvlan_broadcast_queue_length(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
@@ -143,23 +143,24 @@ def test_macvlan_same_as_reference(tmp_path: Path, make_netns: Callable[[str], s
 @pytest.mark.parametrize("version", VERSIONS)
 def test_dummy_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, version: str) -> None:
     world = World("dm", tmp_path, make_netns, conflist("dummy", version), our_bin)
+    before = world.snapshot()
     result = ok(world.cni("add"))
     assert result["ips"][0]["address"] == "10.55.0.2/24"
     assert pod_state(world.pods[0])["addrs"] == ["10.55.0.2/24"]
     if version != "0.3.1":
         ok(world.cni("check"))
     ok(world.cni("del"))
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before
 
 
 def test_dummy_needs_ipam(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
     conf = {"cniVersion": "1.0.0", "name": "dmnet", "plugins": [{"type": "dummy"}]}
     world = World("dmx", tmp_path, make_netns, conf, our_bin)
+    before = world.snapshot()
     out = world.cni("add")
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == 7
-    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.snapshot() == before
 
 
 STACKED = [
@@ -181,13 +182,13 @@ def test_ipvlan_and_vlan_add_check_del(
         pytest.skip(f"this kernel has no {kind} links (no modules to load)")
     world = World(kind[:4], tmp_path, make_netns, conflist(kind, master="uplink0", **extra), our_bin)
     with_master(world)
+    before = world.snapshot()
     result = ok(world.cni("add"))
     assert result["ips"][0]["address"] == "10.55.0.2/24"
     assert pod_state(world.pods[0])["addrs"] == ["10.55.0.2/24"]
     ok(world.cni("check"))
     ok(world.cni("del"))
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before
 
 
 def ipvlan_supported() -> bool:
@@ -267,13 +268,13 @@ def test_ipvlan_without_ipam_or_prev_result_is_refused(
     conf = {"cniVersion": "1.0.0", "name": "ipvx", "plugins": [{"type": "ipvlan", "master": "uplink0"}]}
     world = World("ipvx", tmp_path, make_netns, conf, our_bin)
     with_master(world)
+    before = world.snapshot()
     out = world.cni("add")
     assert out.returncode == 1
     error = json.loads(out.stdout)
     assert error["code"] == 7
     assert "no ipam" in error["msg"]
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert "uplink0" in link_details(world.node, "uplink0")
+    assert world.snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -284,8 +285,9 @@ def test_ipvlan_and_vlan_bad_config(
     tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, kind: str, extra: dict[str, Any]
 ) -> None:
     world = World("bad" + kind[:2], tmp_path, make_netns, conflist(kind, **extra), our_bin)
+    before = world.snapshot()
     out = world.cni("add")
     assert out.returncode == 1
     assert json.loads(out.stdout)["code"] == 7
-    assert pod_state(world.pods[0])["links"] == ["lo"]
+    assert world.snapshot() == before
     assert world.reservations() == []

@@ -39,6 +39,7 @@ def test_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin
         conflist(version, mac="02:aa:bb:cc:dd:01", mtu=1400, multiQueue=True, owner=0, group=0),
         our_bin,
     )
+    before = world.snapshot()
     result = ok(world.cni("add"))
     assert result["interfaces"] == [{"name": "eth0", "mac": "02:aa:bb:cc:dd:01", "sandbox": world.pod_path()}]
     assert pod_state(world.pods[0])["addrs"] == ["10.22.0.2/24"]
@@ -50,8 +51,7 @@ def test_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin
     if version != "0.3.1":
         ok(world.cni("check"))
     ok(world.cni("del"))
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before
 
 
 def test_attaches_to_a_bridge_in_the_container(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
@@ -69,7 +69,7 @@ def test_bad_config(
     tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, extra: dict[str, Any], code: int
 ) -> None:
     world = World("tapbad", tmp_path, make_netns, conflist(**extra), our_bin)
+    before = world.snapshot()
     out = world.cni("add")
     assert json.loads(out.stdout)["code"] == code
-    assert pod_state(world.pods[0])["links"] == ["lo"]
-    assert world.reservations() == []
+    assert world.snapshot() == before

@@ -122,7 +122,7 @@ def files(directory: Path | None, skip: tuple[str, ...] = ()) -> list[str]:
         for name in names:
             path = Path(root) / name
             relative = str(path.relative_to(directory))
-            if name in skip or name.startswith(skip):
+            if name in skip or name.startswith(skip) or relative in skip:
                 continue
             found.append(relative)
     return sorted(found)
@@ -142,7 +142,8 @@ def observe(
         "iptables": iptables(netns),
         "qdiscs": qdiscs(netns),
         "sysctls": sysctls(netns),
-        # The lock and the round-robin hint stay by design, as in the reference.
-        "store": files(store, skip=("lock", "last_reserved_ip.")),
+        # The lock and the round-robin hint stay by design, as in the reference, and so
+        # does the stamp of our index (rewritten by every operation).
+        "store": files(store, skip=("lock", "last_reserved_ip.", ".cni-index/state")),
         "cache": files(cache, skip=("lock", "gc.lock")),
     }

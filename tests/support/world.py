@@ -85,6 +85,17 @@ class World:
         conf = json.loads(self.conf_file.read_text())
         return json.dumps({**conf["plugins"][index], "name": conf["name"], "cniVersion": conf["cniVersion"]}).encode()
 
+    def snapshot(self, infra: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+        """What the shared observer sees of the node (with store and cache) and of every pod:
+        a failed operation must leave it unchanged. `infra` names node links to leave out
+        (a bridge, which a refused ADD may have made and no DEL removes)."""
+        from tests.support.observe import kernel, observe
+
+        return {
+            "node": observe(self.node, infra=infra, store=self.ipam / self.network, cache=self.cache),
+            "pods": [kernel(pod) for pod in self.pods],
+        }
+
     def reservations(self) -> list[str]:
         directory = self.ipam / self.network
         if not directory.exists():
