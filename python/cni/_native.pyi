@@ -21,7 +21,6 @@ __all__ = [
     "network_of",
     "parse_cidr_text",
     "parse_ip_text",
-    "read_sysctl",
     "spoofcheck_setup",
     "spoofcheck_teardown",
     "write_sysctl",
@@ -379,11 +378,12 @@ def write_sysctl(key: str, value: str, netns: str | None = None) -> None:
         cni.errors.NetlinkError: the key leaves /proc/sys/net/, or the write failed.
     """
 
-def read_sysctl(key: str, netns: str | None = None) -> str:
-    """Reads a sysctl under /proc/sys/net/ in `netns` or ours."""
-
 def encode_veth_setup(host: str, peer: str, index: int, cidr: str, gateway: str) -> list[bytes]:
-    """The netlink messages of a veth + address + default route setup, encoded (no I/O)."""
+    """The netlink messages of a veth + address + default route setup, encoded (no I/O).
+
+    No plugin calls it: it is how pyroute2, an independent encoder, checks the bytes our
+    core sends (tests/netns/test_netlink_bytes.py) and how benches/test_netlink.py compares
+    encoding costs."""
 
 def network_of(cidr: str) -> str:
     """The network of `address/prefix` (host bits cleared). Raises ValueError for bad input."""

@@ -24,7 +24,6 @@ mod _native {
     use super::json::{dumps, loads};
     #[pymodule_export]
     use super::netlink::{
-        create_tap, encode_veth_setup, read_sysctl, write_sysctl, PyLink, PyNetlink, PyRoute,
-        PyRule,
+        create_tap, encode_veth_setup, write_sysctl, PyLink, PyNetlink, PyRoute, PyRule,
     };
 }

@@ -630,15 +630,6 @@ pub fn create_tap(
         .map_err(|e| Error::io(&format!("create tap {name}"), &e))
 }
 
-/// Reads a sysctl under /proc/sys/net/ in the namespace at `netns` (or ours).
-#[pyfunction]
-#[pyo3(signature = (key, netns=None))]
-pub fn read_sysctl(py: Python<'_>, key: &str, netns: Option<&str>) -> Result<String> {
-    let (k, n) = (key.to_owned(), netns.map(str::to_owned));
-    py.detach(move || sysctl::read_sysctl(n.as_deref(), &k))
-        .map_err(|e| Error::io(&format!("read sysctl {key}"), &e))
-}
-
 /// The wire bytes of a veth + address + default route setup (no I/O): what a bridge ADD
 /// sends, for benchmarks and byte-level tests.
 #[pyfunction]

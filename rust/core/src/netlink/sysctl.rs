@@ -18,17 +18,6 @@ pub fn write_sysctl(netns: Option<&str>, key: &str, value: &str) -> io::Result<(
     in_netns(netns, move || std::fs::write(&path, value.as_bytes()))
 }
 
-/// Reads a sysctl under `/proc/sys/net/` in the namespace at `netns` (or ours).
-///
-/// # Errors
-/// As [`write_sysctl`].
-pub fn read_sysctl(netns: Option<&str>, key: &str) -> io::Result<String> {
-    let path = sysctl_path(key)?;
-    in_netns(netns, move || {
-        std::fs::read_to_string(&path).map(|s| s.trim().to_owned())
-    })
-}
-
 fn sysctl_path(key: &str) -> io::Result<String> {
     // Dotted keys are sysctl(8) style; a key with slashes is a path and keeps its dots.
     let rel = if key.contains('/') {
