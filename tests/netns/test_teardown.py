@@ -6,7 +6,6 @@ then finishes the job. The undo of a failed ADD does the same."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.env import cni_env
 from tests.support.observe import kernel, observe
 from tests.support.world import World, ok, pod_state
 
@@ -53,6 +53,19 @@ def snapshot(world: World) -> dict[str, Any]:
     }
 
 
+def with_faults(world: World, our_bin: Path, command: str, *failing: str) -> subprocess.CompletedProcess[bytes]:
+    """Our bridge, in the node, for container c1, with the named steps made to fail."""
+    env = cni_env(command, netns=world.pod_path(), path=our_bin, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        ["ip", "netns", "exec", world.node, sys.executable, str(DRIVER), "cni.plugins.bridge", *failing],
+        input=world.plugin_stdin(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
 def spoofcheck_rules(world: World) -> str:
     out = world.in_node(["nft", "list", "ruleset"])
     return out.stdout.decode()
@@ -70,22 +83,7 @@ def test_bridge_del_runs_every_step_past_a_failure(
     ok(world.cni("add", 0, "c1"))
     assert len(world.reservations()) == 1
     assert "macspoofchk-c1-eth0" in spoofcheck_rules(world)
-    env = {
-        "CNI_COMMAND": "DEL",
-        "CNI_CONTAINERID": "c1",
-        "CNI_NETNS": world.pod_path(),
-        "CNI_IFNAME": "eth0",
-        "CNI_PATH": str(our_bin),
-        "PYTHONPATH": str(ROOT),
-    }
-    out = subprocess.run(
-        ["ip", "netns", "exec", world.node, sys.executable, str(DRIVER), "cni.plugins.bridge", failing],
-        input=world.plugin_stdin(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **env},
-    )
+    out = with_faults(world, our_bin, "DEL", failing)
     assert out.returncode == 1, out.stderr.decode()
     answer = json.loads(out.stdout)
     assert answer["code"] == 5
@@ -113,25 +111,7 @@ def test_bridge_add_undo_runs_every_step_past_a_failure(
     ok(world.cni("add", 0, "c0"))
     ok(world.cni("del", 0, "c0"))
     before = snapshot(world)
-    env = {
-        "CNI_COMMAND": "ADD",
-        "CNI_CONTAINERID": "c1",
-        "CNI_NETNS": world.pod_path(),
-        "CNI_IFNAME": "eth0",
-        "CNI_PATH": str(our_bin),
-        "PYTHONPATH": str(ROOT),
-    }
-    out = subprocess.run(
-        [
-            *("ip", "netns", "exec", world.node, sys.executable, str(DRIVER), "cni.plugins.bridge"),
-            *("_ensure_gateway_addresses", "_del_link_if_present"),
-        ],
-        input=world.plugin_stdin(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **env},
-    )
+    out = with_faults(world, our_bin, "ADD", "_ensure_gateway_addresses", "_del_link_if_present")
     assert out.returncode == 1, out.stderr.decode()
     answer = json.loads(out.stdout)
     assert "injected failure of _ensure_gateway_addresses" in answer["msg"]

@@ -137,6 +137,11 @@ def path_string(path: str, doc: str) -> Field:
 
 def items(path: str, doc: str, item: Callable[[object], str | None], item_schema: dict[str, object]) -> Field:
     """A list whose every element passes `item`."""
+    return Field(path, each(item), {"type": "array", "items": item_schema}, doc)
+
+
+def each(item: Callable[[object], str | None]) -> Callable[[object], str | None]:
+    """The check of a list whose every element passes `item`."""
 
     def check(value: object) -> str | None:
         if not isinstance(value, list):
@@ -147,7 +152,7 @@ def items(path: str, doc: str, item: Callable[[object], str | None], item_schema
                 return f"entry {n} {problem}"
         return None
 
-    return Field(path, check, {"type": "array", "items": item_schema}, doc)
+    return check
 
 
 def obj(

@@ -302,6 +302,7 @@ def fields() -> tuple[Field, ...]:
         address_problem,
         cidr,
         cidr_problem,
+        each,
         items,
         object_check,
         path_string,
@@ -317,14 +318,8 @@ def fields() -> tuple[Field, ...]:
         required=("subnet",),
     )
 
-    def _range_set_problem(value: object) -> str | None:
-        if not isinstance(value, list):
-            return "must be a list of ranges"
-        for n, entry in enumerate(value):
-            problem = range_check(entry)
-            if problem:
-                return f"range {n} {problem}"
-        return None
+    # A range set: a list of ranges.
+    range_set_check = each(range_check)
 
     def _ip_or_cidr_problem(value: object) -> str | None:
         # As the reference: an address, or a CIDR whose address part is taken.
@@ -332,7 +327,7 @@ def fields() -> tuple[Field, ...]:
         return address_problem(text)
 
     return (
-        items("ipam.ranges", "range sets: one address from each", _range_set_problem, {"type": "array"}),
+        items("ipam.ranges", "range sets: one address from each", range_set_check, {"type": "array"}),
         cidr("ipam.subnet", "the one range's subnet (legacy form)"),
         address("ipam.rangeStart", "first address to give out (legacy form)"),
         address("ipam.rangeEnd", "last address to give out (legacy form)"),
@@ -340,9 +335,7 @@ def fields() -> tuple[Field, ...]:
         items("ipam.routes", "routes to return", ROUTE, ROUTE_SCHEMA),
         path_string("ipam.dataDir", "where reservations are kept (default /var/lib/cni/networks)"),
         path_string("ipam.resolvConf", "a resolv.conf whose DNS settings the result carries"),
-        items(
-            "runtimeConfig.ipRanges", "range sets from the runtime, tried first", _range_set_problem, {"type": "array"}
-        ),
+        items("runtimeConfig.ipRanges", "range sets from the runtime, tried first", range_set_check, {"type": "array"}),
         items("runtimeConfig.ips", "addresses the runtime asks for", _ip_or_cidr_problem, {"type": "string"}),
         items("args.cni.ips", "addresses asked for in args", _ip_or_cidr_problem, {"type": "string"}),
     )
