@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,10 +94,17 @@ def run_add(plugin_type: str, conf: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("plugin_type", "path", "value"), cases())
-def test_every_key_refuses_bad_values_with_code_7_naming_it(plugin_type: str, path: str, value: object) -> None:
-    answer = run_add(plugin_type, with_key(plugin_type, path, value))
+def test_every_key_refuses_bad_values_with_code_7_naming_it(
+    plugin_type: str, path: str, value: object, tmp_path: Path
+) -> None:
+    conf = with_key(plugin_type, path, value)
+    store = tmp_path / "store"
+    if path != "ipam.dataDir":
+        conf.setdefault("ipam", {}).setdefault("dataDir", str(store))
+    answer = run_add(plugin_type, conf)
     assert answer["code"] == 7, answer
     assert path in answer["msg"], answer
+    assert not store.exists(), "refused before any reservation"
 
 
 def test_every_plugin_declares_its_keys() -> None:

@@ -304,11 +304,12 @@ def test_hostile_identifiers_are_refused_before_anything_is_written(
 
 
 def test_netns_with_nul_is_refused(world: tuple[CNIConfig, NetworkConfigList, Path, Path]) -> None:
-    runtime, net, _, store = world
+    runtime, net, cache, store = world
     with pytest.raises(CNIError) as info:
         runtime.add_network_list(net, RuntimeConf(container_id="c1", netns="/proc/self/ns/net\0x"))
     assert info.value.code == 4
     assert not store.exists()
+    assert cache_files(cache) == []
 
 
 # --- control characters in configs -------------------------------------------------------------

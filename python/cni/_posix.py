@@ -81,3 +81,18 @@ def makedirs(path: str, mode: int) -> None:
         except FileExistsError:
             if not is_dir(path):
                 raise
+
+
+def read_all(fd: int) -> bytes:
+    """Everything left to read from `fd`."""
+    chunks = []
+    while chunk := posix.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[posix.write(fd, view) :]

@@ -34,6 +34,10 @@ _INTERFACE_KEYS = ("name", "mac", "mtu", "sandbox", "socketPath", "pciID")
 _IP_KEYS = ("address", "gateway", "interface")
 _ROUTE_KEYS = ("dst", "gw", "mtu", "advmss", "priority", "table", "scope")
 _DNS_KEYS = ("nameservers", "domain", "search", "options")
+# What each family's lists hold: 0.3.x/0.4.0 interfaces lack mtu, socketPath and pciID; the
+# route fields of 1.1.0 are kept, as Go's shared Route type keeps them.
+_V1_SHAPE = (("interfaces", _INTERFACE_KEYS), ("ips", _IP_KEYS), ("routes", _ROUTE_KEYS))
+_V04_SHAPE = (("interfaces", _INTERFACE_04_KEYS), ("ips", _IP_KEYS), ("routes", _ROUTE_KEYS))
 
 Result = dict[str, object]
 
@@ -103,9 +107,14 @@ def _dicts(value: object, keys: tuple[str, ...]) -> list[dict[str, object]]:
     return [_known(item, keys) for item in value if isinstance(item, dict)]
 
 
-def _interfaces_04(result: Result) -> list[dict[str, object]]:
-    """Interfaces with only the fields 0.3.x/0.4.0 know (no mtu, socketPath, pciID)."""
-    return _dicts(result.get("interfaces"), _INTERFACE_04_KEYS)
+def _lists(result: Result, shape: tuple[tuple[str, tuple[str, ...]], ...]) -> Result:
+    """The non-empty lists of `result` that `shape` names, each object with its keys only."""
+    out: Result = {}
+    for key, keys in shape:
+        items = _dicts(result.get(key), keys)
+        if items:
+            out[key] = items
+    return out
 
 
 def _with_dns(out: Result, source: Result) -> Result:
@@ -138,41 +147,18 @@ def _legacy_to_v1(result: Result) -> Result:
 
 
 def _v04_to_v1(result: Result) -> Result:
-    out: Result = {}
-    interfaces = _interfaces_04(result)
-    if interfaces:
-        out["interfaces"] = interfaces
-    ips = _dicts(result.get("ips"), _IP_KEYS)
-    if ips:
-        out["ips"] = ips
-    routes = _dicts(result.get("routes"), _ROUTE_KEYS)
-    if routes:
-        out["routes"] = routes
-    return _with_dns(out, result)
+    return _with_dns(_lists(result, _V04_SHAPE), result)  # _IP_KEYS has no `version`
 
 
 def _v1_copy(result: Result) -> Result:
-    out: Result = {}
-    for key, keys in (("interfaces", _INTERFACE_KEYS), ("ips", _IP_KEYS), ("routes", _ROUTE_KEYS)):
-        items = _dicts(result.get(key), keys)
-        if items:
-            out[key] = items
-    return _with_dns(out, result)
+    return _with_dns(_lists(result, _V1_SHAPE), result)
 
 
 def _v1_to_v04(result: Result, version: str) -> Result:
-    out: Result = {"cniVersion": version}
-    interfaces = _interfaces_04(result)
-    if interfaces:
-        out["interfaces"] = interfaces
-    ips = []
-    for ip in _dicts(result.get("ips"), _IP_KEYS):
-        ips.append({"version": ip_version(ip.get("address")), **ip})
-    if ips:
-        out["ips"] = ips
-    routes = _dicts(result.get("routes"), _ROUTE_KEYS)
-    if routes:
-        out["routes"] = routes
+    out: Result = {"cniVersion": version, **_lists(result, _V04_SHAPE)}
+    ips = out.get("ips")
+    if isinstance(ips, list):
+        out["ips"] = [{"version": ip_version(ip.get("address")), **ip} for ip in ips]
     return _with_dns(out, result)
 
 

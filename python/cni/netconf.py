@@ -163,7 +163,7 @@ _NUL_ONLY = frozenset("\0")
 _FREE_FORM = frozenset({"args"})
 
 
-def control_character_problem(value: object, where: str = "", forbidden: frozenset[str] = _CONTROL) -> str | None:
+def control_character_problem(value: object) -> str | None:
     """The key path of the first string in `value` holding a control character, or None.
 
     Strings of a config become paths, interface names and netlink attributes: a NUL there
@@ -171,21 +171,32 @@ def control_character_problem(value: object, where: str = "", forbidden: frozens
     characters make names no tool can show. So none may appear, in keys or values,
     except in the free-form `args`, which may not hold NUL either.
     """
+    found = _control_path(value, _CONTROL, top=True)
+    if found is None:
+        return None
+    path = ""
+    for part in reversed(found):
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path or "value"
+
+
+def _control_path(value: object, forbidden: frozenset[str], top: bool = False) -> list[str | int] | None:
+    """Where (innermost part first) a control character is; the path is built only then,
+    so a clean config with 10,000 routes costs a walk and no strings."""
     if isinstance(value, str):
-        return where or "value" if any(c in forbidden for c in value) else None
+        return [] if not forbidden.isdisjoint(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            if any(c in forbidden for c in key):
-                return path
-            problem = control_character_problem(item, path, _NUL_ONLY if not where and key in _FREE_FORM else forbidden)
-            if problem:
-                return problem
+            if not forbidden.isdisjoint(key):
+                return [key]
+            inner = _control_path(item, _NUL_ONLY if top and key in _FREE_FORM else forbidden)
+            if inner is not None:
+                return [*inner, key]
     elif isinstance(value, list):
-        for i, item in enumerate(value):
-            problem = control_character_problem(item, f"{where}[{i}]", forbidden)
-            if problem:
-                return problem
+        for index, item in enumerate(value):
+            inner = _control_path(item, forbidden)
+            if inner is not None:
+                return [*inner, index]
     return None
 
 

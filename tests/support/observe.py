@@ -29,7 +29,7 @@ def _in(netns: str, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
 
 
 def _link_local(text: object) -> bool:
-    return str(text).startswith(("fe80", "ff0", "ff00"))
+    return str(text).startswith(("fe80", "ff0"))  # link-local, and multicast scopes
 
 
 def kernel(netns: str, infra: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
@@ -114,7 +114,8 @@ def sysctls(netns: str) -> dict[str, str]:
 
 
 def files(directory: Path | None, skip: tuple[str, ...] = ()) -> list[str]:
-    """Every file under `directory` (relative paths, with contents for small ones)."""
+    """Every file under `directory`, as relative paths, less those `skip` names (by file
+    name, name prefix or relative path)."""
     if directory is None or not directory.exists():
         return []
     found = []

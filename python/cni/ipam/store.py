@@ -191,20 +191,11 @@ class DiskStore:
         except OSError:
             return None
         try:
-            chunks = []
-            while chunk := posix.read(fd, 65536):
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return _posix.read_all(fd)
         except OSError:
             return None
         finally:
             posix.close(fd)
-
-    @staticmethod
-    def _write_all(fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[posix.write(fd, view) :]
 
     def _replace(self, directory: str, name: str, data: bytes) -> None:
         """Replaces a file by rename (under the lock, so one fixed temporary name)."""
@@ -213,7 +204,7 @@ class DiskStore:
         try:
             fd = posix.open(tmp, _O_WRITE | posix.O_TRUNC, 0o600)
             try:
-                self._write_all(fd, data)
+                _posix.write_all(fd, data)
             finally:
                 posix.close(fd)
             posix.rename(tmp, path)
@@ -237,7 +228,7 @@ class DiskStore:
                 self._create_via_named_temp(directory, _posix.join(directory, name), data)
                 return
             try:
-                self._write_all(fd, data)
+                _posix.write_all(fd, data)
                 posix.fsync(fd)
                 # linkat(AT_SYMLINK_FOLLOW) through /proc reaches the unnamed inode without
                 # privilege; a destination dir fd makes posix.link use linkat rather than link.
@@ -252,7 +243,7 @@ class DiskStore:
         fd = posix.open(tmp, _O_WRITE | posix.O_TRUNC, 0o600)
         try:
             try:
-                self._write_all(fd, data)
+                _posix.write_all(fd, data)
                 posix.fsync(fd)
             finally:
                 posix.close(fd)
@@ -267,7 +258,7 @@ class DiskStore:
         try:
             fd = posix.open(path, _O_WRITE | posix.O_TRUNC, 0o600)
             try:
-                self._write_all(fd, "\n".join([_HEADER, *ips]).encode())
+                _posix.write_all(fd, "\n".join([_HEADER, *ips]).encode())
             finally:
                 posix.close(fd)
         except OSError as err:
@@ -444,7 +435,7 @@ class DiskStore:
         try:
             fd = posix.open(path, _O_WRITE | posix.O_TRUNC, 0o600)
             try:
-                self._write_all(fd, ip.encode())
+                _posix.write_all(fd, ip.encode())
             finally:
                 posix.close(fd)
         except OSError as err:

@@ -78,9 +78,7 @@ def run(plugin_type: str, **io: Any) -> int:
     inject env, stdin, stdout and stderr, as in-process delegation does."""
     from cni import skel
 
-    entry = find(plugin_type)
-    if entry is None:
-        raise SystemExit(f"cni: this installation ships no plugin {plugin_type!r}")
+    entry = _BY_TYPE[plugin_type]  # callers pass a type this table gave them
     return skel.run(entry.plugin(), **io)
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cni._native import dumps, loads
+from cni._posix import read_all, write_all
 from cni.errors import CNIError, InvalidEnvironmentVariables
 from cni.netconf import ifname_problem, is_valid_id
 
@@ -159,9 +160,7 @@ class ResultCache:
             fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
             try:
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    write_all(fd, data)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -267,10 +266,7 @@ def _read_entry(dir_fd: int, name: str) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None  # a directory, a FIFO planted to hang us, a device
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_all(fd)
     except OSError:
         return None
     finally:
