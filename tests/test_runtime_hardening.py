@@ -216,10 +216,14 @@ def test_entries_are_written_through_no_symlink(world: tuple[CNIConfig, NetworkC
 def test_gc_never_collects_attachments_added_after_it_was_called(
     world: tuple[CNIConfig, NetworkConfigList, Path, Path],
 ) -> None:
-    """Eight workers ADD while GCs run, each GC with the valid set of every ADD that had
-    returned when it was called. No GC may remove an attachment whose ADD was in flight or
-    started later; each GC finishes while the ADDs go on (it cannot be starved)."""
+    """Eight workers ADD while GCs run, each GC with the valid set of every attachment the
+    caller knew when it called (a runtime knows a sandbox before it ADDs it, as containerd
+    does; a set of only the returned ADDs races the caller's own bookkeeping: an ADD can
+    return between the caller's snapshot and its GC call). No GC may remove an attachment
+    whose ADD started after it was called; each GC finishes while the ADDs go on (it
+    cannot be starved)."""
     runtime, net, cache, store = world
+    known: set[tuple[str, str]] = set()
     returned: set[tuple[str, str]] = set()
     lock = threading.Lock()
     stop = threading.Event()
@@ -229,6 +233,8 @@ def test_gc_never_collects_attachments_added_after_it_was_called(
         n = 0
         while not stop.is_set():
             cid = f"w{worker}-{n}"
+            with lock:
+                known.add((cid, "eth0"))
             try:
                 runtime.add_network_list(net, rt(cid))
             except BaseException as err:  # noqa: BLE001 - reported below
@@ -245,9 +251,10 @@ def test_gc_never_collects_attachments_added_after_it_was_called(
         removed: list[tuple[str, str]] = []
         gc_times = []
         time.sleep(1.0)
-        for _ in range(4):
+        for _ in range(12):  # each GC has ADDs starting while it waits; a dozen make it sure
+            time.sleep(0.1)
             with lock:
-                valid = list(returned)
+                valid = list(known)
             started = time.monotonic()
             removed += runtime.gc_network_list(net, valid)
             gc_times.append(time.monotonic() - started)
