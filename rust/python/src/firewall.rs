@@ -35,3 +35,423 @@ pub fn spoofcheck_teardown(
     )
     .map_err(Error::value)
 }
+
+use cni_core::firewall::iptables::Saved;
+use cni_core::firewall::nft::{self, apply, Batch, NftSocket};
+use cni_core::firewall::{forward, masq, portmap};
+use cni_core::net::{parse_cidr, Addr};
+
+fn cidr(text: &str) -> Result<(Addr, u8)> {
+    parse_cidr(text).ok_or_else(|| Error::value(format!("invalid CIDR {text:?}")))
+}
+
+fn addr(text: &str) -> Result<Addr> {
+    Addr::parse(text).ok_or_else(|| Error::value(format!("invalid IP address {text:?}")))
+}
+
+fn socket() -> Result<NftSocket> {
+    Ok(NftSocket::open()?)
+}
+
+/// One nf_tables transaction: its nft text, its expressions as `nft --debug=netlink` lists
+/// them, and a way to send it.
+#[pyclass(frozen, name = "NftBatch", module = "cni._native")]
+pub struct PyNftBatch {
+    batch: Batch,
+}
+
+#[pymethods]
+impl PyNftBatch {
+    /// The transaction as an `nft -f` script.
+    fn text(&self) -> String {
+        self.batch.text()
+    }
+
+    /// Each rule's expressions, one debug line each.
+    fn debug(&self) -> Vec<Vec<String>> {
+        self.batch
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                nft::Op::AddRule(r) => Some(r.exprs.iter().map(nft::expr::Expr::debug).collect()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Sends the transaction (all or nothing).
+    fn apply(&self) -> Result<()> {
+        let mut sock = socket()?;
+        sock.apply(&self.batch).map_err(|e| match e {
+            Ok(r) => {
+                let (index, errno) = r.failures[0];
+                let what = self.batch.ops[index].describe(self.batch.family, &self.batch.table);
+                Error::Netlink(cni_core::netlink::NetlinkError::new(&what, errno))
+            }
+            Err(e) => Error::Netlink(e),
+        })
+    }
+}
+
+fn wrap(batches: Vec<Batch>) -> Vec<PyNftBatch> {
+    batches
+        .into_iter()
+        .map(|batch| PyNftBatch { batch })
+        .collect()
+}
+
+/// portmap's rules for one attachment and one address family.
+#[pyclass(frozen, name = "PortmapRules", module = "cni._native")]
+pub struct PyPortmapRules {
+    spec: portmap::Spec,
+}
+
+type MappingTuple = (i64, i64, String, Option<String>);
+
+fn mapping(
+    pod: Addr,
+    (host, container, proto, host_ip): &MappingTuple,
+) -> Result<portmap::Mapping> {
+    let port = |value: i64, what: &str| {
+        u16::try_from(value)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| Error::value(format!("invalid {what} {value}: a port is 1 to 65535")))
+    };
+    let proto = nft::Proto::parse(proto)
+        .ok_or_else(|| Error::value(format!("unknown protocol {proto:?}")))?;
+    let host_ip = match host_ip.as_deref() {
+        None | Some("") => None,
+        Some(text) => {
+            let ip = addr(text)?.unmapped();
+            if ip.family() != pod.family() {
+                return Err(Error::value(format!(
+                    "hostIP {text} is not of the pod address's family"
+                )));
+            }
+            (ip.value != 0).then_some(ip)
+        }
+    };
+    Ok(portmap::Mapping {
+        host_port: port(*host, "hostPort")?,
+        container_port: port(*container, "containerPort")?,
+        proto,
+        host_ip,
+    })
+}
+
+#[pymethods]
+impl PyPortmapRules {
+    #[new]
+    #[pyo3(signature = (network, container_id, ifname, pod, mappings, snat=true, masq_all=false, mark_bit=13, set_mark_chain=None, conditions=Vec::new()))]
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
+    fn new(
+        network: String,
+        container_id: String,
+        ifname: String,
+        pod: &str,
+        mappings: Vec<MappingTuple>,
+        snat: bool,
+        masq_all: bool,
+        mark_bit: u8,
+        set_mark_chain: Option<String>,
+        conditions: Vec<String>,
+    ) -> Result<Self> {
+        let (pod, prefix) = cidr(pod)?;
+        let pod = pod.unmapped();
+        if mark_bit > 31 {
+            return Err(Error::value(format!(
+                "markMasqBit {mark_bit} is not in 0-31"
+            )));
+        }
+        let mappings = mappings
+            .iter()
+            .map(|m| mapping(pod, m))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PyPortmapRules {
+            spec: portmap::Spec {
+                network,
+                container_id,
+                ifname,
+                pod,
+                prefix: prefix.min(pod.family().bits()),
+                mappings,
+                snat,
+                masq_all,
+                mark_bit,
+                set_mark_chain,
+                iptables_conditions: conditions,
+            },
+        })
+    }
+
+    /// The skeleton and ADD transactions (as `nft_add` would first send them).
+    fn nft_batches(&self) -> Vec<PyNftBatch> {
+        let family = nft::Family::of(self.spec.pod.family());
+        wrap(vec![
+            portmap::nft_skeleton(family),
+            portmap::nft_add(&self.spec, &[]),
+        ])
+    }
+
+    fn nft_add(&self) -> Result<()> {
+        let family = nft::Family::of(self.spec.pod.family());
+        let mut sock = socket()?;
+        apply::add(&mut sock, &portmap::nft_skeleton(family), |replace| {
+            portmap::nft_add(&self.spec, replace)
+        })?;
+        Ok(())
+    }
+
+    fn nft_del(&self) -> Result<()> {
+        let family = nft::Family::of(self.spec.pod.family());
+        let mut sock = socket()?;
+        let held = apply::still_held(
+            &mut sock,
+            family,
+            portmap::TABLE,
+            &portmap::nft_owned_elements(&self.spec),
+        )?;
+        let id = portmap::nft_id(
+            &self.spec.network,
+            &self.spec.container_id,
+            &self.spec.ifname,
+        );
+        apply::remove(&mut sock, portmap::nft_del(family, &id, &held))?;
+        Ok(())
+    }
+
+    /// What is missing from the kernel (empty: all there).
+    fn nft_check(&self) -> Result<Vec<String>> {
+        let family = nft::Family::of(self.spec.pod.family());
+        let mut owned = portmap::nft_owned_elements(&self.spec);
+        if !self.spec.snat {
+            owned.pop();
+        }
+        Ok(apply::missing(
+            &mut socket()?,
+            family,
+            portmap::TABLE,
+            &owned,
+        )?)
+    }
+
+    /// The iptables-restore script of ADD, planned against `iptables-save -t nat` output.
+    fn iptables_add(&self, saved: &str) -> String {
+        portmap::iptables_add(&Saved::parse(saved, "nat"), &self.spec).text()
+    }
+
+    fn iptables_del(&self, saved: &str) -> String {
+        portmap::iptables_del(
+            &Saved::parse(saved, "nat"),
+            &self.spec.network,
+            &self.spec.container_id,
+        )
+        .text()
+    }
+
+    fn iptables_check(&self, saved: &str) -> Vec<String> {
+        portmap::iptables_missing(&Saved::parse(saved, "nat"), &self.spec)
+    }
+}
+
+/// The iptables DEL script for an attachment whose mappings are not known.
+#[pyfunction]
+pub fn portmap_iptables_del(saved: &str, network: &str, container_id: &str) -> String {
+    portmap::iptables_del(&Saved::parse(saved, "nat"), network, container_id).text()
+}
+
+/// ipMasq (bridge, ptp): one attachment's addresses of one family.
+#[pyclass(frozen, name = "MasqRules", module = "cni._native")]
+pub struct PyMasqRules {
+    spec: masq::Spec,
+}
+
+fn family_of(addrs: &[(Addr, u8)]) -> Result<nft::Family> {
+    let first = addrs.first().ok_or_else(|| Error::value("no addresses"))?;
+    if addrs.iter().any(|(a, _)| a.family() != first.0.family()) {
+        return Err(Error::value("addresses of both families in one rule set"));
+    }
+    Ok(nft::Family::of(first.0.family()))
+}
+
+#[pymethods]
+impl PyMasqRules {
+    #[new]
+    #[allow(clippy::needless_pass_by_value)]
+    fn new(
+        network: String,
+        container_id: String,
+        ifname: String,
+        addrs: Vec<String>,
+    ) -> Result<Self> {
+        let addrs = addrs
+            .iter()
+            .map(|a| cidr(a).map(|(a, p)| (a.unmapped(), p.min(a.unmapped().family().bits()))))
+            .collect::<Result<Vec<_>>>()?;
+        family_of(&addrs)?;
+        Ok(PyMasqRules {
+            spec: masq::Spec {
+                network,
+                container_id,
+                ifname,
+                addrs,
+            },
+        })
+    }
+
+    fn nft_batches(&self) -> Result<Vec<PyNftBatch>> {
+        let family = family_of(&self.spec.addrs)?;
+        Ok(wrap(vec![
+            masq::nft_skeleton(family),
+            masq::nft_add(&self.spec, family, &[]),
+        ]))
+    }
+
+    fn nft_add(&self) -> Result<()> {
+        let family = family_of(&self.spec.addrs)?;
+        apply::add(&mut socket()?, &masq::nft_skeleton(family), |r| {
+            masq::nft_add(&self.spec, family, r)
+        })?;
+        Ok(())
+    }
+
+    fn nft_del(&self) -> Result<()> {
+        let family = family_of(&self.spec.addrs)?;
+        let mut sock = socket()?;
+        let held = apply::still_held(&mut sock, family, masq::TABLE, &masq::elements(&self.spec))?;
+        let chain = masq::nft_chain(
+            &self.spec.network,
+            &self.spec.container_id,
+            &self.spec.ifname,
+        );
+        apply::remove(&mut sock, masq::nft_del(family, &chain, &held))?;
+        Ok(())
+    }
+
+    fn nft_check(&self) -> Result<Vec<String>> {
+        let family = family_of(&self.spec.addrs)?;
+        Ok(apply::missing(
+            &mut socket()?,
+            family,
+            masq::TABLE,
+            &masq::elements(&self.spec),
+        )?)
+    }
+
+    fn iptables_add(&self, saved: &str) -> String {
+        masq::iptables_add(&Saved::parse(saved, "nat"), &self.spec).text()
+    }
+
+    fn iptables_del(&self, saved: &str) -> String {
+        masq::iptables_del(
+            &Saved::parse(saved, "nat"),
+            &self.spec.network,
+            &self.spec.container_id,
+        )
+        .text()
+    }
+
+    fn iptables_check(&self, saved: &str) -> Vec<String> {
+        masq::iptables_missing(&Saved::parse(saved, "nat"), &self.spec)
+    }
+}
+
+/// The iptables ipMasq DEL script when the addresses are not known.
+#[pyfunction]
+pub fn masq_iptables_del(saved: &str, network: &str, container_id: &str) -> String {
+    masq::iptables_del(&Saved::parse(saved, "nat"), network, container_id).text()
+}
+
+/// The firewall plugin: one attachment's addresses of one family.
+#[pyclass(frozen, name = "ForwardRules", module = "cni._native")]
+pub struct PyForwardRules {
+    chain: String,
+    comment: String,
+    admin: String,
+    addrs: Vec<Addr>,
+}
+
+impl PyForwardRules {
+    fn family(&self) -> nft::Family {
+        nft::Family::of(self.addrs[0].family())
+    }
+}
+
+#[pymethods]
+impl PyForwardRules {
+    #[new]
+    #[allow(clippy::needless_pass_by_value)]
+    fn new(
+        network: &str,
+        container_id: &str,
+        ifname: &str,
+        addrs: Vec<String>,
+        admin: String,
+    ) -> Result<Self> {
+        let addrs = addrs
+            .iter()
+            .map(|a| addr(a).map(Addr::unmapped))
+            .collect::<Result<Vec<_>>>()?;
+        family_of(&addrs.iter().map(|a| (*a, 0)).collect::<Vec<_>>())?;
+        Ok(PyForwardRules {
+            chain: forward::nft_chain(network, container_id, ifname),
+            comment: format!("{container_id} {ifname}"),
+            admin,
+            addrs,
+        })
+    }
+
+    fn nft_batches(&self) -> Vec<PyNftBatch> {
+        let family = self.family();
+        wrap(vec![
+            forward::nft_skeleton(family),
+            forward::nft_add(family, &self.chain, &self.comment, &self.addrs, &[]),
+        ])
+    }
+
+    fn nft_add(&self) -> Result<()> {
+        let family = self.family();
+        apply::add(&mut socket()?, &forward::nft_skeleton(family), |r| {
+            forward::nft_add(family, &self.chain, &self.comment, &self.addrs, r)
+        })?;
+        Ok(())
+    }
+
+    fn nft_del(&self) -> Result<()> {
+        let family = self.family();
+        let mut sock = socket()?;
+        let owned = forward::nft_elements(&self.chain, &self.addrs);
+        let held = apply::still_held(&mut sock, family, forward::TABLE, &owned)?;
+        apply::remove(&mut sock, forward::nft_del(family, &self.chain, &held))?;
+        Ok(())
+    }
+
+    fn nft_check(&self) -> Result<Vec<String>> {
+        let owned = forward::nft_elements(&self.chain, &self.addrs);
+        Ok(apply::missing(
+            &mut socket()?,
+            self.family(),
+            forward::TABLE,
+            &owned,
+        )?)
+    }
+
+    fn iptables_add(&self, saved: &str) -> String {
+        forward::iptables_add(&Saved::parse(saved, "filter"), &self.admin, &self.addrs).text()
+    }
+
+    fn iptables_del(&self, saved: &str) -> String {
+        forward::iptables_del(&Saved::parse(saved, "filter"), &self.addrs).text()
+    }
+
+    fn iptables_check(&self, saved: &str) -> Vec<String> {
+        forward::iptables_missing(&Saved::parse(saved, "filter"), &self.admin, &self.addrs)
+    }
+}
+
+/// The firewall plugin's ingress isolation for a bridge (iptables, filter table).
+#[pyfunction]
+pub fn isolation_iptables(saved: &str, bridge: &str, isolated: bool) -> String {
+    forward::iptables_isolation(&Saved::parse(saved, "filter"), bridge, isolated).text()
+}

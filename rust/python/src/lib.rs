@@ -14,7 +14,10 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _native {
     #[pymodule_export]
-    use super::firewall::{spoofcheck_setup, spoofcheck_teardown};
+    use super::firewall::{
+        isolation_iptables, masq_iptables_del, portmap_iptables_del, spoofcheck_setup,
+        spoofcheck_teardown, PyForwardRules, PyMasqRules, PyNftBatch, PyPortmapRules,
+    };
     #[pymodule_export]
     use super::ipam::{
         cidr_has, network_of, parse_cidr_text, parse_ip_text, PyAddressPool, PyIPAllocator,

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Firewall rule generation (text for `nft -f -`), pure functions with no I/O.
+//! Firewall rules as data (pure functions from a config and a result), the nf_tables batch
+//! that applies them, and the iptables-restore text of the iptables backend.
 
+pub mod forward;
+pub mod iptables;
+pub mod masq;
+pub mod names;
+pub mod nft;
+pub mod portmap;
 pub mod spoofcheck;

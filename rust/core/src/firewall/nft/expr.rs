@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: Apache-2.0
+//! nf_tables expressions: what a rule is made of in the kernel, encoded as netlink attributes
+//! and printed as `nft --debug=netlink` prints them (so tests compare the two).
+
+use std::fmt::Write as _;
+
+use super::wire::{self, Writer};
+
+/// A verdict: the end of a rule, or the data of a verdict map's element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Return,
+    Jump(String),
+    Goto(String),
+}
+
+impl Verdict {
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        let (code, chain) = match self {
+            Verdict::Accept => (wire::NF_ACCEPT, None),
+            Verdict::Drop => (wire::NF_DROP, None),
+            Verdict::Return => (wire::NFT_RETURN, None),
+            Verdict::Jump(c) => (wire::NFT_JUMP, Some(c)),
+            Verdict::Goto(c) => (wire::NFT_GOTO, Some(c)),
+        };
+        w.nest(wire::NFTA_DATA_VERDICT, |w| {
+            w.u32(wire::NFTA_VERDICT_CODE, code);
+            if let Some(chain) = chain {
+                w.str(wire::NFTA_VERDICT_CHAIN, chain);
+            }
+        });
+    }
+
+    /// As nft writes it in a ruleset.
+    pub fn text(&self) -> String {
+        match self {
+            Verdict::Accept => "accept".into(),
+            Verdict::Drop => "drop".into(),
+            Verdict::Return => "return".into(),
+            Verdict::Jump(c) => format!("jump {c}"),
+            Verdict::Goto(c) => format!("goto {c}"),
+        }
+    }
+
+    fn debug(&self) -> String {
+        match self {
+            Verdict::Jump(c) => format!("jump -> {c}"),
+            Verdict::Goto(c) => format!("goto -> {c}"),
+            other => other.text(),
+        }
+    }
+}
+
+/// Where a payload expression reads from (enum nft_payload_bases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    Network = 1,
+    Transport = 2,
+}
+
+/// Meta keys we use (enum nft_meta_keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaKey {
+    Mark = 3,
+    Iifname = 6,
+    Oifname = 7,
+    L4proto = 16,
+}
+
+/// Conntrack keys we use (enum nft_ct_keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtKey {
+    State = 0,
+    Status = 2,
+    ProtoDst = 12,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq = 0,
+    Neq = 1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatKind {
+    Snat = 0,
+    Dnat = 1,
+}
+
+/// One expression of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    Payload {
+        base: Base,
+        offset: u32,
+        len: u32,
+        dreg: u32,
+    },
+    Meta {
+        key: MetaKey,
+        dreg: u32,
+    },
+    Ct {
+        key: CtKey,
+        original: bool,
+        dreg: u32,
+    },
+    /// `fib daddr type`: the route type of the destination address (RTN_LOCAL is 2).
+    FibDaddrType {
+        dreg: u32,
+    },
+    Cmp {
+        sreg: u32,
+        op: CmpOp,
+        data: Vec<u8>,
+    },
+    Bitwise {
+        reg: u32,
+        mask: Vec<u8>,
+        xor: Vec<u8>,
+    },
+    Lookup {
+        sreg: u32,
+        set: String,
+        dreg: Option<u32>,
+        invert: bool,
+    },
+    Immediate {
+        dreg: u32,
+        value: Vec<u8>,
+    },
+    Verdict(Verdict),
+    /// NAT to the address (and port) in registers; `family` is NFPROTO_IPV4 or _IPV6.
+    Nat {
+        kind: NatKind,
+        family: u32,
+        addr: u32,
+        proto: Option<u32>,
+    },
+    Masq,
+}
+
+/// `NF_NAT_RANGE_PROTO_SPECIFIED`: the port registers are set.
+const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 0x2;
+/// `NFTA_FIB_F_DADDR`, and `NFT_FIB_RESULT_ADDRTYPE`.
+const FIB_F_DADDR: u32 = 0x2;
+const FIB_RESULT_ADDRTYPE: u32 = 3;
+/// `IP_CT_DIR_ORIGINAL`.
+const CT_DIR_ORIGINAL: u8 = 0;
+
+impl Expr {
+    fn name(&self) -> &'static str {
+        match self {
+            Expr::Payload { .. } => "payload",
+            Expr::Meta { .. } => "meta",
+            Expr::Ct { .. } => "ct",
+            Expr::FibDaddrType { .. } => "fib",
+            Expr::Cmp { .. } => "cmp",
+            Expr::Bitwise { .. } => "bitwise",
+            Expr::Lookup { .. } => "lookup",
+            Expr::Immediate { .. } | Expr::Verdict(_) => "immediate",
+            Expr::Nat { .. } => "nat",
+            Expr::Masq => "masq",
+        }
+    }
+
+    /// Appends this expression as one NFTA_LIST_ELEM of NFTA_RULE_EXPRESSIONS.
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        w.nest(wire::NFTA_LIST_ELEM, |w| {
+            w.str(wire::NFTA_EXPR_NAME, self.name());
+            if matches!(self, Expr::Masq) {
+                return;
+            }
+            w.nest(wire::NFTA_EXPR_DATA, |w| self.encode_data(w));
+        });
+    }
+
+    fn encode_data(&self, w: &mut Writer) {
+        match self {
+            Expr::Payload {
+                base,
+                offset,
+                len,
+                dreg,
+            } => {
+                w.u32(wire::NFTA_PAYLOAD_DREG, *dreg);
+                w.u32(wire::NFTA_PAYLOAD_BASE, *base as u32);
+                w.u32(wire::NFTA_PAYLOAD_OFFSET, *offset);
+                w.u32(wire::NFTA_PAYLOAD_LEN, *len);
+            }
+            Expr::Meta { key, dreg } => {
+                w.u32(wire::NFTA_META_KEY, *key as u32);
+                w.u32(wire::NFTA_META_DREG, *dreg);
+            }
+            Expr::Ct {
+                key,
+                original,
+                dreg,
+            } => {
+                w.u32(wire::NFTA_CT_DREG, *dreg);
+                w.u32(wire::NFTA_CT_KEY, *key as u32);
+                if *original {
+                    w.attr(wire::NFTA_CT_DIRECTION, &[CT_DIR_ORIGINAL]);
+                }
+            }
+            Expr::FibDaddrType { dreg } => {
+                w.u32(wire::NFTA_FIB_DREG, *dreg);
+                w.u32(wire::NFTA_FIB_RESULT, FIB_RESULT_ADDRTYPE);
+                w.u32(wire::NFTA_FIB_FLAGS, FIB_F_DADDR);
+            }
+            Expr::Cmp { sreg, op, data } => {
+                w.u32(wire::NFTA_CMP_SREG, *sreg);
+                w.u32(wire::NFTA_CMP_OP, *op as u32);
+                w.value(wire::NFTA_CMP_DATA, data);
+            }
+            Expr::Bitwise { reg, mask, xor } => {
+                w.u32(wire::NFTA_BITWISE_SREG, *reg);
+                w.u32(wire::NFTA_BITWISE_DREG, *reg);
+                w.u32(
+                    wire::NFTA_BITWISE_LEN,
+                    u32::try_from(mask.len()).unwrap_or(0),
+                );
+                w.value(wire::NFTA_BITWISE_MASK, mask);
+                w.value(wire::NFTA_BITWISE_XOR, xor);
+            }
+            Expr::Lookup {
+                sreg,
+                set,
+                dreg,
+                invert,
+            } => {
+                w.str(wire::NFTA_LOOKUP_SET, set);
+                w.u32(wire::NFTA_LOOKUP_SREG, *sreg);
+                if let Some(dreg) = dreg {
+                    w.u32(wire::NFTA_LOOKUP_DREG, *dreg);
+                }
+                if *invert {
+                    w.u32(wire::NFTA_LOOKUP_FLAGS, 1); // NFT_LOOKUP_F_INV
+                }
+            }
+            Expr::Immediate { dreg, value } => {
+                w.u32(wire::NFTA_IMMEDIATE_DREG, *dreg);
+                w.value(wire::NFTA_IMMEDIATE_DATA, value);
+            }
+            Expr::Verdict(verdict) => {
+                w.u32(wire::NFTA_IMMEDIATE_DREG, 0);
+                w.nest(wire::NFTA_IMMEDIATE_DATA, |w| verdict.encode(w));
+            }
+            Expr::Nat {
+                kind,
+                family,
+                addr,
+                proto,
+            } => {
+                w.u32(wire::NFTA_NAT_TYPE, *kind as u32);
+                w.u32(wire::NFTA_NAT_FAMILY, *family);
+                w.u32(wire::NFTA_NAT_REG_ADDR_MIN, *addr);
+                if let Some(proto) = proto {
+                    w.u32(wire::NFTA_NAT_REG_PROTO_MIN, *proto);
+                    w.u32(wire::NFTA_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+                }
+            }
+            Expr::Masq => {}
+        }
+    }
+
+    /// The line `nft --debug=netlink` prints for this expression.
+    pub fn debug(&self) -> String {
+        match self {
+            Expr::Payload {
+                base,
+                offset,
+                len,
+                dreg,
+            } => {
+                let base = if *base == Base::Network {
+                    "network"
+                } else {
+                    "transport"
+                };
+                format!("[ payload load {len}b @ {base} header + {offset} => reg {dreg} ]")
+            }
+            Expr::Meta { key, dreg } => {
+                let key = match key {
+                    MetaKey::Mark => "mark",
+                    MetaKey::Iifname => "iifname",
+                    MetaKey::Oifname => "oifname",
+                    MetaKey::L4proto => "l4proto",
+                };
+                format!("[ meta load {key} => reg {dreg} ]")
+            }
+            Expr::Ct {
+                key,
+                original,
+                dreg,
+            } => {
+                let key = match key {
+                    CtKey::State => "state",
+                    CtKey::Status => "status",
+                    CtKey::ProtoDst => "proto_dst",
+                };
+                let dir = if *original { " , dir original" } else { "" };
+                format!("[ ct load {key} => reg {dreg}{dir} ]")
+            }
+            Expr::FibDaddrType { dreg } => format!("[ fib daddr type => reg {dreg} ]"),
+            Expr::Cmp { sreg, op, data } => {
+                let op = if *op == CmpOp::Eq { "eq" } else { "neq" };
+                format!("[ cmp {op} reg {sreg} {} ]", words(data))
+            }
+            Expr::Bitwise { reg, mask, xor } => format!(
+                "[ bitwise reg {reg} = ( reg {reg} & {} ) ^ {} ]",
+                words(mask),
+                words(xor)
+            ),
+            Expr::Lookup {
+                sreg,
+                set,
+                dreg,
+                invert,
+            } => {
+                let mut out = format!("[ lookup reg {sreg} set {set}");
+                if let Some(dreg) = dreg {
+                    let _ = write!(out, " dreg {dreg}");
+                }
+                if *invert {
+                    out.push_str(" 0x1");
+                }
+                out + " ]"
+            }
+            Expr::Immediate { dreg, value } => format!("[ immediate reg {dreg} {} ]", words(value)),
+            Expr::Verdict(v) => format!("[ immediate reg 0 {} ]", v.debug()),
+            Expr::Nat {
+                kind,
+                family,
+                addr,
+                proto,
+            } => {
+                let kind = if *kind == NatKind::Dnat {
+                    "dnat"
+                } else {
+                    "snat"
+                };
+                let family = if *family == 2 { "ip" } else { "ip6" };
+                let mut out = format!("[ nat {kind} {family} addr_min reg {addr}");
+                if let Some(proto) = proto {
+                    let _ = write!(
+                        out,
+                        " proto_min reg {proto} flags 0x{NF_NAT_RANGE_PROTO_SPECIFIED:x}"
+                    );
+                }
+                out + " ]"
+            }
+            Expr::Masq => "[ masq ]".into(),
+        }
+    }
+}
+
+/// Register data as nft's debug output shows it: 32-bit words of the bytes, little-endian.
+fn words(data: &[u8]) -> String {
+    data.chunks(4)
+        .map(|chunk| {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            format!("0x{:08x}", u32::from_le_bytes(word))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

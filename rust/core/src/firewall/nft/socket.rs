@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Sending a [`Batch`] to nf_tables as one transaction over a netfilter netlink socket, and
+//! reading elements back.
+//!
+//! Every message of a batch asks for an acknowledgement and every one is read, so the caller
+//! learns which operations failed and why; the kernel applies all of the batch or none of it.
+
+use std::io;
+
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+
+use super::batch::{encode_elements, push_message, Batch, Element, NLM_F_ACK, NLM_F_REQUEST};
+use super::expr::Verdict;
+use super::rule::Family;
+use super::wire;
+use crate::netlink::NetlinkError;
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const SOL_NETLINK: i32 = 270;
+const NETLINK_CAP_ACK: i32 = 10;
+/// Acknowledgements of a large batch queue up before we read them: room for many.
+const RECEIVE_BUFFER: usize = 8 << 20;
+
+/// The operations of a batch the kernel refused: each one's index and errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub failures: Vec<(usize, i32)>,
+}
+
+pub struct NftSocket {
+    socket: Socket,
+    seq: u32,
+}
+
+fn io_error(operation: &str, err: &io::Error) -> NetlinkError {
+    NetlinkError::new(operation, err.raw_os_error().unwrap_or(libc::EIO))
+}
+
+impl NftSocket {
+    /// A netfilter socket in the caller's network namespace.
+    ///
+    /// # Errors
+    /// When the socket cannot be opened (no nf_tables, or no CAP_NET_ADMIN shows later).
+    pub fn open() -> Result<Self, NetlinkError> {
+        let open = || -> io::Result<Socket> {
+            let mut socket = Socket::new(NETLINK_NETFILTER)?;
+            socket.bind_auto()?;
+            socket.connect(&SocketAddr::new(0, 0))?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+            let one: libc::c_int = 1;
+            let size = libc::c_int::try_from(RECEIVE_BUFFER).unwrap_or(libc::c_int::MAX);
+            // SAFETY: plain setsockopt calls on our own socket with int-sized values. Failures
+            // are harmless: CAP_ACK only trims acknowledgements, and the buffer falls back to
+            // the default size without CAP_NET_ADMIN.
+            unsafe {
+                let int =
+                    libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
+                libc::setsockopt(
+                    fd,
+                    SOL_NETLINK,
+                    NETLINK_CAP_ACK,
+                    std::ptr::from_ref(&one).cast(),
+                    int,
+                );
+                if libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    std::ptr::from_ref(&size).cast(),
+                    int,
+                ) != 0
+                {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVBUF,
+                        std::ptr::from_ref(&size).cast(),
+                        int,
+                    );
+                }
+            }
+            Ok(socket)
+        };
+        let socket = open().map_err(|e| io_error("open a netfilter netlink socket", &e))?;
+        let seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos() | 1);
+        Ok(NftSocket { socket, seq })
+    }
+
+    /// Reads replies until every sequence number in `pending` is answered, calling `reply`
+    /// for each message that is not an acknowledgement.
+    fn collect(
+        &mut self,
+        operation: &str,
+        seqs: &[u32],
+        mut reply: impl FnMut(u32, &[u8]),
+    ) -> Result<Vec<(usize, i32)>, NetlinkError> {
+        let mut answered = vec![false; seqs.len()];
+        let mut left = seqs.len();
+        let mut failures = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        while left > 0 {
+            let n = self
+                .socket
+                .recv(&mut &mut buf[..], 0)
+                .map_err(|e| io_error(operation, &e))?;
+            let mut at = 0;
+            while at + 16 <= n {
+                let len =
+                    u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
+                if len < 16 || at + len > n {
+                    break;
+                }
+                let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+                let seq = u32::from_ne_bytes(buf[at + 8..at + 12].try_into().unwrap_or_default());
+                let body = &buf[at + 16..at + len];
+                if let Some(index) = seqs.iter().position(|s| *s == seq) {
+                    if kind == NLMSG_ERROR && body.len() >= 4 {
+                        let errno = -i32::from_ne_bytes(body[..4].try_into().unwrap_or_default());
+                        if !answered[index] {
+                            answered[index] = true;
+                            left -= 1;
+                        }
+                        if errno != 0 {
+                            failures.push((index, errno));
+                        }
+                    } else if kind != NLMSG_DONE {
+                        reply(seq, body);
+                    }
+                }
+                at += (len + 3) & !3;
+            }
+        }
+        failures.sort_unstable();
+        Ok(failures)
+    }
+
+    /// Sends the batch as one transaction.
+    ///
+    /// # Errors
+    /// `Err(Ok(Refused))` when the kernel refused operations (and so applied nothing);
+    /// `Err(Err(_))` when the socket failed.
+    pub fn apply(&mut self, batch: &Batch) -> Result<(), Result<Refused, NetlinkError>> {
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        let (bytes, seqs) = batch.encode(self.seq);
+        self.seq = self
+            .seq
+            .wrapping_add(u32::try_from(seqs.len()).unwrap_or(0) + 2);
+        let operation = format!(
+            "nf_tables transaction on {} {}",
+            batch.family.name(),
+            batch.table
+        );
+        self.socket
+            .send(&bytes, 0)
+            .map_err(|e| Err(io_error(&operation, &e)))?;
+        let failures = self.collect(&operation, &seqs, |_, _| {}).map_err(Err)?;
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Ok(Refused { failures }))
+        }
+    }
+
+    /// The verdict of each element of a verdict map (None: not in the map).
+    ///
+    /// # Errors
+    /// When the socket fails, or the kernel refuses a lookup for another reason than a
+    /// missing element, set or table.
+    pub fn verdicts(
+        &mut self,
+        family: Family,
+        table: &str,
+        set: &str,
+        elements: &[Element],
+    ) -> Result<Vec<Option<Verdict>>, NetlinkError> {
+        let operation = format!("read elements of {} {table} {set}", family.name());
+        let mut bytes = Vec::new();
+        let mut seqs = Vec::new();
+        for e in elements {
+            self.seq = self.seq.wrapping_add(1);
+            seqs.push(self.seq);
+            let kind = (wire::NFNL_SUBSYS_NFTABLES << 8) | wire::NFT_MSG_GETSETELEM;
+            push_message(
+                &mut bytes,
+                kind,
+                NLM_F_REQUEST | NLM_F_ACK,
+                self.seq,
+                family as u8,
+                0,
+                |w| {
+                    encode_elements(w, table, set, std::slice::from_ref(e));
+                },
+            );
+        }
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.socket
+            .send(&bytes, 0)
+            .map_err(|e| io_error(&operation, &e))?;
+        let mut found: Vec<Option<Verdict>> = vec![None; seqs.len()];
+        let failures = self.collect(&operation, &seqs, |seq, body| {
+            if let Some(index) = seqs.iter().position(|s| *s == seq) {
+                found[index] = parse_verdict(body.get(4..).unwrap_or_default());
+            }
+        })?;
+        if let Some((_, errno)) = failures.iter().find(|(_, e)| *e != libc::ENOENT) {
+            return Err(NetlinkError::new(&operation, *errno));
+        }
+        Ok(found)
+    }
+}
+
+/// Iterates the attributes in `data` as (type without flags, payload).
+fn attrs(data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at + 4 > data.len() {
+            return None;
+        }
+        let len = u16::from_ne_bytes([data[at], data[at + 1]]) as usize;
+        let kind = u16::from_ne_bytes([data[at + 2], data[at + 3]]) & 0x3fff;
+        if len < 4 || at + len > data.len() {
+            return None;
+        }
+        let payload = &data[at + 4..at + len];
+        at += (len + 3) & !3;
+        Some((kind, payload))
+    })
+}
+
+fn find(data: &[u8], kind: u16) -> Option<&[u8]> {
+    attrs(data).find(|(k, _)| *k == kind).map(|(_, p)| p)
+}
+
+/// The verdict of the first element in a NEWSETELEM message body (after nfgenmsg).
+fn parse_verdict(body: &[u8]) -> Option<Verdict> {
+    let list = find(body, wire::NFTA_SET_ELEM_LIST_ELEMENTS)?;
+    let elem = find(list, wire::NFTA_LIST_ELEM)?;
+    let data = find(elem, wire::NFTA_SET_ELEM_DATA)?;
+    let verdict = find(data, wire::NFTA_DATA_VERDICT)?;
+    let code = u32::from_be_bytes(find(verdict, wire::NFTA_VERDICT_CODE)?.try_into().ok()?);
+    let chain = find(verdict, wire::NFTA_VERDICT_CHAIN)
+        .map(|c| String::from_utf8_lossy(c.strip_suffix(&[0]).unwrap_or(c)).into_owned());
+    Some(match (code, chain) {
+        (wire::NFT_JUMP, Some(c)) => Verdict::Jump(c),
+        (wire::NFT_GOTO, Some(c)) => Verdict::Goto(c),
+        (wire::NF_ACCEPT, _) => Verdict::Accept,
+        (wire::NFT_RETURN, _) => Verdict::Return,
+        _ => Verdict::Drop,
+    })
+}

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: Apache-2.0
+//! portmap's rules: host ports forwarded to a pod, on nftables and on iptables.
+//!
+//! nftables (`ip cni_portmap` and `ip6 cni_portmap`): base chains `prerouting` and `output`
+//! send only traffic for local addresses (`fib daddr type local`) to `hostports`, which
+//! dispatches through two verdict maps, `hostip_ports` (host address . protocol . port) and
+//! then `any_ports` (protocol . port), to the attachment's own chain `dn-<id>`, which DNATs.
+//! After DNAT, `postrouting` dispatches by the pod address through `masq_pods` to the
+//! attachment's `ms-<id>`, which masquerades hairpin and localhost connections to its
+//! mappings. An ADD or DEL touches only the attachment's elements and chains: the cost does
+//! not grow with the number of pods. The newest ADD of a (host address, protocol, port)
+//! takes it: its element replaces the older one, and a DEL removes an element only while it
+//! still points at the attachment's own chain.
+//!
+//! iptables: the reference plugin's layout and names (`portmap_iptables.go`), so either
+//! implementation removes what the other made; our jumps into `CNI-HOSTPORT-DNAT` go first,
+//! so there too the newest attachment wins a contested port.
+
+use std::fmt::Write as _;
+
+use super::iptables::{self, Restore, Saved};
+use super::names;
+use super::nft::{
+    BaseChain, Batch, Chain, Dir, Element, Family, Field, Hook, Op, Proto, Rule, RuleBuilder, Set,
+    Value, Verdict,
+};
+use crate::net::{Addr, Family as AddrFamily};
+
+pub const TABLE: &str = "cni_portmap";
+const HOSTPORTS: &str = "hostports";
+const HOSTIP_PORTS: &str = "hostip_ports";
+const ANY_PORTS: &str = "any_ports";
+const MASQ_PODS: &str = "masq_pods";
+
+/// One mapping, already checked: ports in 1..=65535, a host address of the pod's family
+/// (None: every local address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: Proto,
+    pub host_ip: Option<Addr>,
+}
+
+/// Everything the rules of one attachment and address family depend on.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub network: String,
+    pub container_id: String,
+    pub ifname: String,
+    pub pod: Addr,
+    pub prefix: u8,
+    pub mappings: Vec<Mapping>,
+    pub snat: bool,
+    pub masq_all: bool,
+    pub mark_bit: u8,
+    /// The chain that marks for masquerade (iptables: `externalSetMarkChain`).
+    pub set_mark_chain: Option<String>,
+    /// Extra iptables match words for the jumps into the attachment's chain.
+    pub iptables_conditions: Vec<String>,
+}
+
+/// The id in our nft chain names: an attachment is (network, container, interface).
+pub fn nft_id(network: &str, container_id: &str, ifname: &str) -> String {
+    names::hash_with_prefix(24, "", &format!("{network}\n{container_id}\n{ifname}"))
+}
+
+fn family_of(addr: Addr) -> Family {
+    Family::of(addr.family())
+}
+
+fn loopback(family: AddrFamily) -> Option<Addr> {
+    (family == AddrFamily::V4).then_some(Addr {
+        v6: false,
+        value: 0x7f00_0001,
+    })
+}
+
+/// The tables' fixed part, created once (the table is created with it, atomically, so a
+/// table that exists has all of it).
+pub fn nft_skeleton(family: Family) -> Batch {
+    let mut b = Batch::new(family, TABLE);
+    let nat = |hook, priority| {
+        Some(BaseChain {
+            kind: "nat",
+            hook,
+            priority,
+        })
+    };
+    b.ops.push(Op::CreateTable);
+    b.ops.push(Op::AddChain(Chain {
+        name: HOSTPORTS.into(),
+        base: None,
+    }));
+    let addr = Field::Addr(Dir::Destination);
+    for (name, key) in [
+        (HOSTIP_PORTS, vec![addr, Field::L4proto, Field::Dport]),
+        (ANY_PORTS, vec![Field::L4proto, Field::Dport]),
+        (MASQ_PODS, vec![addr]),
+    ] {
+        b.ops.push(Op::AddSet(Set {
+            name: name.into(),
+            key,
+            verdicts: true,
+        }));
+    }
+    for (name, hook, priority) in [
+        ("prerouting", Hook::Prerouting, -100),
+        ("output", Hook::Output, -100),
+        ("postrouting", Hook::Postrouting, 100),
+    ] {
+        b.ops.push(Op::AddChain(Chain {
+            name: name.into(),
+            base: nat(hook, priority),
+        }));
+    }
+    for chain in ["prerouting", "output"] {
+        let rule = RuleBuilder::new(family)
+            .fib_daddr_local()
+            .verdict(Verdict::Jump(HOSTPORTS.into()), chain);
+        b.ops.push(Op::AddRule(rule));
+    }
+    b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
+        &[addr, Field::L4proto, Field::Dport],
+        HOSTIP_PORTS,
+        HOSTPORTS,
+    )));
+    b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
+        &[Field::L4proto, Field::Dport],
+        ANY_PORTS,
+        HOSTPORTS,
+    )));
+    b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
+        &[addr],
+        MASQ_PODS,
+        "postrouting",
+    )));
+    b
+}
+
+/// The verdict-map element that sends a mapping's host port to the attachment's chain.
+pub fn port_element(m: &Mapping, chain: &str) -> (&'static str, Element) {
+    let verdict = Some(Verdict::Jump(chain.into()));
+    match m.host_ip {
+        Some(ip) => (
+            HOSTIP_PORTS,
+            Element {
+                key: vec![
+                    Value::Addr(ip),
+                    Value::Proto(m.proto),
+                    Value::Port(m.host_port),
+                ],
+                verdict,
+            },
+        ),
+        None => (
+            ANY_PORTS,
+            Element {
+                key: vec![Value::Proto(m.proto), Value::Port(m.host_port)],
+                verdict,
+            },
+        ),
+    }
+}
+
+pub fn masq_element(pod: Addr, chain: &str) -> Element {
+    Element {
+        key: vec![Value::Addr(pod)],
+        verdict: Some(Verdict::Jump(chain.into())),
+    }
+}
+
+/// The attachment's chain names: (DNAT, masquerade).
+pub fn nft_chains(spec_id: &str) -> (String, String) {
+    (format!("dn-{spec_id}"), format!("ms-{spec_id}"))
+}
+
+/// The rules of the attachment's DNAT chain.
+pub fn nft_dnat_rules(spec: &Spec, chain: &str) -> Vec<Rule> {
+    let family = family_of(spec.pod);
+    let comment = format!("{} {}", spec.container_id, spec.ifname);
+    spec.mappings
+        .iter()
+        .map(|m| {
+            let mut rb = RuleBuilder::new(family);
+            if let Some(ip) = m.host_ip {
+                let full = ip.family().bits();
+                rb = rb.addr(Dir::Destination, ip, full, false);
+            }
+            rb.l4proto(m.proto)
+                .dport(m.host_port)
+                .comment(&comment)
+                .dnat(spec.pod, m.container_port, chain)
+        })
+        .collect()
+}
+
+/// The rules of the attachment's masquerade chain: connections DNATed to one of its
+/// mappings from its own subnet (hairpin), from localhost, or (masqAll) from anywhere.
+pub fn nft_masq_rules(spec: &Spec, chain: &str) -> Vec<Rule> {
+    let family = family_of(spec.pod);
+    let comment = format!("{} {}", spec.container_id, spec.ifname);
+    let mut sources: Vec<Option<(Addr, u8)>> = Vec::new();
+    if spec.masq_all {
+        sources.push(None);
+    } else {
+        sources.push(Some((spec.pod, spec.prefix)));
+        if let Some(lo) = loopback(spec.pod.family()) {
+            sources.push(Some((lo, 8)));
+        }
+    }
+    let mut rules = Vec::new();
+    for m in &spec.mappings {
+        for source in &sources {
+            let mut rb = RuleBuilder::new(family)
+                .l4proto(m.proto)
+                .dport(m.container_port)
+                .ct_status_dnat()
+                .ct_original_dport(m.host_port);
+            if let Some((addr, prefix)) = source {
+                rb = rb.addr(Dir::Source, *addr, *prefix, false);
+            }
+            rules.push(rb.comment(&comment).masquerade(chain));
+        }
+    }
+    rules
+}
+
+/// The ADD transaction of one attachment (the skeleton must exist). `replace` lists the
+/// elements another attachment holds, which this one takes over.
+pub fn nft_add(spec: &Spec, replace: &[(String, Element)]) -> Batch {
+    let family = family_of(spec.pod);
+    let id = nft_id(&spec.network, &spec.container_id, &spec.ifname);
+    let (dn, ms) = nft_chains(&id);
+    let mut b = Batch::new(family, TABLE);
+    b.ops.push(Op::AddChain(Chain {
+        name: dn.clone(),
+        base: None,
+    }));
+    b.ops.push(Op::FlushChain(dn.clone()));
+    b.ops
+        .extend(nft_dnat_rules(spec, &dn).into_iter().map(Op::AddRule));
+    if spec.snat {
+        b.ops.push(Op::AddChain(Chain {
+            name: ms.clone(),
+            base: None,
+        }));
+        b.ops.push(Op::FlushChain(ms.clone()));
+        b.ops
+            .extend(nft_masq_rules(spec, &ms).into_iter().map(Op::AddRule));
+    }
+    for (set, element) in replace {
+        b.ops.push(Op::DeleteElement(set.clone(), element.clone()));
+    }
+    for m in &spec.mappings {
+        let (set, element) = port_element(m, &dn);
+        b.ops.push(Op::AddElement(set.into(), element));
+    }
+    if spec.snat {
+        b.ops.push(Op::AddElement(
+            MASQ_PODS.into(),
+            masq_element(spec.pod, &ms),
+        ));
+    }
+    b
+}
+
+/// The elements an attachment may hold: its port elements and its masquerade element.
+pub fn nft_owned_elements(spec: &Spec) -> Vec<(&'static str, Element)> {
+    let id = nft_id(&spec.network, &spec.container_id, &spec.ifname);
+    let (dn, ms) = nft_chains(&id);
+    let mut out: Vec<_> = spec.mappings.iter().map(|m| port_element(m, &dn)).collect();
+    out.push((MASQ_PODS, masq_element(spec.pod, &ms)));
+    out
+}
+
+/// The DEL transaction: the elements still pointing at the attachment (`held`), then its chains.
+pub fn nft_del(family: Family, id: &str, held: &[(String, Element)]) -> Batch {
+    let (dn, ms) = nft_chains(id);
+    let mut b = Batch::new(family, TABLE);
+    for (set, element) in held {
+        b.ops.push(Op::DeleteElement(set.clone(), element.clone()));
+    }
+    for chain in [dn, ms] {
+        b.ops.push(Op::FlushChain(chain.clone()));
+        b.ops.push(Op::DeleteChain(chain));
+    }
+    b
+}
+
+// ---- iptables ----
+
+pub const DNAT_CHAIN: &str = "CNI-HOSTPORT-DNAT";
+pub const SETMARK_CHAIN: &str = "CNI-HOSTPORT-SETMARK";
+pub const MASQ_CHAIN: &str = "CNI-HOSTPORT-MASQ";
+
+/// The attachment's chain (the reference hashes network and container ID only).
+pub fn iptables_chain(network: &str, container_id: &str) -> String {
+    names::chain_name(network, container_id, "DN-")
+}
+
+/// The reference's old per-container SNAT chain, removed on DEL in case it lingers.
+pub fn iptables_old_snat_chain(network: &str, container_id: &str) -> String {
+    names::chain_name(network, container_id, "SN-")
+}
+
+fn mark_spec(bit: u8) -> String {
+    let value = 1u32 << bit;
+    format!("0x{value:x}/0x{value:x}")
+}
+
+fn proto_words(proto: Proto, port: u16) -> String {
+    format!("-p {0} -m {0} --dport {port}", proto.name())
+}
+
+/// The rules of the attachment's `CNI-DN-<hash>` chain, as iptables-save prints them.
+pub fn iptables_dnat_rules(spec: &Spec) -> Vec<String> {
+    let v6 = spec.pod.family() == AddrFamily::V6;
+    let set_mark = spec
+        .set_mark_chain
+        .clone()
+        .unwrap_or_else(|| SETMARK_CHAIN.into());
+    let mut rules = Vec::new();
+    for m in &spec.mappings {
+        let dst = m
+            .host_ip
+            .map(|ip| format!("-d {} ", iptables::cidr(ip, ip.family().bits())))
+            .unwrap_or_default();
+        let base = proto_words(m.proto, m.host_port);
+        if spec.snat {
+            let src = if spec.masq_all {
+                String::new()
+            } else {
+                format!("-s {} ", iptables::cidr(spec.pod, spec.prefix))
+            };
+            rules.push(format!("{src}{dst}{base} -j {set_mark}"));
+            if !v6 && !spec.masq_all {
+                rules.push(format!("-s 127.0.0.1/32 {dst}{base} -j {set_mark}"));
+            }
+        }
+        let to = if v6 {
+            format!("[{}]:{}", spec.pod.ip(), m.container_port)
+        } else {
+            format!("{}:{}", spec.pod.ip(), m.container_port)
+        };
+        rules.push(format!("{dst}{base} -j DNAT --to-destination {to}"));
+    }
+    rules
+}
+
+/// The jumps from `CNI-HOSTPORT-DNAT`: multiport matches of at most 15 ports per protocol,
+/// protocols sorted (the reference's order).
+pub fn iptables_jump_rules(spec: &Spec, chain: &str) -> Vec<String> {
+    let mut comment = format!("dnat {}", names::comment(&spec.network, &spec.container_id));
+    if comment.len() > 255 {
+        comment.truncate(253);
+        comment.push_str("...");
+    }
+    let mut protos: Vec<Proto> = spec.mappings.iter().map(|m| m.proto).collect();
+    protos.sort();
+    protos.dedup();
+    let mut rules = Vec::new();
+    for proto in protos {
+        let ports: Vec<String> = spec
+            .mappings
+            .iter()
+            .filter(|m| m.proto == proto)
+            .map(|m| m.host_port.to_string())
+            .collect();
+        for group in ports.chunks(15) {
+            let mut rule = format!(
+                "-p {} -m comment --comment {} -m multiport --dports {}",
+                proto.name(),
+                iptables::quote(&comment),
+                group.join(",")
+            );
+            for word in &spec.iptables_conditions {
+                rule.push(' ');
+                rule.push_str(word);
+            }
+            let _ = write!(rule, " -j {chain}");
+            rules.push(rule);
+        }
+    }
+    rules
+}
+
+const ENTRY_DNAT: &str = "-m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT";
+const ENTRY_MASQ: &str =
+    "-m comment --comment \"CNI portfwd requiring masquerade\" -j CNI-HOSTPORT-MASQ";
+
+/// The ADD script for the nat table, planned against its saved state.
+pub fn iptables_add(saved: &Saved, spec: &Spec) -> Restore {
+    let chain = iptables_chain(&spec.network, &spec.container_id);
+    let mut r = Restore::new("nat");
+    let own_mark = spec.snat && spec.set_mark_chain.is_none();
+    let mark = mark_spec(spec.mark_bit);
+    let setmark_rule =
+        format!("-m comment --comment \"CNI portfwd masquerade mark\" -j MARK --set-xmark {mark}");
+    let masq_rule = format!("-m mark --mark {mark} -j MASQUERADE");
+    if own_mark {
+        r.ensure(saved, SETMARK_CHAIN);
+        r.ensure(saved, MASQ_CHAIN);
+    }
+    r.ensure(saved, DNAT_CHAIN);
+    r.declare(&chain);
+    if own_mark {
+        if !saved.has_rule(SETMARK_CHAIN, &setmark_rule) {
+            r.append(SETMARK_CHAIN, &setmark_rule);
+        }
+        if !saved.has_rule(MASQ_CHAIN, &masq_rule) {
+            r.append(MASQ_CHAIN, &masq_rule);
+        }
+        if !saved.has_rule("POSTROUTING", ENTRY_MASQ) {
+            r.insert("POSTROUTING", 1, ENTRY_MASQ);
+        }
+    }
+    for entry in ["PREROUTING", "OUTPUT"] {
+        // Appended, so that an existing KUBE-SERVICES jump stays first (CVE-2019-9946).
+        if !saved.has_rule(entry, ENTRY_DNAT) {
+            r.append(entry, ENTRY_DNAT);
+        }
+    }
+    for (from, rule) in saved.jumps_to(&chain) {
+        r.delete(from, rule);
+    }
+    for rule in iptables_dnat_rules(spec) {
+        r.append(&chain, &rule);
+    }
+    for (i, rule) in iptables_jump_rules(spec, &chain).iter().enumerate() {
+        r.insert(DNAT_CHAIN, i + 1, rule);
+    }
+    r
+}
+
+/// The DEL script: every jump to the attachment's chains, and the chains.
+pub fn iptables_del(saved: &Saved, network: &str, container_id: &str) -> Restore {
+    let mut r = Restore::new("nat");
+    r.remove_chain(saved, &iptables_chain(network, container_id));
+    r.remove_chain(saved, &iptables_old_snat_chain(network, container_id));
+    r
+}
+
+/// What CHECK finds missing from the saved table (empty: all there).
+pub fn iptables_missing(saved: &Saved, spec: &Spec) -> Vec<String> {
+    let chain = iptables_chain(&spec.network, &spec.container_id);
+    let mut missing = Vec::new();
+    if !saved.has_chain(&chain) {
+        missing.push(format!("chain {chain}"));
+        return missing;
+    }
+    let have: Vec<&str> = saved.rules_of(&chain).collect();
+    for rule in iptables_dnat_rules(spec) {
+        if !have.contains(&rule.as_str()) {
+            missing.push(format!("-A {chain} {rule}"));
+        }
+    }
+    for rule in iptables_jump_rules(spec, &chain) {
+        if !saved.has_rule(DNAT_CHAIN, &rule) {
+            missing.push(format!("-A {DNAT_CHAIN} {rule}"));
+        }
+    }
+    for entry in ["PREROUTING", "OUTPUT"] {
+        if !saved.has_rule(entry, ENTRY_DNAT) {
+            missing.push(format!("-A {entry} {ENTRY_DNAT}"));
+        }
+    }
+    missing
+}
