@@ -21,6 +21,16 @@ __all__ = [
     "network_of",
     "parse_cidr_text",
     "parse_ip_text",
+    "ForwardRules",
+    "MasqRules",
+    "NftBatch",
+    "PortmapRules",
+    "conntrack_flush_udp_ports",
+    "isolation_iptables",
+    "masq_iptables_del",
+    "nft_usable",
+    "portmap_iptables_del",
+    "portmap_iptables_stale",
     "spoofcheck_setup",
     "spoofcheck_teardown",
     "write_sysctl",
@@ -407,3 +417,94 @@ def spoofcheck_setup(host_iface: str, mac: str, container_id: str, ifname: str) 
 
 def spoofcheck_teardown(container_id: str, ifname: str, jump_handles: list[int], chains_exist: bool) -> str:
     """The `nft -f -` transaction that removes one port's `macspoofchk` rules and chains."""
+
+# --- firewall rules (rust/core/src/firewall) ---------------------------------------------------
+# nft_* methods send nf_tables batches in the caller's network namespace; iptables_* methods
+# plan an iptables-restore script against iptables-save output and return it. Bad values
+# raise cni.errors.InvalidValue (code 7); a kernel refusal raises cni.errors.NetlinkError
+# naming the operation.
+
+@final
+class NftBatch:
+    """One nf_tables transaction."""
+
+    def text(self) -> str:
+        """The transaction as an `nft -f` script."""
+    def debug(self) -> list[list[str]]:
+        """Each rule's expressions as `nft --debug=netlink` lists them."""
+    def apply(self) -> None:
+        """Sends it as one transaction (all or nothing)."""
+
+@final
+class PortmapRules:
+    """portmap's rules for one attachment and one address family."""
+
+    def __new__(
+        cls,
+        network: str,
+        container_id: str,
+        ifname: str,
+        pod: str,
+        mappings: list[tuple[int, int, str, str | None]],
+        snat: bool = True,
+        masq_all: bool = False,
+        mark_bit: int = 13,
+        set_mark_chain: str | None = None,
+        conditions: list[str] = ...,
+    ) -> PortmapRules:
+        """`pod` is the pod's address with its prefix; a mapping is (hostPort,
+        containerPort, protocol, hostIP or None)."""
+    def nft_batches(self) -> list[NftBatch]:
+        """The skeleton and the ADD transaction."""
+    def nft_add(self) -> None: ...
+    def nft_del(self) -> None:
+        """Removes the attachment's chains and the elements that still point at them."""
+    def nft_check(self) -> list[str]:
+        """What is missing (empty: all there)."""
+    def iptables_add(self, saved: str) -> str: ...
+    def iptables_del(self, saved: str) -> str: ...
+    def iptables_check(self, saved: str) -> list[str]: ...
+
+@final
+class MasqRules:
+    """ipMasq for one attachment's addresses of one family (CIDRs)."""
+
+    def __new__(cls, network: str, container_id: str, ifname: str, addrs: list[str]) -> MasqRules: ...
+    def nft_batches(self) -> list[NftBatch]: ...
+    def nft_add(self) -> None: ...
+    def nft_del(self) -> None: ...
+    def nft_check(self) -> list[str]: ...
+    def iptables_add(self, saved: str) -> str: ...
+    def iptables_del(self, saved: str) -> str: ...
+    def iptables_check(self, saved: str) -> list[str]: ...
+
+@final
+class ForwardRules:
+    """The firewall plugin's rules for one attachment's addresses of one family."""
+
+    def __new__(cls, network: str, container_id: str, ifname: str, addrs: list[str], admin: str) -> ForwardRules: ...
+    def nft_batches(self) -> list[NftBatch]: ...
+    def nft_add(self) -> None: ...
+    def nft_del(self) -> None: ...
+    def nft_check(self) -> list[str]: ...
+    def iptables_add(self, saved: str) -> str: ...
+    def iptables_del(self, saved: str) -> str: ...
+    def iptables_check(self, saved: str) -> list[str]: ...
+
+def nft_usable() -> str | None:
+    """None when nf_tables answers here, else why not."""
+
+def portmap_iptables_del(saved: str, network: str, container_id: str) -> str:
+    """The DEL script for an attachment's reference-layout chains (nat table)."""
+
+def portmap_iptables_stale(saved: str, network: str, valid: list[str]) -> list[str]:
+    """Containers of `network` with portmap chains that are not in `valid`."""
+
+def masq_iptables_del(saved: str, network: str, container_id: str) -> str:
+    """The DEL script for an attachment's ipMasq chain (nat table)."""
+
+def isolation_iptables(saved: str, bridge: str, isolated: bool) -> str:
+    """The firewall plugin's ingress isolation for a bridge (filter table)."""
+
+def conntrack_flush_udp_ports(ports: list[int]) -> int:
+    """Deletes conntrack entries of UDP connections to these ports; returns how many."""

@@ -96,3 +96,25 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[posix.write(fd, view) :]
+
+
+def replace_file(directory: str, name: str, data: bytes, mode: int = 0o600) -> None:
+    """Makes `directory/name` hold `data`, atomically: a temporary file of a random name,
+    fsync, rename over the old one, fsync of the directory. A crash leaves the old file or
+    the new, never a part."""
+    tmp = join(directory, f".tmp-{posix.urandom(8).hex()}")
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC | posix.O_NOFOLLOW, mode)
+    try:
+        write_all(fd, data)
+        posix.fsync(fd)
+    except BaseException:
+        posix.close(fd)
+        posix.unlink(tmp)
+        raise
+    posix.close(fd)
+    posix.rename(tmp, join(directory, name))
+    dir_fd = posix.open(directory, posix.O_RDONLY | posix.O_CLOEXEC)
+    try:
+        posix.fsync(dir_fd)
+    finally:
+        posix.close(dir_fd)

@@ -258,7 +258,7 @@ def dispatch(plugin: Plugin, env: Mapping[str, str], stdin: BinaryIO, *, own_pro
     if plugin.fields is not None:
         from cni.plugins._fields import check_fields
 
-        check_fields(parsed, plugin.fields(), plugin.name or "plugin")
+        check_fields(parsed, plugin.fields(), plugin.name or "plugin", deleting=command == "DEL")
     if command == "GC" and not any(
         isinstance(parsed.get(k), list) for k in ("cni.dev/valid-attachments", "cni.dev/attachments")
     ):

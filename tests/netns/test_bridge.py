@@ -141,7 +141,7 @@ def test_e4_f4_del_after_the_namespace_is_gone_releases(
     ("bridge", "code"),
     [
         ({"hairpinMode": True, "promiscMode": True}, 7),
-        ({"ipMasq": True}, 2),
+        ({"ipMasq": True, "ipMasqBackend": "pf"}, 7),
         ({"vlan": 4095}, 7),
         ({"macspoofchk": "yes"}, 7),
         ({"mtu": "big"}, 7),

@@ -83,12 +83,12 @@ def test_add_check_del(tmp_path: Path, make_netns: Callable[[str], str], our_bin
     assert world.reservations() == []
 
 
-def test_ipmasq_not_yet_and_ipam_required(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
-    world = World("ptpbad", tmp_path, make_netns, conflist(ipMasq=True), our_bin)
+def test_bad_masq_backend_and_ipam_required(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+    world = World("ptpbad", tmp_path, make_netns, conflist(ipMasq=True, ipMasqBackend="pf"), our_bin)
     noipam = {"cniVersion": "1.0.0", "name": "ptpnet", "plugins": [{"type": "ptp"}]}
     world2 = World("ptpnoipam", tmp_path, make_netns, noipam, our_bin)
     before = [world.snapshot(), world2.snapshot()]
-    assert json.loads(world.cni("add").stdout)["code"] == 2
+    assert json.loads(world.cni("add").stdout)["code"] == 7
     assert json.loads(world2.cni("add").stdout)["code"] == 7
     assert [world.snapshot(), world2.snapshot()] == before
 

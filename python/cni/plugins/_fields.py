@@ -25,15 +25,20 @@ UINT32 = 0xFFFFFFFF
 
 
 class Field:
-    """One config key: its path, JSON Schema type, and the check of a present value."""
+    """One config key: its path, JSON Schema type, and the check of a present value.
 
-    __slots__ = ("check", "doc", "path", "schema")
+    A key that only says what to create (portmap's mappings) may be `ignored_by_del`: a DEL
+    must still remove what an ADD made even when such a value is bad (the ADD refused it, so
+    it made nothing of it)."""
+
+    __slots__ = ("check", "doc", "ignored_by_del", "path", "schema")
 
     def __init__(self, path: str, check: Callable[[object], str | None], schema: dict[str, object], doc: str) -> None:
         self.path = path
         self.check = check
         self.schema = schema
         self.doc = doc
+        self.ignored_by_del = False
 
     def lookup(self, conf: dict[str, object]) -> object:
         value: object = conf
@@ -44,9 +49,11 @@ class Field:
         return value
 
 
-def check_fields(conf: dict[str, object], fields: tuple[Field, ...], plugin: str) -> None:
+def check_fields(conf: dict[str, object], fields: tuple[Field, ...], plugin: str, *, deleting: bool = False) -> None:
     """Raises code 7 for the first declared key whose value is not acceptable."""
     for field in fields:
+        if deleting and field.ignored_by_del:
+            continue
         value = field.lookup(conf)
         if value is None:
             continue

@@ -288,6 +288,7 @@ def undo_add(args: skel.CmdArgs, *, ipam_done: bool, cause: BaseException) -> No
 
     teardown = Teardown(str(args.conf.get("type") or "plugin"))
     teardown.step("delete the container interface", delete_container_link, args)
+    teardown.step("remove the masquerade rules", masq_teardown, args)
     if ipam_done:
         teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
     teardown.note_on(cause)
@@ -312,6 +313,7 @@ def interface_plugin(
     check_more: Callable[[skel.CmdArgs], None] | None = None,
     delete: Callable[[skel.CmdArgs], None] | None = None,
     check: Callable[[skel.CmdArgs], None] | None = None,
+    masquerade: bool = False,
 ) -> skel.Plugin:
     """An interface plugin whose DEL, CHECK, STATUS and GC are the common ones.
 
@@ -319,6 +321,8 @@ def interface_plugin(
     :mod:`cni.plugins._teardown`); CHECK asks IPAM, then checks the interface (of link `kind`,
     unless None), its MAC and addresses; STATUS and GC go to IPAM. `validate` checks the
     config first for every verb; `delete` and `check` replace the common DEL and CHECK.
+    With `masquerade` (bridge, ptp: the `ipMasq` key), DEL and GC also remove masquerade
+    rules and CHECK verifies them (:mod:`cni.plugins._masq`).
     """
 
     def common_delete(args: skel.CmdArgs) -> None:
@@ -327,6 +331,8 @@ def interface_plugin(
         validate(args)
         teardown = Teardown(name)
         teardown.step("delete the container interface", delete_container_link, args)
+        if masquerade:
+            teardown.step("remove the masquerade rules", masq_teardown, args)
         teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
         teardown.finish()
 
@@ -338,10 +344,19 @@ def interface_plugin(
             raise CNIError(f"{args.ifname} is a {link.kind} link, not {kind}")
         if check_more is not None:
             check_more(args)
+        if masquerade:
+            masq_check(args)
 
     def forward(args: skel.CmdArgs) -> None:
         validate(args)
         ipam_forward(args)
+
+    def collect(args: skel.CmdArgs) -> None:
+        forward(args)
+        if masquerade:
+            from cni.plugins import _masq
+
+            _masq.gc(args)
 
     return skel.Plugin(
         name,
@@ -349,10 +364,31 @@ def interface_plugin(
         delete=delete or common_delete,
         check=check or common_check,
         status=forward,
-        gc=forward,
+        gc=collect,
         about=about,
         fields=fields,
     )
+
+
+def masq_setup(args: skel.CmdArgs, ips: list[dict[str, object]]) -> None:
+    """ADD's `ipMasq`: masquerade the attachment's addresses."""
+    if args.conf.get("ipMasq") is True:
+        from cni.plugins import _masq
+
+        _masq.setup(args, [str(ip["address"]) for ip in ips])
+
+
+def masq_teardown(args: skel.CmdArgs) -> None:
+    from cni.plugins import _masq
+
+    _masq.teardown(args)
+
+
+def masq_check(args: skel.CmdArgs) -> None:
+    if args.conf.get("ipMasq") is True:
+        from cni.plugins import _masq
+
+        _masq.check(args, _masq.addresses(args.conf.get("prevResult")))
 
 
 def default_route_interface(node: Netlink, kind: str) -> str:

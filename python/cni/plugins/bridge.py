@@ -4,8 +4,8 @@
 Keys of the reference handled here: `bridge` (default cni0), `isGateway`,
 `isDefaultGateway`, `forceAddress`, `mtu`, `hairpinMode`, `promiscMode`, `enabledad`,
 `disableContainerInterface`, `portIsolation`, `mac` (also `runtimeConfig.mac`,
-`args.cni.mac`, CNI_ARGS `MAC=`), `ipam`, `dns`. `ipMasq`, whose machinery is not built
-yet, is refused with code 2 rather than ignored. `macspoofchk` installs the reference's
+`args.cni.mac`, CNI_ARGS `MAC=`), `ipam`, `dns`, `ipMasq` and `ipMasqBackend` (see
+:mod:`cni.plugins._masq`: removed on DEL whatever the config says). `macspoofchk` installs the reference's
 nftables layout (bridge nat table, per-port chains named after the attachment), and DEL
 removes it by its comment, so it also goes when the namespace is gone. `vlan` makes the
 host veth's port an access port (PVID, untagged), `vlanTrunk` adds tagged VLANs, and
@@ -25,7 +25,7 @@ import errno
 
 from cni import skel
 from cni._native import Link, Netlink, cidr_has
-from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
+from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError
 from cni.plugins._iface import (
     config_bool,
     config_mtu,
@@ -35,6 +35,8 @@ from cni.plugins._iface import (
     interface_plugin,
     ipam_add,
     ipam_del,
+    masq_setup,
+    masq_teardown,
     no_router_advertisements,
     open_free_pod,
     random_veth_name,
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
 
 ABOUT = "bridge plugin (cni package)"
 _IFNAMSIZ = 15
-UNSUPPORTED = ("ipMasq",)
 
 
 class Config:
@@ -77,9 +78,6 @@ class Config:
 
     def __init__(self, args: skel.CmdArgs) -> None:
         conf = args.conf
-        for key in UNSUPPORTED:
-            if conf.get(key) not in (None, False, 0, []):
-                raise UnsupportedField(f"bridge: {key}={conf[key]!r} is not supported yet by this plugin")
         self.bridge = _str(conf, "bridge") or "cni0"
         self.is_default_gateway = config_bool(conf, "isDefaultGateway", "bridge")
         self.is_gateway = config_bool(conf, "isGateway", "bridge") or self.is_default_gateway
@@ -299,6 +297,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
                 device = config.vlan_gateway
                 interfaces.append({"name": device, "mac": gateway.mac})
             _ensure_gateway_addresses(node, config, device, ips)
+        masq_setup(args, ips)
         dns = args.conf.get("dns")
         if isinstance(dns, dict) and dns:
             result["dns"] = dns
@@ -351,6 +350,7 @@ def _undo(node: Netlink, host: str, args: skel.CmdArgs, config: Config, ipam_don
     teardown.step("delete the host veth", _del_link_if_present, node, host)
     if config.spoofcheck:
         teardown.step("remove the MAC spoof check", _remove_spoofcheck, args)
+    teardown.step("remove the masquerade rules", masq_teardown, args)
     if ipam_done:
         teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
     teardown.note_on(cause)
@@ -380,6 +380,7 @@ def cmd_del(args: skel.CmdArgs) -> None:
     teardown.step("delete the container interface", delete_container_link, args)
     if config.spoofcheck:
         teardown.step("remove the MAC spoof check", _remove_spoofcheck, args)
+    teardown.step("remove the masquerade rules", masq_teardown, args)
     teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
     teardown.finish()
 
@@ -432,4 +433,5 @@ PLUGIN = interface_plugin(
     check_more=_bridge_exists,
     delete=cmd_del,
     fields=fields,
+    masquerade=True,
 )

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The ptp plugin: a veth pair routed point-to-point, no bridge.
 
-Keys of the reference: `mtu`, `ipam` (required), `dns`; `ipMasq` is refused with code 2
-until the firewall machinery exists. The container gets its addresses, a link-scope route
+Keys of the reference: `mtu`, `ipam` (required), `dns`, `ipMasq` and `ipMasqBackend`
+(see :mod:`cni.plugins._masq`). The container gets its addresses, a link-scope route
 to the gateway, the subnet via the gateway (replacing the kernel's on-link subnet route) and
 the IPAM routes; the host veth gets each gateway as a /32 (/128) and a host route to each
 container address, and forwarding is switched on.
@@ -14,7 +14,7 @@ import errno
 
 from cni import skel
 from cni._native import Netlink, network_of
-from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError, UnsupportedField
+from cni.errors import CNIError, InvalidNetworkConfig, NetlinkError
 from cni.plugins._iface import (
     config_mtu,
     configure,
@@ -23,6 +23,7 @@ from cni.plugins._iface import (
     interface_plugin,
     ipam_add,
     ipam_type,
+    masq_setup,
     no_router_advertisements,
     open_free_pod,
     random_veth_name,
@@ -43,8 +44,6 @@ SCOPE_HOST = 254
 
 def _config(args: skel.CmdArgs) -> int:
     conf = args.conf
-    if conf.get("ipMasq") not in (None, False):
-        raise UnsupportedField("ptp: ipMasq is not supported yet by this plugin")
     if ipam_type(args) is None:
         raise InvalidNetworkConfig("ptp: ipam must be specified")
     return config_mtu(conf, "ptp")
@@ -110,6 +109,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
         configure(pod, args, result)
         _point_to_point_routes(pod, args, ips)
         _host_side(node, host, ips)
+        masq_setup(args, ips)
         dns = args.conf.get("dns")
         if isinstance(dns, dict) and dns:
             result["dns"] = dns
@@ -126,4 +126,6 @@ def fields() -> tuple[Field, ...]:
     return (IP_MASQ, IP_MASQ_BACKEND, MTU)
 
 
-PLUGIN = interface_plugin("ptp", add=cmd_add, validate=_config, kind="veth", about=ABOUT, fields=fields)
+PLUGIN = interface_plugin(
+    "ptp", add=cmd_add, validate=_config, kind="veth", about=ABOUT, fields=fields, masquerade=True
+)

@@ -64,6 +64,8 @@ PLUGINS: tuple[Entry, ...] = (
     Entry("vlan", "cni.plugins.vlan", INTERFACE),
     Entry("host-local", "cni.plugins.host_local", IPAM),
     Entry("static", "cni.plugins.static", IPAM),
+    Entry("firewall", "cni.plugins.firewall", META),
+    Entry("portmap", "cni.plugins.portmap", META),
 )
 
 _BY_TYPE = {entry.type: entry for entry in PLUGINS}

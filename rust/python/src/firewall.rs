@@ -53,6 +53,15 @@ fn socket() -> Result<NftSocket> {
     Ok(NftSocket::open()?)
 }
 
+/// Whether nf_tables can be used here (the reason when not).
+#[pyfunction]
+pub fn nft_usable() -> Option<String> {
+    match NftSocket::open().and_then(|mut s| s.probe()) {
+        Ok(()) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// One nf_tables transaction: its nft text, its expressions as `nft --debug=netlink` lists
 /// them, and a way to send it.
 #[pyclass(frozen, name = "NftBatch", module = "cni._native")]
@@ -253,6 +262,24 @@ impl PyPortmapRules {
     fn iptables_check(&self, saved: &str) -> Vec<String> {
         portmap::iptables_missing(&Saved::parse(saved, "nat"), &self.spec)
     }
+}
+
+/// Containers of `network` with reference-layout portmap chains that are not in `valid`.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)]
+pub fn portmap_iptables_stale(saved: &str, network: &str, valid: Vec<String>) -> Vec<String> {
+    portmap::iptables_stale(&Saved::parse(saved, "nat"), network, &valid)
+}
+
+/// Deletes conntrack entries of UDP connections to these ports (both families); returns
+/// how many.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)]
+pub fn conntrack_flush_udp_ports(ports: Vec<u16>) -> Result<usize> {
+    Ok(cni_core::netlink::conntrack::delete_udp_to_ports(
+        &mut socket()?,
+        &ports,
+    )?)
 }
 
 /// The iptables DEL script for an attachment whose mappings are not known.

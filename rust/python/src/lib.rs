@@ -15,8 +15,9 @@ use pyo3::prelude::*;
 mod _native {
     #[pymodule_export]
     use super::firewall::{
-        isolation_iptables, masq_iptables_del, portmap_iptables_del, spoofcheck_setup,
-        spoofcheck_teardown, PyForwardRules, PyMasqRules, PyNftBatch, PyPortmapRules,
+        conntrack_flush_udp_ports, isolation_iptables, masq_iptables_del, nft_usable,
+        portmap_iptables_del, portmap_iptables_stale, spoofcheck_setup, spoofcheck_teardown,
+        PyForwardRules, PyMasqRules, PyNftBatch, PyPortmapRules,
     };
     #[pymodule_export]
     use super::ipam::{

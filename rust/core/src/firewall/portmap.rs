@@ -441,6 +441,26 @@ pub fn iptables_del(saved: &Saved, network: &str, container_id: &str) -> Restore
     r
 }
 
+/// Containers of `network` whose reference-layout jumps are in the saved nat table but
+/// that are not in `valid` (the jump comments name network and container).
+pub fn iptables_stale(saved: &Saved, network: &str, valid: &[String]) -> Vec<String> {
+    // As iptables-save prints the comment: `dnat name: \"<network>\" id: \"<id>\"`.
+    let prefix = format!("dnat name: \\\"{network}\\\" id: ");
+    let mut stale: Vec<String> = saved
+        .rules_of(DNAT_CHAIN)
+        .filter_map(|rule| {
+            let start = rule.find(&prefix)? + prefix.len();
+            let rest = rule[start..].strip_prefix("\\\"")?;
+            let end = rest.find("\\\"")?;
+            Some(rest[..end].to_owned())
+        })
+        .filter(|id| !valid.contains(id))
+        .collect();
+    stale.sort();
+    stale.dedup();
+    stale
+}
+
 /// What CHECK finds missing from the saved table (empty: all there).
 pub fn iptables_missing(saved: &Saved, spec: &Spec) -> Vec<String> {
     let chain = iptables_chain(&spec.network, &spec.container_id);

@@ -5,6 +5,7 @@
 //! synchronous socket bound to one namespace ([`socket`], [`ns`]).
 
 pub mod address;
+pub mod conntrack;
 pub mod handle;
 pub mod link;
 pub mod ns;

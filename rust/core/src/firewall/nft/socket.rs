@@ -12,7 +12,7 @@ use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 use super::batch::{encode_elements, push_message, Batch, Element, NLM_F_ACK, NLM_F_REQUEST};
 use super::expr::Verdict;
 use super::rule::Family;
-use super::wire;
+use super::wire::{self, Writer};
 use crate::netlink::NetlinkError;
 
 const NLMSG_ERROR: u16 = 2;
@@ -163,6 +163,135 @@ impl NftSocket {
             Ok(())
         } else {
             Err(Ok(Refused { failures }))
+        }
+    }
+
+    /// One request of another netfilter subsystem (`kind` holds it), acknowledged.
+    ///
+    /// # Errors
+    /// The kernel's refusal, or a socket failure.
+    pub fn request(
+        &mut self,
+        kind: u16,
+        family: u8,
+        operation: &str,
+        body: impl FnOnce(&mut Writer),
+    ) -> Result<(), NetlinkError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut bytes = Vec::new();
+        push_message(
+            &mut bytes,
+            kind,
+            NLM_F_REQUEST | NLM_F_ACK,
+            self.seq,
+            family,
+            0,
+            body,
+        );
+        self.socket
+            .send(&bytes, 0)
+            .map_err(|e| io_error(operation, &e))?;
+        match self.collect(operation, &[self.seq], |_, _| {})?.first() {
+            Some((_, errno)) => Err(NetlinkError::new(operation, *errno)),
+            None => Ok(()),
+        }
+    }
+
+    /// Every message of a dump (each body starts with its nfgenmsg).
+    ///
+    /// # Errors
+    /// The kernel's refusal, or a socket failure.
+    pub fn dump(
+        &mut self,
+        kind: u16,
+        family: u8,
+        operation: &str,
+    ) -> Result<Vec<Vec<u8>>, NetlinkError> {
+        const NLM_F_DUMP: u16 = 0x300;
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut bytes = Vec::new();
+        push_message(
+            &mut bytes,
+            kind,
+            NLM_F_REQUEST | NLM_F_DUMP,
+            seq,
+            family,
+            0,
+            |_| {},
+        );
+        self.socket
+            .send(&bytes, 0)
+            .map_err(|e| io_error(operation, &e))?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = self
+                .socket
+                .recv(&mut &mut buf[..], 0)
+                .map_err(|e| io_error(operation, &e))?;
+            let mut at = 0;
+            while at + 16 <= n {
+                let len =
+                    u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
+                if len < 16 || at + len > n {
+                    break;
+                }
+                let msg_kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+                let msg_seq =
+                    u32::from_ne_bytes(buf[at + 8..at + 12].try_into().unwrap_or_default());
+                let body = &buf[at + 16..at + len];
+                if msg_seq == seq {
+                    match msg_kind {
+                        NLMSG_DONE => return Ok(out),
+                        NLMSG_ERROR => {
+                            let errno = -i32::from_ne_bytes(
+                                body.get(..4)
+                                    .and_then(|b| b.try_into().ok())
+                                    .unwrap_or_default(),
+                            );
+                            return if errno == 0 {
+                                Ok(out)
+                            } else {
+                                Err(NetlinkError::new(operation, errno))
+                            };
+                        }
+                        _ => out.push(body.to_vec()),
+                    }
+                }
+                at += (len + 3) & !3;
+            }
+        }
+    }
+
+    /// Whether nf_tables answers us: a lookup of a table that does not exist must come back
+    /// ENOENT (EPERM without CAP_NET_ADMIN, EPROTONOSUPPORT without nf_tables).
+    ///
+    /// # Errors
+    /// The kernel's answer when it is not ENOENT.
+    pub fn probe(&mut self) -> Result<(), NetlinkError> {
+        let operation = "ask nf_tables for a table";
+        self.seq = self.seq.wrapping_add(1);
+        let mut bytes = Vec::new();
+        let kind = (wire::NFNL_SUBSYS_NFTABLES << 8) | wire::NFT_MSG_GETTABLE;
+        push_message(
+            &mut bytes,
+            kind,
+            NLM_F_REQUEST | NLM_F_ACK,
+            self.seq,
+            Family::Ip as u8,
+            0,
+            |w| {
+                w.str(wire::NFTA_TABLE_NAME, "cni-probe-absent");
+            },
+        );
+        self.socket
+            .send(&bytes, 0)
+            .map_err(|e| io_error(operation, &e))?;
+        let failures = self.collect(operation, &[self.seq], |_, _| {})?;
+        match failures.first() {
+            Some((_, errno)) if *errno != libc::ENOENT => Err(NetlinkError::new(operation, *errno)),
+            _ => Ok(()),
         }
     }
 

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Applying firewall rules for the chained plugins and ipMasq: choosing the backend,
+running iptables-save and iptables-restore, and the one lock they share.
+
+The rules themselves are built in the Rust core (`cni._native`: `PortmapRules`, `MasqRules`,
+`ForwardRules`), which also sends nf_tables batches itself; this module only execs the
+iptables tools. An iptables change is planned against what iptables-save printed and
+applied with one `iptables-restore --noflush` per table and family, all under one lock, so
+two of our plugins never plan against the same stale state.
+"""
+
+from __future__ import annotations
+
+import posix
+
+from cni import _posix
+from cni.errors import CNIError, TryAgainLater
+from cni.invoke import Completed, run
+
+IPTABLES = "iptables"
+NFTABLES = "nftables"
+BACKENDS = (IPTABLES, NFTABLES)
+LOCK_DIR = "/run/cni"
+LOCK_NAME = "netfilter.lock"
+_SBIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+# iptables-restore waits this long for the xtables lock; past it, the runtime may retry.
+XTABLES_WAIT = 10
+TIMEOUT = 30.0
+
+
+def _tool(name: str) -> str | None:
+    for directory in _SBIN:
+        path = _posix.join(directory, name)
+        if posix.access(path, posix.X_OK):
+            return path
+    return None
+
+
+def _exec(name: str, args: tuple[str, ...], stdin: bytes = b"") -> Completed:
+    path = _tool(name)
+    if path is None:
+        raise CNIError(f"{name} not found: the iptables backend needs the iptables tools")
+    return run(path, _ENV, stdin, timeout=TIMEOUT, args=args)
+
+
+class Lock:
+    """An exclusive flock on `/run/cni/netfilter.lock` (O_CLOEXEC: a child keeps none)."""
+
+    def __init__(self) -> None:
+        self.fd = -1
+
+    def __enter__(self) -> Lock:
+        import fcntl
+
+        _posix.makedirs(LOCK_DIR, 0o755)
+        self.fd = posix.open(
+            _posix.join(LOCK_DIR, LOCK_NAME),
+            posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW,
+            0o600,
+        )
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        posix.close(self.fd)
+
+
+def _prefix(v6: bool) -> str:
+    return "ip6tables" if v6 else "iptables"
+
+
+def save(v6: bool, table: str) -> str:
+    """What iptables-save prints of one table (raises when iptables cannot be used)."""
+    out = _exec(f"{_prefix(v6)}-save", ("-t", table))
+    if out.returncode != 0:
+        reason = out.stderr.decode(errors="replace").strip() or f"exit status {out.returncode}"
+        raise CNIError(f"{_prefix(v6)}-save -t {table} failed: {reason}")
+    return out.stdout.decode(errors="replace")
+
+
+def restore(v6: bool, script: str) -> None:
+    """Applies one iptables-restore script (one table: all of it or nothing)."""
+    if not script:
+        return
+    out = _exec(f"{_prefix(v6)}-restore", ("--noflush", "--wait", str(XTABLES_WAIT)), script.encode())
+    if out.returncode == 0:
+        return
+    reason = out.stderr.decode(errors="replace").strip()
+    if "xtables lock" in reason:
+        raise TryAgainLater(f"{_prefix(v6)}-restore: {reason}", script)
+    raise CNIError(f"{_prefix(v6)}-restore failed: {reason}", script)
+
+
+def iptables_problem() -> str | None:
+    """Why the iptables backend cannot be used here, or None."""
+    try:
+        save(False, "nat")
+    except CNIError as err:
+        return err.msg
+    return None
+
+
+def nftables_problem() -> str | None:
+    from cni._native import nft_usable
+
+    return nft_usable()
+
+
+def choose(requested: object) -> str:
+    """The backend to use: the one requested, else iptables unless only nftables works
+    (as the reference v1.9 chooses). Raises when the chosen one cannot work."""
+    if requested in BACKENDS:
+        assert isinstance(requested, str)
+        problem = iptables_problem() if requested == IPTABLES else nftables_problem()
+        if problem:
+            raise CNIError(f"the {requested} backend cannot be used: {problem}")
+        return requested
+    ipt = iptables_problem()
+    if ipt is None:
+        return IPTABLES
+    nft = nftables_problem()
+    if nft is None:
+        return NFTABLES
+    raise CNIError(f"neither iptables nor nftables can be used: iptables: {ipt}; nftables: {nft}")
+
+
+def usable() -> list[str]:
+    """The backends that work here."""
+    return [b for b, problem in ((IPTABLES, iptables_problem()), (NFTABLES, nftables_problem())) if problem is None]

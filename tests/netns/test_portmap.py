@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: Apache-2.0
+"""portmap, bridge ipMasq and the firewall plugin with real traffic, on both backends:
+podman's default network (bridge with ipMasq and hairpin, host-local, portmap, firewall) in
+a throwaway node namespace with an "outside host" wired to it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.traffic import peer_seen, server, wait_for, wire_outside
+from tests.support.world import World, ok
+
+pytestmark = pytest.mark.netns
+NODE = "192.168.200.1"
+OUTSIDE = "192.168.200.2"
+GATEWAY = "10.88.0.1"
+MAPPINGS = [
+    {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
+    {"hostPort": 5353, "containerPort": 53, "protocol": "udp"},
+]
+
+
+def conflist(tmp: Path, backend: str | None) -> dict[str, Any]:
+    chosen = {"backend": backend} if backend else {}
+    return {
+        "cniVersion": "1.0.0",
+        "name": f"pm{uuid.uuid4().hex[:8]}",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cni0",
+                "isGateway": True,
+                "ipMasq": True,
+                "hairpinMode": True,
+                **({"ipMasqBackend": backend} if backend else {}),
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": "10.88.0.0/16", "gateway": GATEWAY}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": "@IPAM@",
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}, **chosen, "dataDir": str(tmp / "pm")},
+            {"type": "firewall", **chosen, "dataDir": str(tmp / "fw")},
+        ],
+    }
+
+
+def ruleset(node: str) -> str:
+    """Everything netfilter holds in the node: iptables (both families) and nftables."""
+    out = []
+    for argv in (["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"]):
+        done = subprocess.run(["ip", "netns", "exec", node, *argv], capture_output=True, text=True, check=False)
+        out.append(done.stdout)
+    return "\n".join(out)
+
+
+def pod_ip(result: dict[str, Any]) -> str:
+    return str(result["ips"][0]["address"]).split("/")[0]
+
+
+@pytest.fixture
+def network(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, request: pytest.FixtureRequest) -> World:
+    world = World("pm", tmp_path, make_netns, conflist(tmp_path, request.param), our_bin, pods=2)
+    world.outside = make_netns("pmout")  # type: ignore[attr-defined]
+    wire_outside(world.node, world.outside)  # type: ignore[attr-defined]
+    return world
+
+
+@pytest.mark.parametrize("network", ["iptables", "nftables"], indirect=True)
+def test_default_network_traffic(network: World) -> None:
+    world = network
+    outside: str = world.outside  # type: ignore[attr-defined]
+    first = ok(world.cni("add", 0, "a", cap_args={"portMappings": MAPPINGS}))
+    second = ok(world.cni("add", 1, "b"))
+    a, b = pod_ip(first), pod_ip(second)
+    with server(world.pods[0], 80), server(world.pods[0], 53, "udp"), server(outside, 9000):
+        # From the outside host: DNATed, and the pod sees the real client.
+        assert wait_for(outside, NODE, 8080) == OUTSIDE
+        assert peer_seen(outside, NODE, 5353, "udp") == OUTSIDE
+        # From the node itself, to its own address and to localhost (route_localnet, SNAT).
+        assert peer_seen(world.node, NODE, 8080) in (NODE, GATEWAY)
+        assert peer_seen(world.node, "127.0.0.1", 8080) == GATEWAY
+        # Hairpin: the pod to its own mapped port, and another pod to it, masqueraded.
+        assert peer_seen(world.pods[0], NODE, 8080) == GATEWAY
+        assert peer_seen(world.pods[1], NODE, 8080) == GATEWAY
+        # Pods reach the outside host with the node's address (ipMasq).
+        assert peer_seen(world.pods[1], OUTSIDE, 9000) == NODE
+        ok_check = world.cni("check", 0, "a", cap_args={"portMappings": MAPPINGS})
+        assert ok_check.returncode == 0, ok_check.stdout.decode()
+        assert world.cni("del", 0, "a", cap_args={"portMappings": MAPPINGS}).returncode == 0
+        assert peer_seen(outside, NODE, 8080) == ""
+    rules = ruleset(world.node)
+    assert '"a"' not in rules and "a eth0" not in rules
+    assert a not in rules  # no element, chain or rule names the deleted pod
+    assert b in rules  # the other pod's masquerade and firewall rules stay
+    assert world.cni("del", 1, "b").returncode == 0
+    rules = ruleset(world.node)
+    assert b not in rules and '"b"' not in rules
+    for directory in ("pm", "fw"):
+        assert not list((world.root.parent / directory).rglob("*.json"))
+
+
+def stable(rules: str) -> str:
+    """A ruleset without iptables-save's timestamp comments."""
+    return "\n".join(line for line in rules.splitlines() if not line.startswith("#"))
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_bad_mappings_change_nothing(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, backend: str
+) -> None:
+    """Each bad value gets code 7 naming it; the failed ADD and the runtime's DEL after it
+    leave the ruleset (with another pod's mappings in it) as it was, byte for byte."""
+    world = World("pmbad", tmp_path, make_netns, conflist(tmp_path, backend), our_bin, pods=2)
+    ok(world.cni("add", 0, "good", cap_args={"portMappings": MAPPINGS}))
+    before = stable(ruleset(world.node))
+    bad = [
+        ({"hostPort": 0, "containerPort": 80}, "hostPort"),
+        ({"hostPort": 70000, "containerPort": 80}, "hostPort"),
+        ({"hostPort": 80, "containerPort": -1}, "containerPort"),
+        ({"hostPort": 80, "containerPort": 80, "protocol": "icmp"}, "protocol"),
+        ({"hostPort": 80, "containerPort": 80, "hostIP": "abcd"}, "hostIP"),
+        ({"hostPort": 80, "containerPort": 80, "hostIP": "fd00::1"}, "hostIP"),
+    ]
+    for mapping, key in bad:
+        out = world.cni("add", 1, "x", cap_args={"portMappings": [mapping]})
+        error = json.loads(out.stdout)
+        assert out.returncode != 0
+        assert error["code"] == 7, error
+        assert key in error["msg"], error
+        # The runtime's DEL after the failed ADD succeeds: portmap has nothing to undo (the
+        # bad mapping was never applied) and the bridge's interface and address go.
+        assert world.cni("del", 1, "x", cap_args={"portMappings": [mapping]}).returncode == 0
+        assert stable(ruleset(world.node)) == before, mapping
+    for n, chain in enumerate(({"markMasqBit": 32}, {"markMasqBit": 3, "externalSetMarkChain": "X"})):
+        conf = conflist(tmp_path, backend)
+        conf["plugins"][1].update(chain)
+        bad_world = World(f"pmbadc{n}", tmp_path, make_netns, conf, our_bin)
+        out = bad_world.cni("add", 0, "y", cap_args={"portMappings": MAPPINGS})
+        assert json.loads(out.stdout)["code"] == 7
