@@ -6,6 +6,7 @@ a throwaway node namespace with an "outside host" wired to it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -62,6 +63,11 @@ def ruleset(node: str) -> str:
     return "\n".join(out)
 
 
+def mentions(rules: str, cid: str) -> bool:
+    """Whether a rule comment names the container: iptables (`id: \\"cid\\"`) or ours (`cid eth0`)."""
+    return f'id: \\"{cid}\\"' in rules or f'id: "{cid}"' in rules or f'"{cid} eth0"' in rules
+
+
 def pod_ip(result: dict[str, Any]) -> str:
     return str(result["ips"][0]["address"]).split("/")[0]
 
@@ -81,6 +87,8 @@ def test_default_network_traffic(network: World) -> None:
     first = ok(world.cni("add", 0, "a", cap_args={"portMappings": MAPPINGS}))
     second = ok(world.cni("add", 1, "b"))
     a, b = pod_ip(first), pod_ip(second)
+    assert mentions(ruleset(world.node), "a")
+    assert mentions(ruleset(world.node), "b")
     with server(world.pods[0], 80), server(world.pods[0], 53, "udp"), server(outside, 9000):
         # From the outside host: DNATed, and the pod sees the real client.
         assert wait_for(outside, NODE, 8080) == OUTSIDE
@@ -98,18 +106,21 @@ def test_default_network_traffic(network: World) -> None:
         assert world.cni("del", 0, "a", cap_args={"portMappings": MAPPINGS}).returncode == 0
         assert peer_seen(outside, NODE, 8080) == ""
     rules = ruleset(world.node)
-    assert '"a"' not in rules and "a eth0" not in rules
+    assert not mentions(rules, "a")
     assert a not in rules  # no element, chain or rule names the deleted pod
     assert b in rules  # the other pod's masquerade and firewall rules stay
     assert world.cni("del", 1, "b").returncode == 0
     rules = ruleset(world.node)
-    assert b not in rules and '"b"' not in rules
+    assert b not in rules
+    assert not mentions(rules, "b")
     for directory in ("pm", "fw"):
         assert not list((world.root.parent / directory).rglob("*.json"))
 
 
 def stable(rules: str) -> str:
-    """A ruleset without iptables-save's timestamp comments."""
+    """A ruleset without iptables-save's timestamp comments and without packet counters."""
+    rules = re.sub(r"counter packets \d+ bytes \d+", "counter", rules)
+    rules = re.sub(r"\[\d+:\d+\]", "", rules)
     return "\n".join(line for line in rules.splitlines() if not line.startswith("#"))
 
 
@@ -146,3 +157,69 @@ def test_bad_mappings_change_nothing(
         bad_world = World(f"pmbadc{n}", tmp_path, make_netns, conf, our_bin)
         out = bad_world.cni("add", 0, "y", cap_args={"portMappings": MAPPINGS})
         assert json.loads(out.stdout)["code"] == 7
+
+
+@pytest.mark.parametrize("network", ["iptables", "nftables"], indirect=True)
+def test_check_gc_and_a_gone_netns(network: World) -> None:
+    """CHECK fails once a rule is removed by hand; GC with a valid list removes exactly the
+    lost attachment's rules; DEL with the netns gone (F4) removes everything."""
+    world = network
+    backend = json.loads(world.conf_file.read_text())["plugins"][1]["backend"]
+    caps = {"portMappings": MAPPINGS}
+    ok(world.cni("add", 0, "keep", cap_args=caps))
+    ok(world.cni("add", 1, "lost", cap_args={"portMappings": [{"hostPort": 8090, "containerPort": 80}]}))
+    assert world.cni("check", 0, "keep", cap_args=caps).returncode == 0
+    # A hand-made change: the attachment's port element (nft) or jump rule (iptables) goes.
+    if backend == "nftables":
+        nft_rules = subprocess.run(
+            ["ip", "netns", "exec", world.node, "nft", "list", "map", "ip", "cni_portmap", "any_ports"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "tcp . 8080" in nft_rules
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                world.node,
+                "nft",
+                "delete",
+                "element",
+                "ip",
+                "cni_portmap",
+                "any_ports",
+                "{ tcp . 8080 }",
+            ],
+            check=True,
+        )
+    else:
+        saved = subprocess.run(
+            ["ip", "netns", "exec", world.node, "iptables-save", "-t", "nat"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        jump = next(
+            line for line in saved.splitlines() if line.startswith("-A CNI-HOSTPORT-DNAT") and mentions(line, "keep")
+        )
+        script = f"*nat\n-D {jump.removeprefix('-A ')}\nCOMMIT\n"
+        restore = ["ip", "netns", "exec", world.node, "iptables-restore", "--noflush"]
+        subprocess.run(restore, input=script.encode(), check=True)
+    failed = world.cni("check", 0, "keep", cap_args=caps)
+    assert failed.returncode != 0
+    assert "8080" in json.loads(failed.stdout)["msg"]
+    # GC: the runtime lost "lost" (no DEL ever comes); "keep" is still valid.
+    gc = world.cni("gc", 0, "", "--valid", "keep/eth0")
+    assert gc.returncode == 0, gc.stdout.decode()
+    rules = ruleset(world.node)
+    assert not mentions(rules, "lost")
+    assert "8090" not in rules
+    assert mentions(rules, "keep")
+    # F4: the pod's netns is gone before DEL; everything of the attachment still goes.
+    subprocess.run(["ip", "netns", "del", world.pods[0]], check=True)
+    assert world.cni("del", 0, "keep", cap_args=caps).returncode == 0
+    rules = ruleset(world.node)
+    assert not mentions(rules, "keep")
+    assert "10.88." not in rules.replace("10.88.0.0/16", "")
