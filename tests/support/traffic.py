@@ -93,7 +93,10 @@ def wire_outside(
     node: str, outside: str, node_addr: str = "192.168.200.1", outside_addr: str = "192.168.200.2"
 ) -> None:
     """An "outside host" namespace on a /24 with the node, routing everything through it."""
-    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)  # noqa: E731
+
+    def run(*argv: str) -> None:
+        subprocess.run(list(argv), check=True, capture_output=True)
+
     run("ip", "link", "add", "uplink0", "netns", node, "type", "veth", "peer", "name", "eth0", "netns", outside)
     run("ip", "-n", node, "addr", "add", f"{node_addr}/24", "dev", "uplink0")
     run("ip", "-n", node, "link", "set", "uplink0", "up")
