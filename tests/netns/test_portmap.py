@@ -223,3 +223,60 @@ def test_check_gc_and_a_gone_netns(network: World) -> None:
     rules = ruleset(world.node)
     assert not mentions(rules, "keep")
     assert "10.88." not in rules.replace("10.88.0.0/16", "")
+
+
+@pytest.mark.parametrize("network", ["iptables", "nftables"], indirect=True)
+def test_newest_attachment_takes_a_contested_port(network: World) -> None:
+    """Two pods claim host port 8080: the newer ADD gets the traffic and keeps it when the
+    older goes; the older never gets it back (it may be a leaked pod), and deleting the
+    newer closes the port."""
+    world = network
+    outside: str = world.outside  # type: ignore[attr-defined]
+    caps = {"portMappings": MAPPINGS[:1]}
+    ok(world.cni("add", 0, "old", cap_args=caps))
+    with server(world.pods[0], 80, tag="old:"), server(world.pods[1], 80, tag="new:"):
+        assert wait_for(outside, NODE, 8080).startswith("old:")
+        ok(world.cni("add", 1, "new", cap_args=caps))
+        assert peer_seen(outside, NODE, 8080).startswith("new:")
+        assert world.cni("del", 0, "old", cap_args=caps).returncode == 0
+        assert peer_seen(outside, NODE, 8080).startswith("new:")
+        ok(world.cni("add", 0, "old", cap_args=caps))
+        assert peer_seen(outside, NODE, 8080).startswith("old:")
+        assert world.cni("check", 1, "new", cap_args=caps).returncode != 0  # it lost the port
+        assert world.cni("del", 0, "old", cap_args=caps).returncode == 0
+        assert peer_seen(outside, NODE, 8080) == ""
+        assert world.cni("del", 1, "new", cap_args=caps).returncode == 0
+
+
+@pytest.mark.parametrize("network", ["iptables", "nftables"], indirect=True)
+def test_s9_only_local_traffic_and_after_kube_services(network: World) -> None:
+    """A mapping with a hostIP that is not the node's does not catch traffic the node
+    forwards to that address (GHSA-jv3w-x3r3-g6rm), and on iptables our jumps come after an
+    existing KUBE-SERVICES jump (CVE-2019-9946)."""
+    world = network
+    outside: str = world.outside  # type: ignore[attr-defined]
+    beyond = world.pods[1]  # a host behind the node holding 203.0.113.53
+    node_in = ["ip", "netns", "exec", world.node]
+    for argv in (
+        ["ip", "link", "add", "beyond0", "netns", world.node, "type", "veth", "peer", "name", "eth0", "netns", beyond],
+        ["ip", "-n", world.node, "addr", "add", "203.0.113.1/24", "dev", "beyond0"],
+        ["ip", "-n", world.node, "link", "set", "beyond0", "up"],
+        ["ip", "-n", beyond, "addr", "add", "203.0.113.53/24", "dev", "eth0"],
+        ["ip", "-n", beyond, "link", "set", "eth0", "up"],
+        ["ip", "-n", beyond, "route", "add", "default", "via", "203.0.113.1"],
+        [*node_in, "iptables", "-t", "nat", "-N", "KUBE-SERVICES"],
+        [*node_in, "iptables", "-t", "nat", "-A", "PREROUTING", "-j", "KUBE-SERVICES"],
+        [*node_in, "iptables", "-t", "nat", "-A", "OUTPUT", "-j", "KUBE-SERVICES"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True)
+    caps = {"portMappings": [{"hostPort": 8053, "containerPort": 80, "hostIP": "203.0.113.53"}, MAPPINGS[0]]}
+    ok(world.cni("add", 0, "s9", cap_args=caps))
+    with server(world.pods[0], 80, tag="pod:"), server(beyond, 8053, tag="beyond:"):
+        assert wait_for(outside, "203.0.113.53", 8053) == f"beyond:{OUTSIDE}"
+        assert wait_for(outside, NODE, 8080) == f"pod:{OUTSIDE}"
+    saved = subprocess.run([*node_in, "iptables-save", "-t", "nat"], capture_output=True, text=True, check=True)
+    for entry in ("PREROUTING", "OUTPUT"):
+        jumps = [line.split()[-1] for line in saved.stdout.splitlines() if line.startswith(f"-A {entry} ")]
+        if "CNI-HOSTPORT-DNAT" in jumps:
+            assert jumps.index("KUBE-SERVICES") < jumps.index("CNI-HOSTPORT-DNAT")
+    assert world.cni("del", 0, "s9", cap_args=caps).returncode == 0

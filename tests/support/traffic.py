@@ -13,8 +13,8 @@ from contextlib import contextmanager
 
 _SERVER = r"""
 import socket, sys
-proto, port = sys.argv[1], int(sys.argv[2])
-family = socket.AF_INET6 if len(sys.argv) > 3 else socket.AF_INET
+proto, port, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+family = socket.AF_INET6 if len(sys.argv) > 4 else socket.AF_INET
 kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
 s = socket.socket(family, kind)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -25,11 +25,11 @@ print("ready", flush=True)
 while True:
     if proto == "tcp":
         c, peer = s.accept()
-        c.sendall(peer[0].encode())
+        c.sendall((tag + peer[0]).encode())
         c.close()
     else:
         data, peer = s.recvfrom(100)
-        s.sendto(peer[0].encode(), peer)
+        s.sendto((tag + peer[0]).encode(), peer)
 """
 
 _CLIENT = r"""
@@ -52,9 +52,10 @@ except OSError:
 
 
 @contextmanager
-def server(netns: str, port: int, proto: str = "tcp", v6: bool = False) -> Iterator[None]:
-    """A server in `netns` on `port` for the duration of the block (stopped by pid)."""
-    argv = ["ip", "netns", "exec", netns, sys.executable, "-c", _SERVER, proto, str(port)]
+def server(netns: str, port: int, proto: str = "tcp", v6: bool = False, tag: str = "") -> Iterator[None]:
+    """A server in `netns` on `port` for the duration of the block (stopped by pid); it
+    answers `<tag><the client address it sees>`."""
+    argv = ["ip", "netns", "exec", netns, sys.executable, "-c", _SERVER, proto, str(port), tag]
     proc = subprocess.Popen([*argv, *(["6"] if v6 else [])], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert proc.stdout is not None

@@ -13,8 +13,10 @@
 //! still points at the attachment's own chain.
 //!
 //! iptables: the reference plugin's layout and names (`portmap_iptables.go`), so either
-//! implementation removes what the other made; our jumps into `CNI-HOSTPORT-DNAT` go first,
-//! so there too the newest attachment wins a contested port.
+//! implementation removes what the other made. There too the newest ADD takes a contested
+//! (host address, protocol, port): it removes the older attachment's rules for it. On both
+//! backends the older attachment never gets it back (traffic cannot return to a pod that
+//! may have leaked); deleting the newest closes the port.
 
 use std::fmt::Write as _;
 
@@ -424,6 +426,9 @@ pub fn iptables_add(saved: &Saved, spec: &Spec) -> Restore {
     for (from, rule) in saved.jumps_to(&chain) {
         r.delete(from, rule);
     }
+    for (other, rule) in iptables_taken_over(saved, spec, &chain) {
+        r.delete(other, rule);
+    }
     for rule in iptables_dnat_rules(spec) {
         r.append(&chain, &rule);
     }
@@ -431,6 +436,44 @@ pub fn iptables_add(saved: &Saved, spec: &Spec) -> Restore {
         r.insert(DNAT_CHAIN, i + 1, rule);
     }
     r
+}
+
+/// The (hostIP, port, protocol) a rule of a `CNI-DN-` chain forwards, as iptables-save
+/// prints it: `[-s S] [-d D/32] -p P -m P --dport N -j ...`.
+fn forwarded_key(rule: &str) -> Option<(Option<&str>, &str, &str)> {
+    let words: Vec<&str> = rule.split_whitespace().collect();
+    let value = |flag: &str| {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .filter(|&i| i == 0 || words[i - 1] != "!")
+            .and_then(|i| words.get(i + 1).copied())
+    };
+    Some((value("-d"), value("-p")?, value("--dport")?))
+}
+
+/// Rules of other attachments' `CNI-DN-` chains that forward a (hostIP, port, protocol)
+/// this attachment claims: the newest ADD takes it, so they go.
+fn iptables_taken_over<'a>(saved: &'a Saved, spec: &Spec, own: &str) -> Vec<(&'a str, &'a str)> {
+    let claimed: Vec<(Option<String>, &str, String)> = spec
+        .mappings
+        .iter()
+        .map(|m| {
+            let host = m.host_ip.map(|ip| iptables::cidr(ip, ip.family().bits()));
+            (host, m.proto.name(), m.host_port.to_string())
+        })
+        .collect();
+    saved
+        .rules
+        .iter()
+        .filter(|(chain, _)| chain.starts_with("CNI-DN-") && chain != own)
+        .filter(|(_, rule)| {
+            forwarded_key(rule).is_some_and(|(host, proto, port)| {
+                claimed.iter().any(|(h, p, n)| h.as_deref() == host && *p == proto && n == port)
+            })
+        })
+        .map(|(chain, rule)| (chain.as_str(), rule.as_str()))
+        .collect()
 }
 
 /// The DEL script: every jump to the attachment's chains, and the chains.
