@@ -42,10 +42,11 @@ def fields() -> tuple[Field, ...]:
     from cni.plugins._fields import choice, path_string, string
 
     return (
-        choice("backend", ("iptables", "nftables", "firewalld"), "iptables (default) or nftables"),
+        # podman writes "" for the default (the reference reads it so).
+        choice("backend", ("iptables", "nftables", "firewalld", ""), "iptables (default) or nftables"),
         string("iptablesAdminChainName", "the chain jumped to before the plugin's rules", check=_chain_problem),
         string("firewalldZone", "the firewalld zone (firewalld backend only)"),
-        choice("ingressPolicy", POLICIES, "who may reach pods on this bridge (default open)"),
+        choice("ingressPolicy", (*POLICIES, ""), "who may reach pods on this bridge (default open)"),
         path_string("dataDir", f"where ADD records what it let through (default {DEFAULT_DATA_DIR})"),
     )
 
@@ -59,7 +60,7 @@ class Config:
             raise UnsupportedField(
                 "firewall: the firewalld backend is not supported by this plugin; use iptables or nftables"
             )
-        self.backend = backend if isinstance(backend, str) else None
+        self.backend = backend if isinstance(backend, str) and backend else None
         admin = conf.get("iptablesAdminChainName")
         self.admin = admin if isinstance(admin, str) and admin else DEFAULT_ADMIN
         policy = conf.get("ingressPolicy")
