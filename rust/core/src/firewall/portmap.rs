@@ -469,7 +469,9 @@ fn iptables_taken_over<'a>(saved: &'a Saved, spec: &Spec, own: &str) -> Vec<(&'a
         .filter(|(chain, _)| chain.starts_with("CNI-DN-") && chain != own)
         .filter(|(_, rule)| {
             forwarded_key(rule).is_some_and(|(host, proto, port)| {
-                claimed.iter().any(|(h, p, n)| h.as_deref() == host && *p == proto && n == port)
+                claimed
+                    .iter()
+                    .any(|(h, p, n)| h.as_deref() == host && *p == proto && n == port)
             })
         })
         .map(|(chain, rule)| (chain.as_str(), rule.as_str()))
