@@ -280,3 +280,48 @@ def test_s9_only_local_traffic_and_after_kube_services(network: World) -> None:
         if "CNI-HOSTPORT-DNAT" in jumps:
             assert jumps.index("KUBE-SERVICES") < jumps.index("CNI-HOSTPORT-DNAT")
     assert world.cni("del", 0, "s9", cap_args=caps).returncode == 0
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_ipv6_mapping_hairpin_and_masquerade(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, backend: str
+) -> None:
+    """IPv6 beside IPv4: a mapped port from the outside host, hairpin masqueraded, and the
+    pod's outbound traffic leaving with the node's IPv6 address."""
+    conf = conflist(tmp_path, backend)
+    conf["plugins"][0]["ipam"]["ranges"].append([{"subnet": "fd00:88::/64", "gateway": "fd00:88::1"}])
+    conf["plugins"][0]["ipam"]["routes"].append({"dst": "::/0"})
+    world = World("pm6", tmp_path, make_netns, conf, our_bin, pods=1)
+    outside = make_netns("pm6out")
+    wire_outside(world.node, outside)
+    for ns, addr in ((world.node, "fd00:200::1/64"), (outside, "fd00:200::2/64")):
+        dev = "uplink0" if ns == world.node else "eth0"
+        subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad"], check=True)
+    subprocess.run(["ip", "-n", outside, "-6", "route", "add", "default", "via", "fd00:200::1"], check=True)
+    result = ok(world.cni("add", 0, "six", cap_args={"portMappings": MAPPINGS}))
+    assert any(":" in ip["address"] for ip in result["ips"])
+    with server(world.pods[0], 80, v6=True), server(outside, 9000, v6=True):
+        assert wait_for(outside, "fd00:200::1", 8080, tries=15) == "fd00:200::2"
+        assert wait_for(outside, NODE, 8080) == f"::ffff:{OUTSIDE}"
+        assert peer_seen(world.pods[0], "fd00:200::1", 8080) == "fd00:88::1"
+        assert peer_seen(world.pods[0], "fd00:200::2", 9000) == "fd00:200::1"
+    assert world.cni("del", 0, "six", cap_args={"portMappings": MAPPINGS}).returncode == 0
+    rules = ruleset(world.node)
+    assert "fd00:88::2" not in rules
+    assert not mentions(rules, "six")
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_stale_udp_conntrack_is_flushed(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, backend: str
+) -> None:
+    """A UDP flow to the host port that conntrack knows from before the mapping would keep
+    going where it went (nowhere); ADD removes its entry, so the same flow reaches the pod."""
+    world = World("pmct", tmp_path, make_netns, conflist(tmp_path, backend), our_bin)
+    outside = make_netns("pmctout")
+    wire_outside(world.node, outside)
+    assert peer_seen(outside, NODE, 5353, "udp", sport=40000) == ""  # nothing listens yet
+    ok(world.cni("add", 0, "ct", cap_args={"portMappings": MAPPINGS}))
+    with server(world.pods[0], 53, "udp"):
+        assert peer_seen(outside, NODE, 5353, "udp", sport=40000) == OUTSIDE
+    assert world.cni("del", 0, "ct", cap_args={"portMappings": MAPPINGS}).returncode == 0

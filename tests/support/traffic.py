@@ -34,10 +34,13 @@ while True:
 
 _CLIENT = r"""
 import socket, sys
-proto, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+proto, host, port, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
 kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
 s = socket.socket(family, kind)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if sport:
+    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", sport))
 s.settimeout(2)
 try:
     if proto == "tcp":
@@ -68,10 +71,11 @@ def server(netns: str, port: int, proto: str = "tcp", v6: bool = False, tag: str
             proc.stdout.close()
 
 
-def peer_seen(netns: str, host: str, port: int, proto: str = "tcp") -> str:
-    """The address the server at host:port saw us from; "" when nothing answered in 2 s."""
+def peer_seen(netns: str, host: str, port: int, proto: str = "tcp", sport: int = 0) -> str:
+    """The address the server at host:port saw us from; "" when nothing answered in 2 s.
+    `sport` fixes the client's source port (the same flow again)."""
     out = subprocess.run(
-        ["ip", "netns", "exec", netns, sys.executable, "-c", _CLIENT, proto, host, str(port)],
+        ["ip", "netns", "exec", netns, sys.executable, "-c", _CLIENT, proto, host, str(port), str(sport)],
         capture_output=True,
         timeout=20,
         check=False,

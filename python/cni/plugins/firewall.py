@@ -11,6 +11,10 @@ adds the `nftables` backend (its own tables `cni_firewall`, see
 `rust/core/src/firewall/forward.rs`), GC and STATUS, and `dataDir` (default
 `/run/cni/firewall`), where ADD records the addresses it let through, so that DEL and GC
 remove exactly those. Without a backend, iptables is used unless only nftables works.
+
+An nf_tables `accept` is final only in its own base chain: with the nftables backend, a drop
+in another table (an iptables-nft FORWARD policy, firewalld) still drops. The iptables
+backend puts its accepts in FORWARD itself, ahead of its policy, as the reference does.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 Keys of the reference: `runtimeConfig.portMappings` (`hostPort`, `containerPort`,
 `protocol` tcp/udp/sctp, `hostIP`), `snat` (default true), `masqAll`, `markMasqBit`
 (default 13), `externalSetMarkChain` (iptables only), `conditionsV4`/`conditionsV6`
-(iptables syntax) and `backend` (`iptables` unless only nftables works, as the reference
+(iptables syntax, or nftables syntax: address and interface-name matches, see
+`rust/core/src/firewall/nft/condition.rs`) and `backend` (`iptables` unless only nftables works, as the reference
 chooses). Ours adds `dataDir` (default `/run/cni/portmap`), where an ADD records what it
 forwarded, so that DEL and GC remove it even when the runtime does not resend the mappings.
 
@@ -90,8 +91,18 @@ def fields() -> tuple[Field, ...]:
         boolean("masqAll", "masquerade every connection to a mapped port"),
         integer("markMasqBit", 0, 31, "the packet mark bit that asks for masquerade (iptables; default 13)"),
         string("externalSetMarkChain", "an existing chain that marks for masquerade (iptables)"),
-        items("conditionsV4", "extra iptables matches for IPv4 mappings", _condition_problem, {"type": "string"}),
-        items("conditionsV6", "extra iptables matches for IPv6 mappings", _condition_problem, {"type": "string"}),
+        items(
+            "conditionsV4",
+            "extra matches for IPv4 mappings (iptables or nft syntax)",
+            _condition_problem,
+            {"type": "string"},
+        ),
+        items(
+            "conditionsV6",
+            "extra matches for IPv6 mappings (iptables or nft syntax)",
+            _condition_problem,
+            {"type": "string"},
+        ),
         mappings,
         path_string("dataDir", f"where ADD records what it forwarded (default {DEFAULT_DATA_DIR})"),
     )
@@ -99,9 +110,7 @@ def fields() -> tuple[Field, ...]:
 
 def _conditions(conf: dict[str, object], key: str) -> list[str]:
     value = conf.get(key)
-    if not isinstance(value, list):
-        return []
-    return [word for item in value if isinstance(item, str) for word in item.split()]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 class Config:
@@ -121,20 +130,27 @@ class Config:
         self.set_mark_chain = chain if isinstance(chain, str) else None
         self.conditions = {4: _conditions(conf, "conditionsV4"), 6: _conditions(conf, "conditionsV6")}
         requested = conf.get("backend")
-        iptables_only = [k for k in ("externalSetMarkChain", "conditionsV4", "conditionsV6") if conf.get(k)]
-        # (nftables-syntax conditions are refused below, so conditions always mean iptables)
+        # Which backend the keys imply: iptables syntax starts with `-` or `!` (the reference's rule).
+        implied: dict[str, list[str]] = {_netfilter.IPTABLES: [], _netfilter.NFTABLES: []}
+        if chain is not None:
+            implied[_netfilter.IPTABLES].append("externalSetMarkChain")
         for key in ("conditionsV4", "conditionsV6"):
             value = conf.get(key)
-            if isinstance(value, list) and value and isinstance(value[0], str) and value[0][:1] not in ("-", "!"):
-                raise InvalidNetworkConfig(
-                    f"portmap: {key} in nftables syntax is not supported: give iptables matches (as '-s 10.0.0.0/8')"
-                )
-        if requested == _netfilter.NFTABLES and iptables_only:
+            if isinstance(value, list) and value and isinstance(value[0], str):
+                syntax = _netfilter.IPTABLES if value[0][:1] in ("-", "!") else _netfilter.NFTABLES
+                implied[syntax].append(key)
+        if implied[_netfilter.IPTABLES] and implied[_netfilter.NFTABLES]:
             raise InvalidNetworkConfig(
-                "portmap: the nftables backend was requested but the configuration has iptables options "
-                f"{iptables_only}"
+                f"portmap: {implied[_netfilter.IPTABLES]} need iptables but {implied[_netfilter.NFTABLES]} "
+                "are in nftables syntax"
             )
-        self.backend = requested if isinstance(requested, str) else (_netfilter.IPTABLES if iptables_only else None)
+        for backend, keys in implied.items():
+            if keys and requested not in (None, backend):
+                raise InvalidNetworkConfig(
+                    f"portmap: the {requested} backend was requested but the configuration has {backend} options {keys}"
+                )
+        chosen = next((b for b, keys in implied.items() if keys), None)
+        self.backend = requested if isinstance(requested, str) else chosen
         runtime = conf.get("runtimeConfig")
         raw = runtime.get("portMappings") if isinstance(runtime, dict) else None
         self.mappings: list[Mapping] = []
@@ -217,11 +233,11 @@ def _apply(backend: str, rules: PortmapRules, v6: bool) -> None:
         _netfilter.restore(v6, rules.iptables_add(_netfilter.save(v6, "nat")))
 
 
-def _remove_iptables(network: str, container_id: str) -> None:
-    """Removes the attachment's iptables chains in both families (what the reference made too)."""
+def _remove_iptables(network: str, container_id: str, families: tuple[int, ...] = (4, 6)) -> None:
+    """Removes the attachment's iptables chains (what the reference made too)."""
     from cni._native import portmap_iptables_del
 
-    for v6 in (False, True):
+    for v6 in (family == 6 for family in families):
         try:
             saved = _netfilter.save(v6, "nat")
         except CNIError:
@@ -229,9 +245,15 @@ def _remove_iptables(network: str, container_id: str) -> None:
         _netfilter.restore(v6, portmap_iptables_del(saved, network, container_id))
 
 
-def _remove(args: skel.CmdArgs, config: Config, entries: list[tuple[str, list[Mapping]]], backends: list[str]) -> None:
+def _remove(
+    args: skel.CmdArgs,
+    config: Config,
+    entries: list[tuple[str, list[Mapping]]],
+    backends: list[str],
+    families: tuple[int, ...] = (4, 6),
+) -> None:
     if _netfilter.IPTABLES in backends:
-        _remove_iptables(str(args.conf["name"]), args.container_id)
+        _remove_iptables(str(args.conf["name"]), args.container_id, families)
     if _netfilter.NFTABLES in backends:
         for pod, mappings in entries:
             _rules(args, config, pod, mappings).nft_del()
@@ -321,13 +343,14 @@ def _recorded(state: dict[str, object] | None) -> tuple[str | None, list[tuple[s
 
 def _teardown(args: skel.CmdArgs, config: Config, state: dict[str, object] | None) -> None:
     backend, entries = _recorded(state)
-    if not entries:
-        pods = _pod_addresses(args)
-        entries = [(pod, _mappings_for(config.mappings, family)) for family, pod in sorted(pods.items())]
-    backends = _netfilter.usable()
-    if backend in backends:
-        backends = [backend] if backend == _netfilter.NFTABLES else backends
-    _remove(args, config, [(p, m) for p, m in entries if m], backends)
+    if backend in _netfilter.BACKENDS and entries:
+        # The record says where the rules went: nothing else to look for.
+        _remove(args, config, entries, [backend], tuple(sorted({_family(p) for p, _ in entries})))
+        return
+    # No record (an ADD by the reference plugin, say): wherever they can be.
+    pods = _pod_addresses(args)
+    entries = [(pod, _mappings_for(config.mappings, family)) for family, pod in sorted(pods.items())]
+    _remove(args, config, [(p, m) for p, m in entries if m], _netfilter.usable())
 
 
 def cmd_del(args: skel.CmdArgs) -> None:

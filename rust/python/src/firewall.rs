@@ -177,6 +177,24 @@ impl PyPortmapRules {
             .iter()
             .map(|m| mapping(pod, m))
             .collect::<Result<Vec<_>>>()?;
+        // The reference's rule: a condition starting with `-` or `!` is iptables syntax.
+        let iptables_syntax = conditions
+            .first()
+            .is_some_and(|c| c.starts_with(['-', '!']));
+        let nft_conditions = if iptables_syntax {
+            nft::condition::Conditions::default()
+        } else {
+            nft::condition::Conditions::parse(nft::Family::of(pod.family()), &conditions)
+                .map_err(Error::value)?
+        };
+        let iptables_conditions = if iptables_syntax {
+            conditions
+                .iter()
+                .flat_map(|c| c.split_whitespace().map(str::to_owned))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(PyPortmapRules {
             spec: portmap::Spec {
                 network,
@@ -189,7 +207,8 @@ impl PyPortmapRules {
                 masq_all,
                 mark_bit,
                 set_mark_chain,
-                iptables_conditions: conditions,
+                iptables_conditions,
+                nft_conditions,
             },
         })
     }

@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 
 use super::iptables::{self, Restore, Saved};
 use super::names;
+use super::nft::condition::Conditions;
 use super::nft::{
     BaseChain, Batch, Chain, Dir, Element, Family, Field, Hook, Op, Proto, Rule, RuleBuilder, Set,
     Value, Verdict,
@@ -60,6 +61,8 @@ pub struct Spec {
     pub set_mark_chain: Option<String>,
     /// Extra iptables match words for the jumps into the attachment's chain.
     pub iptables_conditions: Vec<String>,
+    /// Extra nftables matches for the attachment's DNAT rules.
+    pub nft_conditions: Conditions,
 }
 
 /// The id in our nft chain names: an attachment is (network, container, interface).
@@ -184,7 +187,7 @@ pub fn nft_dnat_rules(spec: &Spec, chain: &str) -> Vec<Rule> {
     spec.mappings
         .iter()
         .map(|m| {
-            let mut rb = RuleBuilder::new(family);
+            let mut rb = spec.nft_conditions.apply(RuleBuilder::new(family));
             if let Some(ip) = m.host_ip {
                 let full = ip.family().bits();
                 rb = rb.addr(Dir::Destination, ip, full, false);

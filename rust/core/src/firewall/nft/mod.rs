@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod batch;
+pub mod condition;
 pub mod expr;
 pub mod rule;
 pub mod socket;

@@ -9,7 +9,7 @@ use std::io;
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
-use super::batch::{encode_elements, push_message, Batch, Element, NLM_F_ACK, NLM_F_REQUEST};
+use super::batch::{encode_elements, push_message, Batch, Element, Op, NLM_F_ACK, NLM_F_REQUEST};
 use super::expr::Verdict;
 use super::rule::Family;
 use super::wire::{self, Writer};
@@ -29,8 +29,10 @@ pub struct Refused {
 }
 
 pub struct NftSocket {
-    socket: Socket,
+    socket: std::mem::ManuallyDrop<Socket>,
     seq: u32,
+    /// A transaction of ours removed something (see [`NftSocket`]'s `Drop`).
+    removed: bool,
 }
 
 fn io_error(operation: &str, err: &io::Error) -> NetlinkError {
@@ -86,7 +88,11 @@ impl NftSocket {
         let seq = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.subsec_nanos() | 1);
-        Ok(NftSocket { socket, seq })
+        Ok(NftSocket {
+            socket: std::mem::ManuallyDrop::new(socket),
+            seq,
+            removed: false,
+        })
     }
 
     /// Reads replies until every sequence number in `pending` is answered, calling `reply`
@@ -146,10 +152,16 @@ impl NftSocket {
         if batch.ops.is_empty() {
             return Ok(());
         }
-        let (bytes, seqs) = batch.encode(self.seq);
+        let (bytes, seqs) = batch.encode(self.seq.wrapping_add(1));
         self.seq = self
             .seq
             .wrapping_add(u32::try_from(seqs.len()).unwrap_or(0) + 2);
+        self.removed |= batch.ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::DeleteTable | Op::DeleteChain(_) | Op::FlushChain(_) | Op::DeleteElement(..)
+            )
+        });
         let operation = format!(
             "nf_tables transaction on {} {}",
             batch.family.name(),
@@ -262,6 +274,51 @@ impl NftSocket {
                 at += (len + 3) & !3;
             }
         }
+    }
+
+    /// Which of the chains exist in the table (a missing table: none).
+    ///
+    /// # Errors
+    /// When the socket fails, or the kernel refuses for another reason than absence.
+    pub fn chains_exist(
+        &mut self,
+        family: Family,
+        table: &str,
+        chains: &[&str],
+    ) -> Result<Vec<bool>, NetlinkError> {
+        let operation = format!("look up chains of {} {table}", family.name());
+        let mut bytes = Vec::new();
+        let mut seqs = Vec::new();
+        for chain in chains {
+            self.seq = self.seq.wrapping_add(1);
+            seqs.push(self.seq);
+            let kind = (wire::NFNL_SUBSYS_NFTABLES << 8) | wire::NFT_MSG_GETCHAIN;
+            push_message(
+                &mut bytes,
+                kind,
+                NLM_F_REQUEST | NLM_F_ACK,
+                self.seq,
+                family as u8,
+                0,
+                |w| {
+                    w.str(wire::NFTA_CHAIN_TABLE, table);
+                    w.str(wire::NFTA_CHAIN_NAME, chain);
+                },
+            );
+        }
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.socket
+            .send(&bytes, 0)
+            .map_err(|e| io_error(&operation, &e))?;
+        let failures = self.collect(&operation, &seqs, |_, _| {})?;
+        if let Some((_, errno)) = failures.iter().find(|(_, e)| *e != libc::ENOENT) {
+            return Err(NetlinkError::new(&operation, *errno));
+        }
+        Ok((0..seqs.len())
+            .map(|i| !failures.iter().any(|(f, _)| *f == i))
+            .collect())
     }
 
     /// Whether nf_tables answers us: a lookup of a table that does not exist must come back
@@ -383,4 +440,79 @@ fn parse_verdict(body: &[u8]) -> Option<Verdict> {
         (wire::NFT_RETURN, _) => Verdict::Return,
         _ => Verdict::Drop,
     })
+}
+
+impl Drop for NftSocket {
+    /// After a transaction that removed objects, the kernel frees them once an RCU grace
+    /// period has passed, and the release of the last netfilter socket of a process waits
+    /// for that (`nft_rcv_nl_event` flushes the pending destroy work): 10-40 ms here, on
+    /// every DEL. The objects are gone from the ruleset already, so that wait need not be
+    /// the caller's: a detached grandchild keeps a reference to the socket until we have
+    /// closed ours, and pays the wait in the background. It runs no Rust or Python code:
+    /// fork, close, read, _exit.
+    fn drop(&mut self) {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&*self.socket);
+        let holder = if self.removed {
+            hold_in_background(fd)
+        } else {
+            None
+        };
+        // SAFETY: the socket is dropped exactly once, here.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.socket) };
+        if let Some(write_end) = holder {
+            // SAFETY: our end of the pipe; closing it lets the grandchild go.
+            unsafe { libc::close(write_end) };
+        }
+    }
+}
+
+/// Starts the grandchild that holds `socket`; returns the pipe end whose closing ends it.
+fn hold_in_background(socket: i32) -> Option<i32> {
+    let mut pipe = [0; 2];
+    // SAFETY: pipe2, fork, waitpid and _exit on fds we own; the child and grandchild call
+    // only async-signal-safe functions, so forking a multi-threaded process is sound.
+    unsafe {
+        if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return None;
+        }
+        let child = libc::fork();
+        if child == 0 {
+            if libc::fork() == 0 {
+                keep_until_eof(socket, pipe[0]);
+            }
+            libc::_exit(0);
+        }
+        libc::close(pipe[0]);
+        if child < 0 {
+            libc::close(pipe[1]);
+            return None;
+        }
+        libc::waitpid(child, std::ptr::null_mut(), 0);
+        Some(pipe[1])
+    }
+}
+
+/// The grandchild's whole life: keep `socket` and `read_end`, close every other fd, wait
+/// for EOF (the parent has closed its copy of the socket), exit: the socket's release, and
+/// its wait, happen here.
+///
+/// # Safety
+/// Only in a freshly forked child.
+unsafe fn keep_until_eof(socket: i32, read_end: i32) -> ! {
+    let top = socket.max(read_end);
+    for fd in 0..top {
+        if fd != socket && fd != read_end {
+            libc::close(fd);
+        }
+    }
+    // close_range(top + 1, ~0); older kernels without it: a bounded loop.
+    let from = libc::c_uint::try_from(top + 1).unwrap_or(0);
+    if libc::syscall(libc::SYS_close_range, from, libc::c_uint::MAX, 0) != 0 {
+        for fd in top + 1..65536 {
+            libc::close(fd);
+        }
+    }
+    let mut byte = 0u8;
+    while libc::read(read_end, std::ptr::from_mut(&mut byte).cast(), 1) < 0 {}
+    libc::_exit(0)
 }
