@@ -113,7 +113,7 @@ def test_gc_from_records(tmp_path: Path, make_netns: Callable[[str], str], our_b
             assert run_plugin(our_bin, node, kind, "ADD", conf, cid, pod).returncode == 0
     masq = bridge(backend, tmp_path)
     assert run_plugin(our_bin, node, "bridge", "ADD", masq, "lost", pod).returncode == 0
-    assert mentions(ruleset(node), "lost")
+    assert mentions(ruleset(node), "lost", "faultnet")
     valid = [{"containerID": "keep", "ifname": "eth0"}]
     for kind, conf in (
         ("portmap", chained("portmap", backend, tmp_path)),
@@ -125,8 +125,9 @@ def test_gc_from_records(tmp_path: Path, make_netns: Callable[[str], str], our_b
         out = run_plugin(our_bin, node, kind, "GC", gc)
         assert out.returncode == 0, out.stdout
     rules = ruleset(node)
-    assert not mentions(rules, "lost")
-    assert mentions(rules, "keep")
+    assert not mentions(rules, "lost", "faultnet")
+    assert not mentions(rules, "lost", "faultbr")
+    assert mentions(rules, "keep", "faultnet")
     assert "9090" in rules
 
 
@@ -146,7 +147,7 @@ def test_ipmasq_removed_whatever_the_config_says(
     assert "10.91.0." in ruleset(node).replace("10.91.0.0/24", "")
     out = run_plugin(our_bin, node, "bridge", "DEL", {**conf, **deleted}, "mq", pod)
     assert out.returncode == 0, out.stdout
-    assert not mentions(ruleset(node), "mq")
+    assert not mentions(ruleset(node), "mq", "faultbr")
     assert "10.91.0." not in ruleset(node).replace("10.91.0.0/24", "")
 
 

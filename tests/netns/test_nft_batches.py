@@ -111,13 +111,13 @@ def test_kernel_state_equals_nft_f(make_netns: Callable[[str], str]) -> None:
 
 
 def test_a_refused_batch_applies_nothing(make_netns: Callable[[str], str]) -> None:
-    """One bad operation (an element for a map that does not exist) and the whole
-    transaction is refused, named, and the kernel holds nothing of it."""
+    """A transaction the kernel refuses (elements for a table that does not exist) is
+    refused whole, its first failure named, and the kernel holds nothing of it."""
     netns = make_netns("nftbad")
     code = """
 from cni._native import PortmapRules
 from cni.errors import NetlinkError
-skeleton, add = PortmapRules("n", "c", "eth0", "10.88.0.5/16", [(80, 80, "tcp", None)]).nft_batches()
+*skeletons, add = PortmapRules("n", "c", "eth0", "10.88.0.5/16", [(80, 80, "tcp", None)]).nft_batches()
 try:
     add.apply()  # no skeleton: the table is missing
 except NetlinkError as err:
@@ -126,5 +126,5 @@ except NetlinkError as err:
     done = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, check=False)
     errno_text, _, operation = done.stdout.decode().strip().partition(" ")
     assert errno_text == "2", done  # ENOENT
-    assert operation.startswith("add chain ip cni_portmap dn-")
+    assert operation.startswith("add element ip cni_portmap any_dnat { tcp . 80 ")
     assert nft(netns, "list", "ruleset").stdout == ""

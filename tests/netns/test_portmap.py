@@ -5,6 +5,7 @@ a throwaway node namespace with an "outside host" wired to it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -63,9 +64,13 @@ def ruleset(node: str) -> str:
     return "\n".join(out)
 
 
-def mentions(rules: str, cid: str) -> bool:
-    """Whether a rule comment names the container: iptables (`id: \\"cid\\"`) or ours (`cid eth0`)."""
-    return f'id: \\"{cid}\\"' in rules or f'id: "{cid}"' in rules or f'"{cid} eth0"' in rules
+def mentions(rules: str, cid: str, network: str = "") -> bool:
+    """Whether a rule names the container: an iptables comment (`id: \\"cid\\"`), or the
+    comment of one of our nftables elements (the attachment's id, on `network`, eth0)."""
+    if f'id: \\"{cid}\\"' in rules or f'id: "{cid}"' in rules:
+        return True
+    element_id = hashlib.sha512(f"{network}\n{cid}\neth0".encode()).hexdigest()[:24]
+    return bool(network) and f'comment "{element_id}"' in rules
 
 
 def pod_ip(result: dict[str, Any]) -> str:
@@ -87,8 +92,8 @@ def test_default_network_traffic(network: World) -> None:
     first = ok(world.cni("add", 0, "a", cap_args={"portMappings": MAPPINGS}))
     second = ok(world.cni("add", 1, "b"))
     a, b = pod_ip(first), pod_ip(second)
-    assert mentions(ruleset(world.node), "a")
-    assert mentions(ruleset(world.node), "b")
+    assert mentions(ruleset(world.node), "a", world.network)
+    assert mentions(ruleset(world.node), "b", world.network)
     with server(world.pods[0], 80), server(world.pods[0], 53, "udp"), server(outside, 9000):
         # From the outside host: DNATed, and the pod sees the real client.
         assert wait_for(outside, NODE, 8080) == OUTSIDE
@@ -106,13 +111,13 @@ def test_default_network_traffic(network: World) -> None:
         assert world.cni("del", 0, "a", cap_args={"portMappings": MAPPINGS}).returncode == 0
         assert peer_seen(outside, NODE, 8080) == ""
     rules = ruleset(world.node)
-    assert not mentions(rules, "a")
+    assert not mentions(rules, "a", world.network)
     assert a not in rules  # no element, chain or rule names the deleted pod
     assert b in rules  # the other pod's masquerade and firewall rules stay
     assert world.cni("del", 1, "b").returncode == 0
     rules = ruleset(world.node)
     assert b not in rules
-    assert not mentions(rules, "b")
+    assert not mentions(rules, "b", world.network)
     for directory in ("pm", "fw"):
         assert not list((world.root.parent / directory).rglob("*.json"))
 
@@ -172,7 +177,7 @@ def test_check_gc_and_a_gone_netns(network: World) -> None:
     # A hand-made change: the attachment's port element (nft) or jump rule (iptables) goes.
     if backend == "nftables":
         nft_rules = subprocess.run(
-            ["ip", "netns", "exec", world.node, "nft", "list", "map", "ip", "cni_portmap", "any_ports"],
+            ["ip", "netns", "exec", world.node, "nft", "list", "map", "ip", "cni_portmap", "any_dnat"],
             capture_output=True,
             text=True,
             check=True,
@@ -189,7 +194,7 @@ def test_check_gc_and_a_gone_netns(network: World) -> None:
                 "element",
                 "ip",
                 "cni_portmap",
-                "any_ports",
+                "any_dnat",
                 "{ tcp . 8080 }",
             ],
             check=True,
@@ -214,14 +219,14 @@ def test_check_gc_and_a_gone_netns(network: World) -> None:
     gc = world.cni("gc", 0, "", "--valid", "keep/eth0")
     assert gc.returncode == 0, gc.stdout.decode()
     rules = ruleset(world.node)
-    assert not mentions(rules, "lost")
+    assert not mentions(rules, "lost", world.network)
     assert "8090" not in rules
-    assert mentions(rules, "keep")
+    assert mentions(rules, "keep", world.network)
     # F4: the pod's netns is gone before DEL; everything of the attachment still goes.
     subprocess.run(["ip", "netns", "del", world.pods[0]], check=True)
     assert world.cni("del", 0, "keep", cap_args=caps).returncode == 0
     rules = ruleset(world.node)
-    assert not mentions(rules, "keep")
+    assert not mentions(rules, "keep", world.network)
     assert "10.88." not in rules.replace("10.88.0.0/16", "")
 
 
@@ -308,7 +313,7 @@ def test_ipv6_mapping_hairpin_and_masquerade(
     assert world.cni("del", 0, "six", cap_args={"portMappings": MAPPINGS}).returncode == 0
     rules = ruleset(world.node)
     assert "fd00:88::2" not in rules
-    assert not mentions(rules, "six")
+    assert not mentions(rules, "six", world.network)
 
 
 @pytest.mark.parametrize("backend", ["iptables", "nftables"])

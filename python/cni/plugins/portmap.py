@@ -12,7 +12,8 @@ forwarded, so that DEL and GC remove it even when the runtime does not resend th
 The rules are the Rust core's (`cni._native.PortmapRules`; the layout is described in
 `rust/core/src/firewall/portmap.rs`). iptables: the reference's chains and names, so rules
 either implementation made are removed by the other. nftables: our own tables
-`cni_portmap`, where an ADD or DEL touches only the attachment's elements and chains.
+`cni_portmap`, where an attachment is set and map elements only (ADD and DEL cost the same
+at any number of pods).
 A contested (hostIP, hostPort, protocol) goes to the newest ADD: traffic never stays with
 an older, possibly leaked, pod. The first address of each family on the container's
 interface is forwarded to; localhost and hairpin connections are masqueraded (`snat`).

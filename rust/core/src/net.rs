@@ -157,6 +157,19 @@ pub fn host_mask(family: Family, prefix: u8) -> u128 {
     }
 }
 
+/// The netmask of a prefix length, as an address (`255.255.0.0` for /16).
+pub fn netmask(family: Family, prefix: u8) -> Addr {
+    let all = if family == Family::V6 {
+        u128::MAX
+    } else {
+        u128::from(u32::MAX)
+    };
+    Addr {
+        v6: family == Family::V6,
+        value: all & !host_mask(family, prefix),
+    }
+}
+
 pub fn format_addr(family: Family, value: u128) -> String {
     Addr {
         v6: family == Family::V6,

@@ -213,19 +213,16 @@ impl PyPortmapRules {
         })
     }
 
-    /// The skeleton and ADD transactions (as `nft_add` would first send them).
+    /// The skeletons and the ADD transaction (as `nft_add` would first send them).
     fn nft_batches(&self) -> Vec<PyNftBatch> {
-        let family = nft::Family::of(self.spec.pod.family());
-        wrap(vec![
-            portmap::nft_skeleton(family),
-            portmap::nft_add(&self.spec, &[]),
-        ])
+        let mut batches = portmap::nft_skeletons(&self.spec);
+        batches.push(portmap::nft_add(&self.spec, &[]));
+        wrap(batches)
     }
 
     fn nft_add(&self) -> Result<()> {
-        let family = nft::Family::of(self.spec.pod.family());
         let mut sock = socket()?;
-        apply::add(&mut sock, &portmap::nft_skeleton(family), |replace| {
+        apply::add(&mut sock, &portmap::nft_skeletons(&self.spec), |replace| {
             portmap::nft_add(&self.spec, replace)
         })?;
         Ok(())
@@ -238,24 +235,16 @@ impl PyPortmapRules {
             &mut sock,
             family,
             portmap::TABLE,
-            &portmap::nft_owned_elements(&self.spec),
+            &portmap::nft_elements(&self.spec),
         )?;
-        let id = portmap::nft_id(
-            &self.spec.network,
-            &self.spec.container_id,
-            &self.spec.ifname,
-        );
-        apply::remove(&mut sock, portmap::nft_del(family, &id, &held))?;
+        apply::remove(&mut sock, portmap::nft_del(family, &held))?;
         Ok(())
     }
 
     /// What is missing from the kernel (empty: all there).
     fn nft_check(&self) -> Result<Vec<String>> {
         let family = nft::Family::of(self.spec.pod.family());
-        let mut owned = portmap::nft_owned_elements(&self.spec);
-        if !self.spec.snat {
-            owned.pop();
-        }
+        let owned = portmap::nft_elements(&self.spec);
         Ok(apply::missing(
             &mut socket()?,
             family,
@@ -348,17 +337,18 @@ impl PyMasqRules {
 
     fn nft_batches(&self) -> Result<Vec<PyNftBatch>> {
         let family = family_of(&self.spec.addrs)?;
-        Ok(wrap(vec![
-            masq::nft_skeleton(family),
-            masq::nft_add(&self.spec, family, &[]),
-        ]))
+        let mut batches = masq::nft_skeletons(&self.spec, family);
+        batches.push(masq::nft_add(&self.spec, family, &[]));
+        Ok(wrap(batches))
     }
 
     fn nft_add(&self) -> Result<()> {
         let family = family_of(&self.spec.addrs)?;
-        apply::add(&mut socket()?, &masq::nft_skeleton(family), |r| {
-            masq::nft_add(&self.spec, family, r)
-        })?;
+        apply::add(
+            &mut socket()?,
+            &masq::nft_skeletons(&self.spec, family),
+            |r| masq::nft_add(&self.spec, family, r),
+        )?;
         Ok(())
     }
 
@@ -366,12 +356,7 @@ impl PyMasqRules {
         let family = family_of(&self.spec.addrs)?;
         let mut sock = socket()?;
         let held = apply::still_held(&mut sock, family, masq::TABLE, &masq::elements(&self.spec))?;
-        let chain = masq::nft_chain(
-            &self.spec.network,
-            &self.spec.container_id,
-            &self.spec.ifname,
-        );
-        apply::remove(&mut sock, masq::nft_del(family, &chain, &held))?;
+        apply::remove(&mut sock, masq::nft_del(family, &held))?;
         Ok(())
     }
 
@@ -412,8 +397,8 @@ pub fn masq_iptables_del(saved: &str, network: &str, container_id: &str) -> Stri
 /// The firewall plugin: one attachment's addresses of one family.
 #[pyclass(frozen, name = "ForwardRules", module = "cni._native")]
 pub struct PyForwardRules {
-    chain: String,
-    comment: String,
+    /// The attachment's id: the comment of its elements.
+    id: String,
     admin: String,
     addrs: Vec<Addr>,
 }
@@ -441,8 +426,7 @@ impl PyForwardRules {
             .collect::<Result<Vec<_>>>()?;
         family_of(&addrs.iter().map(|a| (*a, 0)).collect::<Vec<_>>())?;
         Ok(PyForwardRules {
-            chain: forward::nft_chain(network, container_id, ifname),
-            comment: format!("{container_id} {ifname}"),
+            id: portmap::nft_id(network, container_id, ifname),
             admin,
             addrs,
         })
@@ -452,14 +436,14 @@ impl PyForwardRules {
         let family = self.family();
         wrap(vec![
             forward::nft_skeleton(family),
-            forward::nft_add(family, &self.chain, &self.comment, &self.addrs, &[]),
+            forward::nft_add(family, &self.id, &self.addrs, &[]),
         ])
     }
 
     fn nft_add(&self) -> Result<()> {
         let family = self.family();
-        apply::add(&mut socket()?, &forward::nft_skeleton(family), |r| {
-            forward::nft_add(family, &self.chain, &self.comment, &self.addrs, r)
+        apply::add(&mut socket()?, &[forward::nft_skeleton(family)], |r| {
+            forward::nft_add(family, &self.id, &self.addrs, r)
         })?;
         Ok(())
     }
@@ -467,14 +451,14 @@ impl PyForwardRules {
     fn nft_del(&self) -> Result<()> {
         let family = self.family();
         let mut sock = socket()?;
-        let owned = forward::nft_elements(&self.chain, &self.addrs);
+        let owned = forward::nft_elements(&self.id, &self.addrs);
         let held = apply::still_held(&mut sock, family, forward::TABLE, &owned)?;
-        apply::remove(&mut sock, forward::nft_del(family, &self.chain, &held))?;
+        apply::remove(&mut sock, forward::nft_del(family, &held))?;
         Ok(())
     }
 
     fn nft_check(&self) -> Result<Vec<String>> {
-        let owned = forward::nft_elements(&self.chain, &self.addrs);
+        let owned = forward::nft_elements(&self.id, &self.addrs);
         Ok(apply::missing(
             &mut socket()?,
             self.family(),

@@ -6,8 +6,8 @@
 //! chain (`CNI-ADMIN` by default, first in CNI-FORWARD), and the ingress isolation chains
 //! `CNI-ISOLATION-STAGE-1`/`-2` (`plugins/meta/firewall/{iptables,ingresspolicy}.go`).
 //! nftables (`ip cni_firewall`, `ip6 cni_firewall`): `forward` (filter, priority 0) jumps
-//! to `admin`, then dispatches by destination and by source address through the verdict map
-//! `pods` to the attachment's chain `fw-<id>`.
+//! to `admin`, then accepts replies to and anything from the addresses in the set `pods`
+//! (an attachment is its elements, commented with its id).
 
 use super::iptables::{self, Restore, Saved};
 use super::nft::{
@@ -126,15 +126,11 @@ pub fn iptables_isolation(saved: &Saved, bridge: &str, isolated: bool) -> Restor
     r
 }
 
-pub fn nft_chain(network: &str, container_id: &str, ifname: &str) -> String {
-    format!(
-        "fw-{}",
-        super::portmap::nft_id(network, container_id, ifname)
-    )
-}
-
+/// The table's fixed part: the admin chain first, then replies to the pods and anything
+/// from them accepted.
 pub fn nft_skeleton(family: Family) -> Batch {
     let mut b = Batch::new(family, TABLE);
+    let (src, dst) = (Field::Addr(Dir::Source), Field::Addr(Dir::Destination));
     b.ops.push(Op::CreateTable);
     b.ops.push(Op::AddChain(Chain {
         name: "admin".into(),
@@ -142,8 +138,8 @@ pub fn nft_skeleton(family: Family) -> Batch {
     }));
     b.ops.push(Op::AddSet(Set {
         name: PODS.into(),
-        key: vec![Field::Addr(Dir::Destination)],
-        verdicts: true,
+        key: vec![dst],
+        data: Vec::new(),
     }));
     b.ops.push(Op::AddChain(Chain {
         name: "forward".into(),
@@ -153,76 +149,55 @@ pub fn nft_skeleton(family: Family) -> Batch {
             priority: 0,
         }),
     }));
+    let chain = "forward";
     b.ops.push(Op::AddRule(
-        RuleBuilder::new(family).verdict(Verdict::Jump("admin".into()), "forward"),
+        RuleBuilder::new(family).verdict(Verdict::Jump("admin".into()), chain),
     ));
-    for dir in [Dir::Destination, Dir::Source] {
-        b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
-            &[Field::Addr(dir)],
-            PODS,
-            "forward",
-        )));
-    }
+    let replies = RuleBuilder::new(family)
+        .in_set(&[dst], PODS, false)
+        .ct_established_related();
+    b.ops
+        .push(Op::AddRule(replies.verdict(Verdict::Accept, chain)));
+    b.ops.push(Op::AddRule(
+        RuleBuilder::new(family)
+            .in_set(&[src], PODS, false)
+            .verdict(Verdict::Accept, chain),
+    ));
     b
 }
 
-pub fn nft_elements(chain: &str, addrs: &[Addr]) -> Vec<(&'static str, Element)> {
+/// The attachment's elements: its addresses, commented with its id.
+pub fn nft_elements(id: &str, addrs: &[Addr]) -> Vec<(String, Element)> {
     addrs
         .iter()
         .map(|a| {
             (
-                PODS,
+                PODS.into(),
                 Element {
                     key: vec![Value::Addr(*a)],
-                    verdict: Some(Verdict::Jump(chain.into())),
+                    data: Vec::new(),
+                    comment: Some(id.into()),
                 },
             )
         })
         .collect()
 }
 
-pub fn nft_add(
-    family: Family,
-    chain: &str,
-    comment: &str,
-    addrs: &[Addr],
-    replace: &[(String, Element)],
-) -> Batch {
+pub fn nft_add(family: Family, id: &str, addrs: &[Addr], replace: &[(String, Element)]) -> Batch {
     let mut b = Batch::new(family, TABLE);
-    b.ops.push(Op::AddChain(Chain {
-        name: chain.into(),
-        base: None,
-    }));
-    b.ops.push(Op::FlushChain(chain.into()));
-    for a in addrs {
-        let bits = a.family().bits();
-        let reply = RuleBuilder::new(family)
-            .addr(Dir::Destination, *a, bits, false)
-            .ct_established_related()
-            .comment(comment)
-            .verdict(Verdict::Accept, chain);
-        let from = RuleBuilder::new(family)
-            .addr(Dir::Source, *a, bits, false)
-            .comment(comment)
-            .verdict(Verdict::Accept, chain);
-        b.ops.push(Op::AddRule(reply));
-        b.ops.push(Op::AddRule(from));
-    }
     for (set, e) in replace {
         b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
     }
-    for (set, e) in nft_elements(chain, addrs) {
-        b.ops.push(Op::AddElement(set.into(), e));
+    for (set, e) in nft_elements(id, addrs) {
+        b.ops.push(Op::AddElement(set, e));
     }
     b
 }
 
-pub fn nft_del(family: Family, chain: &str, held: &[(String, Element)]) -> Batch {
+pub fn nft_del(family: Family, held: &[(String, Element)]) -> Batch {
     let mut b = Batch::new(family, TABLE);
     for (set, e) in held {
         b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
     }
-    b.ops.push(Op::FlushChain(chain.into()));
-    b.ops.push(Op::DeleteChain(chain.into()));
     b
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //! ipMasq for bridge and ptp: an attachment's outbound traffic leaves with the node's address.
 //!
-//! nftables (`ip cni_masq`, `ip6 cni_masq`): `postrouting` dispatches by source address
-//! through the verdict map `sources` to the attachment's chain `ms-<id>`, which returns for
-//! its own subnets and multicast and masquerades the rest. iptables: the reference's
+//! nftables (`ip cni_masq`, `ip6 cni_masq`): `postrouting` leaves alone traffic from a pod
+//! to its own subnet (sets `exempt_<prefix length>`: pod . network) and to multicast, and
+//! masquerades other traffic from the pods in `sources`. An attachment is elements only,
+//! commented with its id. iptables: the reference's
 //! per-attachment chain `CNI-<hash>` in the nat table (`pkg/ip/ipmasq_iptables_linux.go`),
 //! entered from POSTROUTING by `-s <ip>`, with the reference's comment.
 
@@ -17,6 +18,9 @@ use crate::net::{Addr, Family as AddrFamily};
 
 pub const TABLE: &str = "cni_masq";
 const SOURCES: &str = "sources";
+/// Sets `exempt_<prefix length>`.
+const EXEMPT: &str = "exempt";
+const EXEMPTIONS: &str = "exemptions";
 
 /// Every address of one family the attachment has, with its prefix length.
 #[derive(Debug, Clone)]
@@ -46,20 +50,21 @@ fn multicast(family: AddrFamily) -> (Addr, u8) {
     }
 }
 
-pub fn nft_chain(network: &str, container_id: &str, ifname: &str) -> String {
-    format!(
-        "ms-{}",
-        super::portmap::nft_id(network, container_id, ifname)
-    )
-}
-
+/// The table's fixed part: `postrouting` consults `exemptions` (a pod's traffic to its
+/// own subnet is accepted there, so not masqueraded), leaves multicast alone, and
+/// masquerades what else comes from the pods in `sources`.
 pub fn nft_skeleton(family: Family) -> Batch {
     let mut b = Batch::new(family, TABLE);
+    let src = Field::Addr(Dir::Source);
     b.ops.push(Op::CreateTable);
     b.ops.push(Op::AddSet(Set {
         name: SOURCES.into(),
-        key: vec![Field::Addr(Dir::Source)],
-        verdicts: true,
+        key: vec![src],
+        data: Vec::new(),
+    }));
+    b.ops.push(Op::AddChain(Chain {
+        name: EXEMPTIONS.into(),
+        base: None,
     }));
     b.ops.push(Op::AddChain(Chain {
         name: "postrouting".into(),
@@ -69,77 +74,102 @@ pub fn nft_skeleton(family: Family) -> Batch {
             priority: 100,
         }),
     }));
-    b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
-        &[Field::Addr(Dir::Source)],
-        SOURCES,
-        "postrouting",
-    )));
+    let chain = "postrouting";
+    let jump = RuleBuilder::new(family).verdict(Verdict::Jump(EXEMPTIONS.into()), chain);
+    b.ops.push(Op::AddRule(jump));
+    let (mc, len) = multicast(if family == Family::Ip6 {
+        AddrFamily::V6
+    } else {
+        AddrFamily::V4
+    });
+    let multicast = RuleBuilder::new(family).addr(Dir::Destination, mc, len, false);
+    b.ops
+        .push(Op::AddRule(multicast.verdict(Verdict::Accept, chain)));
+    let masquerade = RuleBuilder::new(family).in_set(&[src], SOURCES, false);
+    b.ops.push(Op::AddRule(masquerade.masquerade(chain)));
     b
 }
 
-pub fn elements(spec: &Spec) -> Vec<(&'static str, Element)> {
-    let chain = nft_chain(&spec.network, &spec.container_id, &spec.ifname);
-    spec.addrs
-        .iter()
-        .map(|(a, _)| {
-            (
-                SOURCES,
-                Element {
-                    key: vec![Value::Addr(*a)],
-                    verdict: Some(Verdict::Jump(chain.clone())),
-                },
-            )
-        })
-        .collect()
+/// The exemption set for subnets of one prefix length (pod . its network) and its rule in
+/// `exemptions`, created together once per length.
+pub fn nft_exempt_skeleton(family: Family, prefix: u8) -> Batch {
+    let mut b = Batch::new(family, TABLE);
+    let name = format!("{EXEMPT}_{prefix}");
+    let key = vec![
+        Field::Addr(Dir::Source),
+        Field::Net(Dir::Destination, prefix),
+    ];
+    b.ops.push(Op::CreateSet(Set {
+        name: name.clone(),
+        key: key.clone(),
+        data: Vec::new(),
+    }));
+    let rule = RuleBuilder::new(family).in_set(&key, &name, false);
+    b.ops
+        .push(Op::AddRule(rule.verdict(Verdict::Accept, EXEMPTIONS)));
+    b
+}
+
+/// What an ADD needs in place: the table, and an exemption set per prefix length.
+pub fn nft_skeletons(spec: &Spec, family: Family) -> Vec<Batch> {
+    let mut out = vec![nft_skeleton(family)];
+    let mut prefixes: Vec<u8> = spec.addrs.iter().map(|(_, p)| *p).collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    out.extend(prefixes.into_iter().map(|p| nft_exempt_skeleton(family, p)));
+    out
+}
+
+/// The attachment's elements (commented with its id): each address masqueraded, and
+/// exempt towards its own subnet.
+pub fn elements(spec: &Spec) -> Vec<(String, Element)> {
+    let comment = Some(super::portmap::nft_id(
+        &spec.network,
+        &spec.container_id,
+        &spec.ifname,
+    ));
+    let mut out = Vec::new();
+    for (addr, prefix) in &spec.addrs {
+        let key = vec![Value::Addr(*addr)];
+        out.push((
+            SOURCES.into(),
+            Element {
+                key,
+                data: Vec::new(),
+                comment: comment.clone(),
+            },
+        ));
+        let key = vec![Value::Addr(*addr), Value::Net(*addr, *prefix)];
+        out.push((
+            format!("{EXEMPT}_{prefix}"),
+            Element {
+                key,
+                data: Vec::new(),
+                comment: comment.clone(),
+            },
+        ));
+    }
+    out
 }
 
 /// The ADD transaction for the addresses of one family (the skeleton must exist).
 pub fn nft_add(spec: &Spec, family: Family, replace: &[(String, Element)]) -> Batch {
-    let chain = nft_chain(&spec.network, &spec.container_id, &spec.ifname);
-    let comment = format!("{} {}", spec.container_id, spec.ifname);
     let mut b = Batch::new(family, TABLE);
-    b.ops.push(Op::AddChain(Chain {
-        name: chain.clone(),
-        base: None,
-    }));
-    b.ops.push(Op::FlushChain(chain.clone()));
-    for (addr, prefix) in &spec.addrs {
-        let rule = RuleBuilder::new(family)
-            .addr(Dir::Destination, *addr, *prefix, false)
-            .comment(&comment)
-            .verdict(Verdict::Return, &chain);
-        b.ops.push(Op::AddRule(rule));
-    }
-    if let Some((addr, _)) = spec.addrs.first() {
-        let (mc, len) = multicast(addr.family());
-        let rule = RuleBuilder::new(family)
-            .addr(Dir::Destination, mc, len, false)
-            .comment(&comment)
-            .verdict(Verdict::Return, &chain);
-        b.ops.push(Op::AddRule(rule));
-        b.ops.push(Op::AddRule(
-            RuleBuilder::new(family)
-                .comment(&comment)
-                .masquerade(&chain),
-        ));
-    }
     for (set, e) in replace {
         b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
     }
     for (set, e) in elements(spec) {
-        b.ops.push(Op::AddElement(set.into(), e));
+        b.ops.push(Op::AddElement(set, e));
     }
     b
 }
 
-/// The DEL transaction: the elements still pointing at the attachment, then its chain.
-pub fn nft_del(family: Family, chain: &str, held: &[(String, Element)]) -> Batch {
+/// The DEL transaction: the elements still the attachment's.
+pub fn nft_del(family: Family, held: &[(String, Element)]) -> Batch {
     let mut b = Batch::new(family, TABLE);
     for (set, e) in held {
         b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
     }
-    b.ops.push(Op::FlushChain(chain.into()));
-    b.ops.push(Op::DeleteChain(chain.into()));
     b
 }
 

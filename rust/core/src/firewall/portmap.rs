@@ -3,14 +3,17 @@
 //!
 //! nftables (`ip cni_portmap` and `ip6 cni_portmap`): base chains `prerouting` and `output`
 //! send only traffic for local addresses (`fib daddr type local`) to `hostports`, which
-//! dispatches through two verdict maps, `hostip_ports` (host address . protocol . port) and
-//! then `any_ports` (protocol . port), to the attachment's own chain `dn-<id>`, which DNATs.
-//! After DNAT, `postrouting` dispatches by the pod address through `masq_pods` to the
-//! attachment's `ms-<id>`, which masquerades hairpin and localhost connections to its
-//! mappings. An ADD or DEL touches only the attachment's elements and chains: the cost does
-//! not grow with the number of pods. The newest ADD of a (host address, protocol, port)
-//! takes it: its element replaces the older one, and a DEL removes an element only while it
-//! still points at the attachment's own chain.
+//! DNATs through two maps, `hostip_dnat` (host address . protocol . port) and then
+//! `any_dnat` (protocol . port), to the pod's address and port. `postrouting` masquerades
+//! connections DNATed to a mapping from a source network in a `hairpin_<prefix length>`
+//! set (the pod's own subnet and localhost; anything with `masqAll`). An attachment is elements only, each
+//! carrying its id as a comment: no rule or chain is added, so no ADD makes the kernel
+//! re-validate a chain graph that grows with the node (it does for every jump to a new
+//! chain), and the cost does not grow with the number of pods. The newest ADD of a (host
+//! address, protocol, port) takes it: its element replaces the older one, and a DEL removes
+//! only elements whose comment is still its own. nftables-syntax `conditionsV4`/`V6` go,
+//! as the reference puts them, on the entry rules, which an ADD with conditions rewrites:
+//! they apply to the whole table.
 //!
 //! iptables: the reference plugin's layout and names (`portmap_iptables.go`), so either
 //! implementation removes what the other made. There too the newest ADD takes a contested
@@ -24,16 +27,17 @@ use super::iptables::{self, Restore, Saved};
 use super::names;
 use super::nft::condition::Conditions;
 use super::nft::{
-    BaseChain, Batch, Chain, Dir, Element, Family, Field, Hook, Op, Proto, Rule, RuleBuilder, Set,
-    Value, Verdict,
+    BaseChain, Batch, Chain, Dir, Element, Family, Field, Hook, Op, Proto, RuleBuilder, Set, Value,
+    Verdict,
 };
 use crate::net::{Addr, Family as AddrFamily};
 
 pub const TABLE: &str = "cni_portmap";
 const HOSTPORTS: &str = "hostports";
-const HOSTIP_PORTS: &str = "hostip_ports";
-const ANY_PORTS: &str = "any_ports";
-const MASQ_PODS: &str = "masq_pods";
+const HOSTIP_DNAT: &str = "hostip_dnat";
+const ANY_DNAT: &str = "any_dnat";
+/// Sets `hairpin_<prefix length>`.
+const HAIRPIN: &str = "hairpin";
 
 /// One mapping, already checked: ports in 1..=65535, a host address of the pod's family
 /// (None: every local address).
@@ -82,7 +86,7 @@ fn loopback(family: AddrFamily) -> Option<Addr> {
 }
 
 /// The tables' fixed part, created once (the table is created with it, atomically, so a
-/// table that exists has all of it).
+/// table that exists has all of it). An attachment adds elements only.
 pub fn nft_skeleton(family: Family) -> Batch {
     let mut b = Batch::new(family, TABLE);
     let nat = |hook, priority| {
@@ -97,16 +101,16 @@ pub fn nft_skeleton(family: Family) -> Batch {
         name: HOSTPORTS.into(),
         base: None,
     }));
-    let addr = Field::Addr(Dir::Destination);
+    let dst = Field::Addr(Dir::Destination);
+    let to = vec![dst, Field::Dport];
     for (name, key) in [
-        (HOSTIP_PORTS, vec![addr, Field::L4proto, Field::Dport]),
-        (ANY_PORTS, vec![Field::L4proto, Field::Dport]),
-        (MASQ_PODS, vec![addr]),
+        (HOSTIP_DNAT, vec![dst, Field::L4proto, Field::Dport]),
+        (ANY_DNAT, vec![Field::L4proto, Field::Dport]),
     ] {
         b.ops.push(Op::AddSet(Set {
             name: name.into(),
             key,
-            verdicts: true,
+            data: to.clone(),
         }));
     }
     for (name, hook, priority) in [
@@ -119,176 +123,167 @@ pub fn nft_skeleton(family: Family) -> Batch {
             base: nat(hook, priority),
         }));
     }
-    for chain in ["prerouting", "output"] {
-        let rule = RuleBuilder::new(family)
-            .fib_daddr_local()
-            .verdict(Verdict::Jump(HOSTPORTS.into()), chain);
-        b.ops.push(Op::AddRule(rule));
-    }
-    b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
-        &[addr, Field::L4proto, Field::Dport],
-        HOSTIP_PORTS,
+    b.ops.extend(entry_rules(family, &Conditions::default()));
+    let specific = RuleBuilder::new(family).dnat_map(
+        &[dst, Field::L4proto, Field::Dport],
+        HOSTIP_DNAT,
         HOSTPORTS,
-    )));
-    b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
-        &[Field::L4proto, Field::Dport],
-        ANY_PORTS,
-        HOSTPORTS,
-    )));
-    b.ops.push(Op::AddRule(RuleBuilder::new(family).vmap(
-        &[addr],
-        MASQ_PODS,
-        "postrouting",
-    )));
+    );
+    b.ops.push(Op::AddRule(specific));
+    let any =
+        RuleBuilder::new(family).dnat_map(&[Field::L4proto, Field::Dport], ANY_DNAT, HOSTPORTS);
+    b.ops.push(Op::AddRule(any));
     b
 }
 
-/// The verdict-map element that sends a mapping's host port to the attachment's chain.
-pub fn port_element(m: &Mapping, chain: &str) -> (&'static str, Element) {
-    let verdict = Some(Verdict::Jump(chain.into()));
-    match m.host_ip {
-        Some(ip) => (
-            HOSTIP_PORTS,
-            Element {
-                key: vec![
-                    Value::Addr(ip),
-                    Value::Proto(m.proto),
-                    Value::Port(m.host_port),
-                ],
-                verdict,
-            },
-        ),
-        None => (
-            ANY_PORTS,
-            Element {
-                key: vec![Value::Proto(m.proto), Value::Port(m.host_port)],
-                verdict,
-            },
-        ),
-    }
-}
-
-pub fn masq_element(pod: Addr, chain: &str) -> Element {
-    Element {
-        key: vec![Value::Addr(pod)],
-        verdict: Some(Verdict::Jump(chain.into())),
-    }
-}
-
-/// The attachment's chain names: (DNAT, masquerade).
-pub fn nft_chains(spec_id: &str) -> (String, String) {
-    (format!("dn-{spec_id}"), format!("ms-{spec_id}"))
-}
-
-/// The rules of the attachment's DNAT chain.
-pub fn nft_dnat_rules(spec: &Spec, chain: &str) -> Vec<Rule> {
-    let family = family_of(spec.pod);
-    let comment = format!("{} {}", spec.container_id, spec.ifname);
-    spec.mappings
-        .iter()
-        .map(|m| {
-            let mut rb = spec.nft_conditions.apply(RuleBuilder::new(family));
-            if let Some(ip) = m.host_ip {
-                let full = ip.family().bits();
-                rb = rb.addr(Dir::Destination, ip, full, false);
-            }
-            rb.l4proto(m.proto)
-                .dport(m.host_port)
-                .comment(&comment)
-                .dnat(spec.pod, m.container_port, chain)
+/// The rules that send local traffic to `hostports`, behind any conditions.
+fn entry_rules(family: Family, conditions: &Conditions) -> Vec<Op> {
+    ["prerouting", "output"]
+        .into_iter()
+        .map(|chain| {
+            let rb = conditions.apply(RuleBuilder::new(family)).fib_daddr_local();
+            Op::AddRule(rb.verdict(Verdict::Jump(HOSTPORTS.into()), chain))
         })
         .collect()
 }
 
-/// The rules of the attachment's masquerade chain: connections DNATed to one of its
-/// mappings from its own subnet (hairpin), from localhost, or (masqAll) from anywhere.
-pub fn nft_masq_rules(spec: &Spec, chain: &str) -> Vec<Rule> {
-    let family = family_of(spec.pod);
-    let comment = format!("{} {}", spec.container_id, spec.ifname);
-    let mut sources: Vec<Option<(Addr, u8)>> = Vec::new();
-    if spec.masq_all {
-        sources.push(None);
-    } else {
-        sources.push(Some((spec.pod, spec.prefix)));
-        if let Some(lo) = loopback(spec.pod.family()) {
-            sources.push(Some((lo, 8)));
-        }
-    }
-    let mut rules = Vec::new();
-    for m in &spec.mappings {
-        for source in &sources {
-            let mut rb = RuleBuilder::new(family)
-                .l4proto(m.proto)
-                .dport(m.container_port)
-                .ct_status_dnat()
-                .ct_original_dport(m.host_port);
-            if let Some((addr, prefix)) = source {
-                rb = rb.addr(Dir::Source, *addr, *prefix, false);
-            }
-            rules.push(rb.comment(&comment).masquerade(chain));
-        }
-    }
-    rules
+/// The hairpin set for sources of one prefix length, and the rule that masquerades by it:
+/// a connection DNATed to a pod . protocol . its mapped port, from a source whose network
+/// (of that length) is in the set. Created with its rule, atomically, once per length (a
+/// node has few: the pods' subnets, localhost's /8, /0 for `masqAll`).
+pub fn nft_hairpin_skeleton(family: Family, prefix: u8) -> Batch {
+    let mut b = Batch::new(family, TABLE);
+    let name = format!("{HAIRPIN}_{prefix}");
+    let key = hairpin_key(prefix);
+    b.ops.push(Op::CreateSet(Set {
+        name: name.clone(),
+        key: key.clone(),
+        data: Vec::new(),
+    }));
+    let rule = RuleBuilder::new(family)
+        .ct_status_dnat()
+        .in_set(&key, &name, false)
+        .masquerade("postrouting");
+    b.ops.push(Op::AddRule(rule));
+    b
 }
 
-/// The ADD transaction of one attachment (the skeleton must exist). `replace` lists the
-/// elements another attachment holds, which this one takes over.
+fn hairpin_key(prefix: u8) -> Vec<Field> {
+    vec![
+        Field::Addr(Dir::Destination),
+        Field::L4proto,
+        Field::Dport,
+        Field::Net(Dir::Source, prefix),
+    ]
+}
+
+/// The source networks whose connections to a mapping are masqueraded: the pod's subnet
+/// and localhost (IPv4), or everything with `masqAll`.
+fn hairpin_sources(spec: &Spec) -> Vec<(Addr, u8)> {
+    if spec.masq_all {
+        return vec![(spec.pod, 0)];
+    }
+    let mut sources = vec![(spec.pod, spec.prefix)];
+    sources.extend(loopback(spec.pod.family()).map(|lo| (lo, 8)));
+    sources
+}
+
+/// What an ADD needs in place: the table, and a hairpin set per source prefix length.
+pub fn nft_skeletons(spec: &Spec) -> Vec<Batch> {
+    let family = family_of(spec.pod);
+    let mut out = vec![nft_skeleton(family)];
+    if spec.snat {
+        out.extend(
+            hairpin_sources(spec)
+                .into_iter()
+                .map(|(_, prefix)| nft_hairpin_skeleton(family, prefix)),
+        );
+    }
+    out
+}
+
+/// Every element an attachment owns, each with its comment (the attachment's id): the
+/// DNAT of each mapping and, with `snat`, its hairpin sources.
+pub fn nft_elements(spec: &Spec) -> Vec<(String, Element)> {
+    let comment = Some(nft_id(&spec.network, &spec.container_id, &spec.ifname));
+    let mut out: Vec<(String, Element)> = Vec::new();
+    for m in &spec.mappings {
+        let data = vec![Value::Addr(spec.pod), Value::Port(m.container_port)];
+        let (set, key) = match m.host_ip {
+            Some(ip) => (
+                HOSTIP_DNAT,
+                vec![
+                    Value::Addr(ip),
+                    Value::Proto(m.proto),
+                    Value::Port(m.host_port),
+                ],
+            ),
+            None => (
+                ANY_DNAT,
+                vec![Value::Proto(m.proto), Value::Port(m.host_port)],
+            ),
+        };
+        out.push((
+            set.into(),
+            Element {
+                key,
+                data,
+                comment: comment.clone(),
+            },
+        ));
+        if spec.snat {
+            for (source, prefix) in hairpin_sources(spec) {
+                let key = vec![
+                    Value::Addr(spec.pod),
+                    Value::Proto(m.proto),
+                    Value::Port(m.container_port),
+                    Value::Net(source, prefix),
+                ];
+                let element = Element {
+                    key,
+                    data: Vec::new(),
+                    comment: comment.clone(),
+                };
+                out.push((format!("{HAIRPIN}_{prefix}"), element));
+            }
+        }
+    }
+    // One element per key, whatever the mappings repeat.
+    let mut seen = Vec::new();
+    out.retain(|(set, e)| {
+        let key = (set.clone(), e.key.clone());
+        let new = !seen.contains(&key);
+        seen.push(key);
+        new
+    });
+    out
+}
+
+/// The ADD transaction of one attachment (the skeleton must exist). `replace` lists
+/// elements of other attachments under keys this one claims: they go first.
 pub fn nft_add(spec: &Spec, replace: &[(String, Element)]) -> Batch {
     let family = family_of(spec.pod);
-    let id = nft_id(&spec.network, &spec.container_id, &spec.ifname);
-    let (dn, ms) = nft_chains(&id);
     let mut b = Batch::new(family, TABLE);
-    b.ops.push(Op::AddChain(Chain {
-        name: dn.clone(),
-        base: None,
-    }));
-    b.ops.push(Op::FlushChain(dn.clone()));
-    b.ops
-        .extend(nft_dnat_rules(spec, &dn).into_iter().map(Op::AddRule));
-    if spec.snat {
-        b.ops.push(Op::AddChain(Chain {
-            name: ms.clone(),
-            base: None,
-        }));
-        b.ops.push(Op::FlushChain(ms.clone()));
-        b.ops
-            .extend(nft_masq_rules(spec, &ms).into_iter().map(Op::AddRule));
+    if !spec.nft_conditions.is_empty() {
+        for chain in ["prerouting", "output"] {
+            b.ops.push(Op::FlushChain(chain.into()));
+        }
+        b.ops.extend(entry_rules(family, &spec.nft_conditions));
     }
     for (set, element) in replace {
         b.ops.push(Op::DeleteElement(set.clone(), element.clone()));
     }
-    for m in &spec.mappings {
-        let (set, element) = port_element(m, &dn);
-        b.ops.push(Op::AddElement(set.into(), element));
-    }
-    if spec.snat {
-        b.ops.push(Op::AddElement(
-            MASQ_PODS.into(),
-            masq_element(spec.pod, &ms),
-        ));
+    for (set, element) in nft_elements(spec) {
+        b.ops.push(Op::AddElement(set, element));
     }
     b
 }
 
-/// The elements an attachment may hold: its port elements and its masquerade element.
-pub fn nft_owned_elements(spec: &Spec) -> Vec<(&'static str, Element)> {
-    let id = nft_id(&spec.network, &spec.container_id, &spec.ifname);
-    let (dn, ms) = nft_chains(&id);
-    let mut out: Vec<_> = spec.mappings.iter().map(|m| port_element(m, &dn)).collect();
-    out.push((MASQ_PODS, masq_element(spec.pod, &ms)));
-    out
-}
-
-/// The DEL transaction: the elements still pointing at the attachment (`held`), then its chains.
-pub fn nft_del(family: Family, id: &str, held: &[(String, Element)]) -> Batch {
-    let (dn, ms) = nft_chains(id);
+/// The DEL transaction: the elements still the attachment's (`held`, by key).
+pub fn nft_del(family: Family, held: &[(String, Element)]) -> Batch {
     let mut b = Batch::new(family, TABLE);
     for (set, element) in held {
         b.ops.push(Op::DeleteElement(set.clone(), element.clone()));
-    }
-    for chain in [dn, ms] {
-        b.ops.push(Op::FlushChain(chain.clone()));
-        b.ops.push(Op::DeleteChain(chain));
     }
     b
 }

@@ -5,7 +5,6 @@
 //! tolerating what is already gone) and CHECK.
 
 use super::batch::{Batch, Element, Op};
-use super::expr::Verdict;
 use super::socket::{NftSocket, Refused};
 use crate::netlink::NetlinkError;
 
@@ -28,28 +27,24 @@ fn refused(batch: &Batch, r: &Refused) -> NetlinkError {
 }
 
 fn key_only(set: &str, e: &Element) -> Held {
-    (
-        set.to_owned(),
-        Element {
-            key: e.key.clone(),
-            verdict: None,
-        },
-    )
+    (set.to_owned(), e.key_only())
 }
 
-/// ADD: `build(replace)` makes the attachment's batch; `skeleton` is sent first when the
-/// table does not exist yet. An element another attachment holds (EEXIST) is replaced.
+/// ADD: `build(replace)` makes the attachment's batch; the `skeletons` (the table, then
+/// sets created on demand) are sent first when something they make is missing, each
+/// created at most once by anyone (EEXIST: another process made it). An element another
+/// attachment holds (EEXIST) is replaced.
 ///
 /// # Errors
 /// The first operation the kernel refused, named.
 pub fn add(
     sock: &mut NftSocket,
-    skeleton: &Batch,
+    skeletons: &[Batch],
     build: impl Fn(&[Held]) -> Batch,
 ) -> Result<(), NetlinkError> {
     let mut replace: Vec<Held> = Vec::new();
-    let mut made_skeleton = false;
-    // At most: the skeleton, one round of takeovers, and a last try.
+    let mut made_skeletons = false;
+    // At most: the skeletons, one round of takeovers, and a last try.
     for _ in 0..4 {
         let batch = build(&replace);
         let r = match sock.apply(&batch) {
@@ -57,15 +52,17 @@ pub fn add(
             Err(Err(e)) => return Err(e),
             Err(Ok(r)) => r,
         };
-        let missing_table = r.failures.iter().any(|(_, errno)| *errno == libc::ENOENT);
-        if missing_table && !made_skeleton {
-            made_skeleton = true;
-            match sock.apply(skeleton) {
-                // EEXIST on the table: another process made it meanwhile.
-                Ok(()) => {}
-                Err(Ok(s)) if s.failures.iter().all(|(_, e)| *e == libc::EEXIST) => {}
-                Err(Ok(s)) => return Err(refused(skeleton, &s)),
-                Err(Err(e)) => return Err(e),
+        let missing = r.failures.iter().any(|(_, errno)| *errno == libc::ENOENT);
+        if missing && !made_skeletons {
+            made_skeletons = true;
+            for skeleton in skeletons {
+                match sock.apply(skeleton) {
+                    // EEXIST on the table or set: it is there already, with all its batch made.
+                    Ok(()) => {}
+                    Err(Ok(s)) if s.failures.iter().all(|(_, e)| *e == libc::EEXIST) => {}
+                    Err(Ok(s)) => return Err(refused(skeleton, &s)),
+                    Err(Err(e)) => return Err(e),
+                }
             }
             continue;
         }
@@ -83,35 +80,36 @@ pub fn add(
         }
         replace.extend(taken);
     }
+    let batch = build(&replace);
     Err(NetlinkError::new(
-        &format!("ADD on {} {}", skeleton.family.name(), skeleton.table),
+        &format!("ADD on {} {}", batch.family.name(), batch.table),
         libc::EAGAIN,
     ))
 }
 
-/// The elements of `owned` whose verdict is still the one the attachment set.
+/// The elements of `owned` that are still the attachment's: present, with its comment.
 ///
 /// # Errors
 /// When the elements cannot be read.
 pub fn still_held(
     sock: &mut NftSocket,
-    batch_family: super::Family,
+    family: super::Family,
     table: &str,
-    owned: &[(&str, Element)],
+    owned: &[(String, Element)],
 ) -> Result<Vec<Held>, NetlinkError> {
     let mut held = Vec::new();
-    let mut sets: Vec<&str> = owned.iter().map(|(s, _)| *s).collect();
+    let mut sets: Vec<&str> = owned.iter().map(|(s, _)| s.as_str()).collect();
     sets.sort_unstable();
     sets.dedup();
     for set in sets {
         let elems: Vec<Element> = owned
             .iter()
-            .filter(|(s, _)| *s == set)
+            .filter(|(s, _)| s == set)
             .map(|(_, e)| e.clone())
             .collect();
-        let found = sock.verdicts(batch_family, table, set, &elems)?;
-        for (e, verdict) in elems.iter().zip(found) {
-            if verdict.is_some() && verdict == e.verdict {
+        let found = sock.comments(family, table, set, &elems)?;
+        for (e, comment) in elems.iter().zip(found) {
+            if comment.is_some() && comment == e.comment {
                 held.push(key_only(set, e));
             }
         }
@@ -174,7 +172,7 @@ pub fn remove(sock: &mut NftSocket, mut batch: Batch) -> Result<(), NetlinkError
     Ok(())
 }
 
-/// What CHECK finds wrong: elements missing or pointing elsewhere.
+/// What CHECK finds wrong: elements missing or held by another attachment.
 ///
 /// # Errors
 /// When the elements cannot be read.
@@ -182,19 +180,15 @@ pub fn missing(
     sock: &mut NftSocket,
     family: super::Family,
     table: &str,
-    owned: &[(&str, Element)],
+    owned: &[(String, Element)],
 ) -> Result<Vec<String>, NetlinkError> {
     let held = still_held(sock, family, table, owned)?;
     Ok(owned
         .iter()
         .filter(|(s, e)| !held.iter().any(|(hs, he)| hs == s && he.key == e.key))
         .map(|(s, e)| {
-            let target = match &e.verdict {
-                Some(Verdict::Jump(c)) => c.as_str(),
-                _ => "",
-            };
             format!(
-                "element {} of {} {table} {s} (to {target})",
+                "element {} of {} {table} {s}",
                 describe_key(e),
                 family.name()
             )
@@ -203,14 +197,8 @@ pub fn missing(
 }
 
 fn describe_key(e: &Element) -> String {
-    Op::AddElement(
-        String::new(),
-        Element {
-            key: e.key.clone(),
-            verdict: None,
-        },
-    )
-    .describe(super::Family::Ip, "")
-    .rsplit_once("{ ")
-    .map_or_else(String::new, |(_, k)| k.trim_end_matches(" }").to_owned())
+    Op::AddElement(String::new(), e.key_only())
+        .describe(super::Family::Ip, "")
+        .rsplit_once("{ ")
+        .map_or_else(String::new, |(_, k)| k.trim_end_matches(" }").to_owned())
 }

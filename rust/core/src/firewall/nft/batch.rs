@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use super::expr::Verdict;
 use super::rule::{addr_bytes, Family, Field, Proto, Rule};
 use super::wire::{self, Writer};
 use crate::net::Addr;
@@ -42,27 +41,35 @@ pub struct Chain {
     pub base: Option<BaseChain>,
 }
 
-/// A named set, or (with `verdicts`) a verdict map, keyed by a concatenation of fields.
+/// A named set, or (with `data`) a map, keyed by a concatenation of fields. Hash sets
+/// only: a concatenation of ranges (nft's pipapo sets) costs the kernel a grace period on
+/// every element removed, so networks are matched as masked fields instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Set {
     pub name: String,
     pub key: Vec<Field>,
-    pub verdicts: bool,
+    pub data: Vec<Field>,
 }
 
-/// One part of an element's key.
+/// One part of an element's key or data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Value {
     Addr(Addr),
+    /// A network: its address, for a field masked to its prefix length.
+    Net(Addr, u8),
     Proto(Proto),
     Port(u16),
 }
 
 impl Value {
-    /// The bytes in a register: each field padded to 32 bits.
+    /// The bytes in a register, padded to 32 bits.
     fn bytes(self, out: &mut Vec<u8>) {
         match self {
             Value::Addr(a) => out.extend(addr_bytes(a)),
+            Value::Net(a, prefix) => {
+                let value = a.value & !crate::net::host_mask(a.family(), prefix);
+                out.extend(addr_bytes(Addr { value, ..a }));
+            }
             Value::Proto(p) => out.push(p as u8),
             Value::Port(p) => out.extend(p.to_be_bytes()),
         }
@@ -74,39 +81,66 @@ impl Value {
     fn text(self) -> String {
         match self {
             Value::Addr(a) => a.ip().to_string(),
+            // The network's address: the field it is compared with is masked.
+            Value::Net(a, prefix) => {
+                let value = a.value & !crate::net::host_mask(a.family(), prefix);
+                Addr { value, ..a }.ip().to_string()
+            }
             Value::Proto(p) => p.name().into(),
             Value::Port(p) => p.to_string(),
         }
     }
 }
 
-/// An element: a key and, in a verdict map, its verdict.
+fn concat_bytes(values: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in values {
+        v.bytes(&mut out);
+    }
+    out
+}
+
+fn concat_text(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(|v| v.text())
+        .collect::<Vec<_>>()
+        .join(" . ")
+}
+
+/// An element: a key, in a map its data, and a comment naming its owner (nft keeps it as
+/// the element's userdata, and reading the element back says whose it is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
     pub key: Vec<Value>,
-    pub verdict: Option<Verdict>,
+    pub data: Vec<Value>,
+    pub comment: Option<String>,
 }
 
 impl Element {
     pub fn key_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for v in &self.key {
-            v.bytes(&mut out);
+        concat_bytes(&self.key)
+    }
+
+    /// The same element, named by its key alone (what a delete or a lookup sends).
+    #[must_use]
+    pub fn key_only(&self) -> Element {
+        Element {
+            key: self.key.clone(),
+            data: Vec::new(),
+            comment: None,
         }
-        out
     }
 
     fn text(&self) -> String {
-        let key = self
-            .key
-            .iter()
-            .map(|v| v.text())
-            .collect::<Vec<_>>()
-            .join(" . ");
-        match &self.verdict {
-            Some(v) => format!("{key} : {}", v.text()),
-            None => key,
+        let mut out = concat_text(&self.key);
+        if let Some(c) = &self.comment {
+            out = format!("{out} comment \"{c}\"");
         }
+        if !self.data.is_empty() {
+            out = format!("{out} : {}", concat_text(&self.data));
+        }
+        out
     }
 }
 
@@ -121,6 +155,8 @@ pub enum Op {
     FlushChain(String),
     DeleteChain(String),
     AddSet(Set),
+    /// Creates a set, failing (EEXIST) when it exists.
+    CreateSet(Set),
     AddRule(Rule),
     AddElement(String, Element),
     DeleteElement(String, Element),
@@ -144,9 +180,10 @@ impl Op {
             Op::AddChain(c) => format!("add chain {t} {}", c.name),
             Op::FlushChain(c) => format!("flush chain {t} {c}"),
             Op::DeleteChain(c) => format!("delete chain {t} {c}"),
+            Op::CreateSet(s) => format!("create set {t} {}", s.name),
             Op::AddSet(s) => format!(
                 "add {} {t} {}",
-                if s.verdicts { "map" } else { "set" },
+                if s.data.is_empty() { "set" } else { "map" },
                 s.name
             ),
             Op::AddRule(r) => format!("add rule {t} {} {}", r.chain, r.text),
@@ -182,22 +219,29 @@ impl Batch {
                     ),
                     None => writeln!(out, "add chain {t} {}", c.name),
                 },
-                Op::AddSet(s) => {
-                    let key = s
-                        .key
-                        .iter()
-                        .map(|f| f.type_name(self.family))
-                        .collect::<Vec<_>>();
-                    let (kind, data) = if s.verdicts {
-                        ("map", " : verdict")
+                Op::AddSet(s) | Op::CreateSet(s) => {
+                    let verb = if matches!(op, Op::CreateSet(_)) {
+                        "create"
                     } else {
-                        ("set", "")
+                        "add"
+                    };
+                    let types = |fields: &[Field]| {
+                        fields
+                            .iter()
+                            .map(|f| f.type_name(self.family))
+                            .collect::<Vec<_>>()
+                            .join(" . ")
+                    };
+                    let (kind, data) = if s.data.is_empty() {
+                        ("set", String::new())
+                    } else {
+                        ("map", format!(" : {}", types(&s.data)))
                     };
                     writeln!(
                         out,
-                        "add {kind} {t} {} {{ type {}{data}; }}",
+                        "{verb} {kind} {t} {} {{ type {}{data}; }}",
                         s.name,
-                        key.join(" . ")
+                        types(&s.key)
                     )
                 }
                 other => writeln!(out, "{}", other.describe(self.family, &self.table)),
@@ -281,26 +325,21 @@ impl Batch {
                 w.str(wire::NFTA_CHAIN_TABLE, table);
                 w.str(wire::NFTA_CHAIN_NAME, c);
             }
-            Op::AddSet(s) => {
+            Op::AddSet(s) | Op::CreateSet(s) => {
                 w.str(wire::NFTA_SET_TABLE, table);
                 w.str(wire::NFTA_SET_NAME, &s.name);
-                if s.verdicts {
-                    w.u32(wire::NFTA_SET_FLAGS, wire::NFT_SET_MAP);
+                let mut flags = 0;
+                if !s.data.is_empty() {
+                    flags |= wire::NFT_SET_MAP;
                 }
-                // A concatenation's type is its fields' types, 6 bits each (nft's TYPE_BITS).
-                let key_type = s
-                    .key
-                    .iter()
-                    .fold(0u32, |acc, f| (acc << 6) | f.type_id(self.family));
-                let key_len: u32 = s
-                    .key
-                    .iter()
-                    .map(|f| f.len(self.family).div_ceil(4) * 4)
-                    .sum();
-                w.u32(wire::NFTA_SET_KEY_TYPE, key_type);
-                w.u32(wire::NFTA_SET_KEY_LEN, key_len);
-                if s.verdicts {
-                    w.u32(wire::NFTA_SET_DATA_TYPE, wire::NFT_DATA_VERDICT);
+                if flags != 0 {
+                    w.u32(wire::NFTA_SET_FLAGS, flags);
+                }
+                w.u32(wire::NFTA_SET_KEY_TYPE, concat_type(&s.key, self.family));
+                w.u32(wire::NFTA_SET_KEY_LEN, concat_len(&s.key, self.family));
+                if !s.data.is_empty() {
+                    w.u32(wire::NFTA_SET_DATA_TYPE, concat_type(&s.data, self.family));
+                    w.u32(wire::NFTA_SET_DATA_LEN, concat_len(&s.data, self.family));
                 }
                 w.u32(wire::NFTA_SET_ID, u32::try_from(index).unwrap_or(0) + 1);
             }
@@ -312,15 +351,24 @@ impl Batch {
                         e.encode(w);
                     }
                 });
-                if let Some(comment) = &r.comment {
-                    w.attr(wire::NFTA_RULE_USERDATA, &comment_userdata(comment));
-                }
             }
             Op::AddElement(set, e) | Op::DeleteElement(set, e) => {
                 encode_elements(w, table, set, std::slice::from_ref(e));
             }
         }
     }
+}
+
+/// A concatenation's type: its fields' types, 6 bits each (nft's TYPE_BITS).
+fn concat_type(fields: &[Field], family: Family) -> u32 {
+    fields
+        .iter()
+        .fold(0u32, |acc, f| (acc << 6) | f.type_id(family))
+}
+
+/// A concatenation's length: each field in whole 32-bit registers.
+fn concat_len(fields: &[Field], family: Family) -> u32 {
+    fields.iter().map(|f| f.len(family).div_ceil(4) * 4).sum()
 }
 
 /// The NFTA_SET_ELEM_LIST attributes of a list of elements of one set.
@@ -331,15 +379,19 @@ pub(crate) fn encode_elements(w: &mut Writer, table: &str, set: &str, elements: 
         for e in elements {
             w.nest(wire::NFTA_LIST_ELEM, |w| {
                 w.value(wire::NFTA_SET_ELEM_KEY, &e.key_bytes());
-                if let Some(v) = &e.verdict {
-                    w.nest(wire::NFTA_SET_ELEM_DATA, |w| v.encode(w));
+                if !e.data.is_empty() {
+                    w.value(wire::NFTA_SET_ELEM_DATA, &concat_bytes(&e.data));
+                }
+                if let Some(c) = &e.comment {
+                    w.attr(wire::NFTA_SET_ELEM_USERDATA, &comment_userdata(c));
                 }
             });
         }
     });
 }
 
-/// A rule comment as nft stores it: a TLV (NFTNL_UDATA_RULE_COMMENT, 0) of the NUL-terminated text.
+/// An element comment as nft stores it: a TLV (NFTNL_UDATA_SET_ELEM_COMMENT, 0) of the
+/// NUL-terminated text.
 fn comment_userdata(comment: &str) -> Vec<u8> {
     let mut out = vec![0, u8::try_from(comment.len() + 1).unwrap_or(u8::MAX)];
     out.extend_from_slice(comment.as_bytes());
@@ -373,8 +425,11 @@ impl Op {
             Op::FlushChain(_) => (wire::NFT_MSG_DELRULE, 0),
             Op::DeleteChain(_) => (wire::NFT_MSG_DELCHAIN, 0),
             Op::AddSet(_) => (wire::NFT_MSG_NEWSET, NLM_F_CREATE),
+            Op::CreateSet(_) => (wire::NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL),
             Op::AddRule(_) => (wire::NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND),
-            Op::AddElement(..) => (wire::NFT_MSG_NEWSETELEM, NLM_F_CREATE),
+            // EXCL: an element already there (another attachment's) is an EEXIST, which the
+            // ADD flow answers by taking it over.
+            Op::AddElement(..) => (wire::NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL),
             Op::DeleteElement(..) => (wire::NFT_MSG_DELSETELEM, 0),
         }
     }

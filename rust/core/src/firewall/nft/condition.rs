@@ -118,6 +118,10 @@ impl Conditions {
         Ok(Conditions(out))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The rule with these matches added.
     #[must_use]
     pub fn apply(&self, mut rb: RuleBuilder) -> RuleBuilder {

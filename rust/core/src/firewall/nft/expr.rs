@@ -74,7 +74,6 @@ pub enum MetaKey {
 pub enum CtKey {
     State = 0,
     Status = 2,
-    ProtoDst = 12,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +103,6 @@ pub enum Expr {
     },
     Ct {
         key: CtKey,
-        original: bool,
         dreg: u32,
     },
     /// `fib daddr type`: the route type of the destination address (RTN_LOCAL is 2).
@@ -142,13 +140,9 @@ pub enum Expr {
     Masq,
 }
 
-/// `NF_NAT_RANGE_PROTO_SPECIFIED`: the port registers are set.
-const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 0x2;
 /// `NFTA_FIB_F_DADDR`, and `NFT_FIB_RESULT_ADDRTYPE`.
 const FIB_F_DADDR: u32 = 0x2;
 const FIB_RESULT_ADDRTYPE: u32 = 3;
-/// `IP_CT_DIR_ORIGINAL`.
-const CT_DIR_ORIGINAL: u8 = 0;
 
 impl Expr {
     fn name(&self) -> &'static str {
@@ -194,16 +188,9 @@ impl Expr {
                 w.u32(wire::NFTA_META_KEY, *key as u32);
                 w.u32(wire::NFTA_META_DREG, *dreg);
             }
-            Expr::Ct {
-                key,
-                original,
-                dreg,
-            } => {
+            Expr::Ct { key, dreg } => {
                 w.u32(wire::NFTA_CT_DREG, *dreg);
                 w.u32(wire::NFTA_CT_KEY, *key as u32);
-                if *original {
-                    w.attr(wire::NFTA_CT_DIRECTION, &[CT_DIR_ORIGINAL]);
-                }
             }
             Expr::FibDaddrType { dreg } => {
                 w.u32(wire::NFTA_FIB_DREG, *dreg);
@@ -257,9 +244,9 @@ impl Expr {
                 w.u32(wire::NFTA_NAT_TYPE, *kind as u32);
                 w.u32(wire::NFTA_NAT_FAMILY, *family);
                 w.u32(wire::NFTA_NAT_REG_ADDR_MIN, *addr);
+                // The kernel marks the range as having a port itself (as nft leaves it to).
                 if let Some(proto) = proto {
                     w.u32(wire::NFTA_NAT_REG_PROTO_MIN, *proto);
-                    w.u32(wire::NFTA_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
                 }
             }
             Expr::Masq => {}
@@ -291,18 +278,12 @@ impl Expr {
                 };
                 format!("[ meta load {key} => reg {dreg} ]")
             }
-            Expr::Ct {
-                key,
-                original,
-                dreg,
-            } => {
+            Expr::Ct { key, dreg } => {
                 let key = match key {
                     CtKey::State => "state",
                     CtKey::Status => "status",
-                    CtKey::ProtoDst => "proto_dst",
                 };
-                let dir = if *original { " , dir original" } else { "" };
-                format!("[ ct load {key} => reg {dreg}{dir} ]")
+                format!("[ ct load {key} => reg {dreg} ]")
             }
             Expr::FibDaddrType { dreg } => format!("[ fib daddr type => reg {dreg} ]"),
             Expr::Cmp { sreg, op, data } => {
@@ -345,10 +326,7 @@ impl Expr {
                 let family = if *family == 2 { "ip" } else { "ip6" };
                 let mut out = format!("[ nat {kind} {family} addr_min reg {addr}");
                 if let Some(proto) = proto {
-                    let _ = write!(
-                        out,
-                        " proto_min reg {proto} flags 0x{NF_NAT_RANGE_PROTO_SPECIFIED:x}"
-                    );
+                    let _ = write!(out, " proto_min reg {proto}");
                 }
                 out + " ]"
             }

@@ -3,8 +3,6 @@
 //! as nft text (for `nft -f`, golden tests and diagnostics). Each builder method appends both
 //! halves, so the two emitters cannot drift apart.
 
-use std::fmt::Write as _;
-
 use super::expr::{Base, CmpOp, CtKey, Expr, MetaKey, NatKind, Verdict};
 use crate::net::{Addr, Family as AddrFamily};
 
@@ -32,6 +30,14 @@ impl Family {
         match family {
             AddrFamily::V4 => Family::Ip,
             AddrFamily::V6 => Family::Ip6,
+        }
+    }
+
+    fn addr_family(self) -> AddrFamily {
+        if self == Family::Ip6 {
+            AddrFamily::V6
+        } else {
+            AddrFamily::V4
         }
     }
 
@@ -83,6 +89,8 @@ pub enum Dir {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Addr(Dir),
+    /// An address masked to a prefix length (its network).
+    Net(Dir, u8),
     L4proto,
     Dport,
 }
@@ -92,8 +100,8 @@ impl Field {
     /// `TYPE_INET_SERVICE` 13).
     pub(crate) fn type_id(self, family: Family) -> u32 {
         match self {
-            Field::Addr(_) if family == Family::Ip6 => 8,
-            Field::Addr(_) => 7,
+            Field::Addr(_) | Field::Net(..) if family == Family::Ip6 => 8,
+            Field::Addr(_) | Field::Net(..) => 7,
             Field::L4proto => 12,
             Field::Dport => 13,
         }
@@ -101,8 +109,8 @@ impl Field {
 
     pub(crate) fn type_name(self, family: Family) -> &'static str {
         match self {
-            Field::Addr(_) if family == Family::Ip6 => "ipv6_addr",
-            Field::Addr(_) => "ipv4_addr",
+            Field::Addr(_) | Field::Net(..) if family == Family::Ip6 => "ipv6_addr",
+            Field::Addr(_) | Field::Net(..) => "ipv4_addr",
             Field::L4proto => "inet_proto",
             Field::Dport => "inet_service",
         }
@@ -111,8 +119,8 @@ impl Field {
     /// Bytes the field takes in a register.
     pub(crate) fn len(self, family: Family) -> u32 {
         match self {
-            Field::Addr(_) if family == Family::Ip6 => 16,
-            Field::Addr(_) => 4,
+            Field::Addr(_) | Field::Net(..) if family == Family::Ip6 => 16,
+            Field::Addr(_) | Field::Net(..) => 4,
             Field::L4proto => 1,
             Field::Dport => 2,
         }
@@ -121,14 +129,19 @@ impl Field {
     fn text(self, family: Family) -> String {
         match self {
             Field::Addr(dir) => format!("{} {}", family.name(), addr_word(dir)),
+            Field::Net(dir, prefix) => {
+                let mask = crate::net::netmask(family.addr_family(), prefix);
+                format!("{} {} & {}", family.name(), addr_word(dir), mask.ip())
+            }
             Field::L4proto => "meta l4proto".into(),
             Field::Dport => "th dport".into(),
         }
     }
 
-    fn load(self, family: Family, dreg: u32) -> Expr {
-        match self {
-            Field::Addr(dir) => {
+    /// The expressions that put the field in `dreg`.
+    fn load(self, family: Family, dreg: u32, out: &mut Vec<Expr>) {
+        out.push(match self {
+            Field::Addr(dir) | Field::Net(dir, _) => {
                 let (offset, len) = addr_offset(family, dir);
                 Expr::Payload {
                     base: Base::Network,
@@ -147,6 +160,15 @@ impl Field {
                 len: 2,
                 dreg,
             },
+        });
+        if let Field::Net(_, prefix) = self {
+            let all = addr_bytes(crate::net::netmask(family.addr_family(), prefix));
+            let xor = vec![0; all.len()];
+            out.push(Expr::Bitwise {
+                reg: dreg,
+                mask: all,
+                xor,
+            });
         }
     }
 }
@@ -188,13 +210,12 @@ pub fn addr_bytes(addr: Addr) -> Vec<u8> {
     }
 }
 
-/// One rule: its chain, expressions, text and comment.
+/// One rule: its chain, its expressions and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub chain: String,
     pub exprs: Vec<Expr>,
     pub text: String,
-    pub comment: Option<String>,
 }
 
 /// Builds a [`Rule`] match by match; a terminal method (a verdict, a lookup in a verdict
@@ -272,26 +293,6 @@ impl RuleBuilder {
         self
     }
 
-    #[must_use]
-    pub fn l4proto(mut self, proto: Proto) -> Self {
-        self.exprs.push(Expr::Meta {
-            key: MetaKey::L4proto,
-            dreg: 1,
-        });
-        self.cmp(CmpOp::Eq, vec![proto as u8]);
-        self.words.push(format!("meta l4proto {}", proto.name()));
-        self
-    }
-
-    /// The transport destination port; follows [`RuleBuilder::l4proto`].
-    #[must_use]
-    pub fn dport(mut self, port: u16) -> Self {
-        self.exprs.push(Field::Dport.load(self.family, 1));
-        self.cmp(CmpOp::Eq, port.to_be_bytes().to_vec());
-        self.words.push(format!("th dport {port}"));
-        self
-    }
-
     /// `iifname`/`oifname` equal (or not) to a validated interface name.
     #[must_use]
     pub fn ifname(mut self, dir: Dir, name: &str, negate: bool) -> Self {
@@ -324,11 +325,7 @@ impl RuleBuilder {
     }
 
     fn ct_bits(&mut self, key: CtKey, bits: u32) {
-        self.exprs.push(Expr::Ct {
-            key,
-            original: false,
-            dreg: 1,
-        });
+        self.exprs.push(Expr::Ct { key, dreg: 1 });
         self.exprs.push(Expr::Bitwise {
             reg: 1,
             mask: bits.to_ne_bytes().to_vec(),
@@ -351,24 +348,10 @@ impl RuleBuilder {
         self
     }
 
-    /// The destination port the connection had before NAT.
-    #[must_use]
-    pub fn ct_original_dport(mut self, port: u16) -> Self {
-        self.exprs.push(Expr::Ct {
-            key: CtKey::ProtoDst,
-            original: true,
-            dreg: 1,
-        });
-        self.cmp(CmpOp::Eq, port.to_be_bytes().to_vec());
-        self.words.push(format!("ct original proto-dst {port}"));
-        self
-    }
-
     fn load_fields(&mut self, fields: &[Field]) -> String {
         let mut words = 0;
         for field in fields {
-            let expr = field.load(self.family, concat_reg(words));
-            self.exprs.push(expr);
+            field.load(self.family, concat_reg(words), &mut self.exprs);
             words += field.len(self.family).div_ceil(4);
         }
         fields
@@ -393,102 +376,45 @@ impl RuleBuilder {
         self
     }
 
-    #[must_use]
-    pub fn comment(self, comment: &str) -> Commented {
-        Commented {
-            builder: self,
-            comment: comment.to_owned(),
-        }
-    }
-
-    fn finish(self, chain: &str, comment: Option<String>) -> Rule {
-        let mut text = self.words.join(" ");
-        if let Some(c) = &comment {
-            let _ = write!(text, " comment \"{c}\"");
-        }
+    fn finish(self, chain: &str) -> Rule {
         Rule {
             chain: chain.into(),
             exprs: self.exprs,
-            text,
-            comment,
+            text: self.words.join(" "),
         }
     }
 
-    /// Ends the rule with a verdict map lookup: the packet's fields select the verdict.
-    pub fn vmap(mut self, fields: &[Field], map: &str, chain: &str) -> Rule {
+    /// Ends the rule with NAT to the address and port a map gives for the packet's fields
+    /// (`dnat ip to <fields> map @<map>`; the map's data is an address . port).
+    pub fn dnat_map(mut self, fields: &[Field], map: &str, chain: &str) -> Rule {
         let text = self.load_fields(fields);
         self.exprs.push(Expr::Lookup {
             sreg: 1,
             set: map.into(),
-            dreg: Some(0),
+            dreg: Some(1),
             invert: false,
         });
-        self.words.push(format!("{text} vmap @{map}"));
-        self.finish(chain, None)
+        let addr_words = Field::Addr(Dir::Destination).len(self.family) / 4;
+        self.exprs.push(Expr::Nat {
+            kind: NatKind::Dnat,
+            family: self.family.addr_family_nfproto(),
+            addr: 1,
+            proto: Some(concat_reg(addr_words)),
+        });
+        self.words
+            .push(format!("dnat {} to {text} map @{map}", self.family.name()));
+        self.finish(chain)
     }
 
     pub fn verdict(mut self, verdict: Verdict, chain: &str) -> Rule {
         self.words.push(verdict.text());
         self.exprs.push(Expr::Verdict(verdict));
-        self.finish(chain, None)
-    }
-
-    pub fn dnat(mut self, to: Addr, port: u16, chain: &str) -> Rule {
-        self.push_dnat(to, port);
-        self.finish(chain, None)
-    }
-
-    fn push_dnat(&mut self, to: Addr, port: u16) {
-        self.exprs.push(Expr::Immediate {
-            dreg: 1,
-            value: addr_bytes(to),
-        });
-        self.exprs.push(Expr::Immediate {
-            dreg: 2,
-            value: port.to_be_bytes().to_vec(),
-        });
-        self.exprs.push(Expr::Nat {
-            kind: NatKind::Dnat,
-            family: self.family.addr_family_nfproto(),
-            addr: 1,
-            proto: Some(2),
-        });
-        let to = if self.family == Family::Ip6 {
-            format!("[{}]:{port}", to.ip())
-        } else {
-            format!("{}:{port}", to.ip())
-        };
-        self.words.push(format!("dnat to {to}"));
+        self.finish(chain)
     }
 
     pub fn masquerade(mut self, chain: &str) -> Rule {
         self.exprs.push(Expr::Masq);
         self.words.push("masquerade".into());
-        self.finish(chain, None)
-    }
-}
-
-/// A builder whose rule carries a comment (nft keeps it as rule userdata).
-pub struct Commented {
-    builder: RuleBuilder,
-    comment: String,
-}
-
-impl Commented {
-    pub fn verdict(mut self, verdict: Verdict, chain: &str) -> Rule {
-        self.builder.words.push(verdict.text());
-        self.builder.exprs.push(Expr::Verdict(verdict));
-        self.builder.finish(chain, Some(self.comment))
-    }
-
-    pub fn dnat(mut self, to: Addr, port: u16, chain: &str) -> Rule {
-        self.builder.push_dnat(to, port);
-        self.builder.finish(chain, Some(self.comment))
-    }
-
-    pub fn masquerade(mut self, chain: &str) -> Rule {
-        self.builder.exprs.push(Expr::Masq);
-        self.builder.words.push("masquerade".into());
-        self.builder.finish(chain, Some(self.comment))
+        self.finish(chain)
     }
 }

@@ -10,7 +10,6 @@ use std::io;
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
 use super::batch::{encode_elements, push_message, Batch, Element, Op, NLM_F_ACK, NLM_F_REQUEST};
-use super::expr::Verdict;
 use super::rule::Family;
 use super::wire::{self, Writer};
 use crate::netlink::NetlinkError;
@@ -352,18 +351,19 @@ impl NftSocket {
         }
     }
 
-    /// The verdict of each element of a verdict map (None: not in the map).
+    /// The owner comment of each element, as the kernel holds it (None: not in the set,
+    /// or no comment).
     ///
     /// # Errors
     /// When the socket fails, or the kernel refuses a lookup for another reason than a
     /// missing element, set or table.
-    pub fn verdicts(
+    pub fn comments(
         &mut self,
         family: Family,
         table: &str,
         set: &str,
         elements: &[Element],
-    ) -> Result<Vec<Option<Verdict>>, NetlinkError> {
+    ) -> Result<Vec<Option<String>>, NetlinkError> {
         let operation = format!("read elements of {} {table} {set}", family.name());
         let mut bytes = Vec::new();
         let mut seqs = Vec::new();
@@ -379,7 +379,7 @@ impl NftSocket {
                 family as u8,
                 0,
                 |w| {
-                    encode_elements(w, table, set, std::slice::from_ref(e));
+                    encode_elements(w, table, set, &[e.key_only()]);
                 },
             );
         }
@@ -389,10 +389,10 @@ impl NftSocket {
         self.socket
             .send(&bytes, 0)
             .map_err(|e| io_error(&operation, &e))?;
-        let mut found: Vec<Option<Verdict>> = vec![None; seqs.len()];
+        let mut found: Vec<Option<String>> = vec![None; seqs.len()];
         let failures = self.collect(&operation, &seqs, |seq, body| {
             if let Some(index) = seqs.iter().position(|s| *s == seq) {
-                found[index] = parse_verdict(body.get(4..).unwrap_or_default());
+                found[index] = parse_comment(body.get(4..).unwrap_or_default());
             }
         })?;
         if let Some((_, errno)) = failures.iter().find(|(_, e)| *e != libc::ENOENT) {
@@ -424,22 +424,23 @@ fn find(data: &[u8], kind: u16) -> Option<&[u8]> {
     attrs(data).find(|(k, _)| *k == kind).map(|(_, p)| p)
 }
 
-/// The verdict of the first element in a NEWSETELEM message body (after nfgenmsg).
-fn parse_verdict(body: &[u8]) -> Option<Verdict> {
+/// The comment of the first element in a NEWSETELEM message body (after nfgenmsg): its
+/// userdata TLV of type NFTNL_UDATA_SET_ELEM_COMMENT (0).
+fn parse_comment(body: &[u8]) -> Option<String> {
     let list = find(body, wire::NFTA_SET_ELEM_LIST_ELEMENTS)?;
     let elem = find(list, wire::NFTA_LIST_ELEM)?;
-    let data = find(elem, wire::NFTA_SET_ELEM_DATA)?;
-    let verdict = find(data, wire::NFTA_DATA_VERDICT)?;
-    let code = u32::from_be_bytes(find(verdict, wire::NFTA_VERDICT_CODE)?.try_into().ok()?);
-    let chain = find(verdict, wire::NFTA_VERDICT_CHAIN)
-        .map(|c| String::from_utf8_lossy(c.strip_suffix(&[0]).unwrap_or(c)).into_owned());
-    Some(match (code, chain) {
-        (wire::NFT_JUMP, Some(c)) => Verdict::Jump(c),
-        (wire::NFT_GOTO, Some(c)) => Verdict::Goto(c),
-        (wire::NF_ACCEPT, _) => Verdict::Accept,
-        (wire::NFT_RETURN, _) => Verdict::Return,
-        _ => Verdict::Drop,
-    })
+    let udata = find(elem, wire::NFTA_SET_ELEM_USERDATA)?;
+    let mut at = 0;
+    while at + 2 <= udata.len() {
+        let (kind, len) = (udata[at], usize::from(udata[at + 1]));
+        let value = udata.get(at + 2..at + 2 + len)?;
+        if kind == 0 {
+            let text = value.strip_suffix(&[0]).unwrap_or(value);
+            return Some(String::from_utf8_lossy(text).into_owned());
+        }
+        at += 2 + len;
+    }
+    None
 }
 
 impl Drop for NftSocket {

@@ -95,7 +95,6 @@ pub const NFTA_HOOK_PRIORITY: u16 = 2;
 pub const NFTA_RULE_TABLE: u16 = 1;
 pub const NFTA_RULE_CHAIN: u16 = 2;
 pub const NFTA_RULE_EXPRESSIONS: u16 = 4;
-pub const NFTA_RULE_USERDATA: u16 = 7;
 // enum nft_list_attributes
 pub const NFTA_LIST_ELEM: u16 = 1;
 // enum nft_expr_attributes
@@ -108,6 +107,7 @@ pub const NFTA_SET_FLAGS: u16 = 3;
 pub const NFTA_SET_KEY_TYPE: u16 = 4;
 pub const NFTA_SET_KEY_LEN: u16 = 5;
 pub const NFTA_SET_DATA_TYPE: u16 = 6;
+pub const NFTA_SET_DATA_LEN: u16 = 7;
 pub const NFTA_SET_ID: u16 = 10;
 // enum nft_set_flags
 pub const NFT_SET_MAP: u32 = 0x8;
@@ -118,14 +118,13 @@ pub const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 // enum nft_set_elem_attributes
 pub const NFTA_SET_ELEM_KEY: u16 = 1;
 pub const NFTA_SET_ELEM_DATA: u16 = 2;
+pub const NFTA_SET_ELEM_USERDATA: u16 = 6;
 // enum nft_data_attributes
 pub const NFTA_DATA_VALUE: u16 = 1;
 pub const NFTA_DATA_VERDICT: u16 = 2;
 // enum nft_verdict_attributes
 pub const NFTA_VERDICT_CODE: u16 = 1;
 pub const NFTA_VERDICT_CHAIN: u16 = 2;
-// enum nft_data_types
-pub const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 
 // Verdicts (linux/netfilter.h and enum nft_verdicts), as the u32 the kernel reads.
 pub const NF_DROP: u32 = 0;
@@ -157,12 +156,10 @@ pub const NFTA_META_DREG: u16 = 1;
 pub const NFTA_META_KEY: u16 = 2;
 pub const NFTA_CT_DREG: u16 = 1;
 pub const NFTA_CT_KEY: u16 = 2;
-pub const NFTA_CT_DIRECTION: u16 = 3;
 pub const NFTA_NAT_TYPE: u16 = 1;
 pub const NFTA_NAT_FAMILY: u16 = 2;
 pub const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
 pub const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
-pub const NFTA_NAT_FLAGS: u16 = 7;
 pub const NFTA_FIB_DREG: u16 = 1;
 pub const NFTA_FIB_RESULT: u16 = 2;
 pub const NFTA_FIB_FLAGS: u16 = 3;
