@@ -6,8 +6,8 @@
    on iptables (it has no nftables backend). Each plugin runs through `ip netns exec`,
    which costs the same for all.
 2. The chain bridge (ipMasq) + host-local, portmap, tuning through libcni at 20, 100 and
-   300 pods (each with a mapping), ours beside the reference. Both use the reference's
-   tuning (ours is not built yet).
+   300 pods (each with a mapping), ours (on each backend) beside the reference. Both use
+   the reference's tuning (ours is not built yet).
 
     .venv/bin/python -m pytest benches/test_firewall.py --benchmark-enable
 """
@@ -119,8 +119,8 @@ def test_portmap_process(
     benchmark.pedantic(run, args=(verb,), setup=lambda: run(undo), rounds=rounds, warmup_rounds=1)
 
 
-def chain_conflist() -> dict[str, Any]:
-    return {
+def chain_conflist(backend: str | None) -> dict[str, Any]:
+    conf: dict[str, Any] = {
         "cniVersion": "1.0.0",
         "name": "benchchain",
         "plugins": [
@@ -135,6 +135,10 @@ def chain_conflist() -> dict[str, Any]:
             {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.arp_notify": "1"}},
         ],
     }
+    if backend:
+        conf["plugins"][0]["ipMasqBackend"] = backend
+        conf["plugins"][1]["backend"] = backend
+    return conf
 
 
 def with_reference_tuning(our_bin: Path, directory: Path) -> Path:
@@ -147,7 +151,7 @@ def with_reference_tuning(our_bin: Path, directory: Path) -> Path:
 
 @pytest.mark.parametrize("verb", ["add", "del"])
 @pytest.mark.parametrize("pods", [20, 100, 300])
-@pytest.mark.parametrize("implementation", ["ours", "reference"])
+@pytest.mark.parametrize("implementation", ["ours-iptables", "ours-nftables", "reference"])
 def test_chain_via_libcni(
     benchmark: BenchmarkFixture,
     tmp_path: Path,
@@ -160,7 +164,8 @@ def test_chain_via_libcni(
 ) -> None:
     benchmark.group = f"bridge(ipMasq)+host-local, portmap, tuning {verb.upper()} via libcni, {pods} pods"
     plugins = REFERENCE_PLUGINS if implementation == "reference" else with_reference_tuning(our_bin, tmp_path / "bin")
-    world = World("chain", tmp_path, make_netns, chain_conflist(), plugins, pods=pods + 1)
+    backend = implementation.removeprefix("ours-") if implementation.startswith("ours") else None
+    world = World("chain", tmp_path, make_netns, chain_conflist(backend), plugins, pods=pods + 1)
 
     def caps(n: int) -> dict[str, Any]:
         return {"portMappings": [{"hostPort": 20000 + n, "containerPort": 80, "protocol": "tcp"}]}

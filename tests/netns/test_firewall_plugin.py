@@ -173,3 +173,37 @@ def test_status_when_no_backend_can_work(tmp_path: Path, make_netns: Callable[[s
         assert error["code"] == 50, error
         assert "iptables" in error["msg"], error
         assert "nftables" in error["msg"], error
+
+
+@pytest.mark.parametrize("lock", ["/run/xtables.lock", "/run/cni/netfilter.lock"])
+def test_k6_a_held_lock_delays_but_does_not_break(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, lock: str
+) -> None:
+    """K6: another process holds the xtables lock (or ours) for 3 s while portmap ADDs and
+    DELs on iptables: both complete once it is free, and no jump is doubled. (iptables-nft
+    does not take the xtables lock; with the legacy tools the restore waits for it, at most
+    10 s; our own lock is waited for at most 30 s, then code 11.)"""
+    node, pod = make_netns("k6node"), make_netns("k6pod")
+    conf = chained("portmap", "iptables", tmp_path)
+    holder = subprocess.Popen(["flock", lock, "sleep", "3"])
+    try:
+        assert run_plugin(our_bin, node, "portmap", "ADD", conf, "k6", pod).returncode == 0
+        assert run_plugin(our_bin, node, "portmap", "ADD", conf, "k6", pod).returncode == 0
+    finally:
+        holder.wait(timeout=20)
+    saved = subprocess.run(
+        ["ip", "netns", "exec", node, "iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
+    ).stdout
+    jumps = [line for line in saved.splitlines() if line.startswith("-A CNI-HOSTPORT-DNAT")]
+    assert len(jumps) == 2  # tcp and udp, once each
+    assert (
+        len(
+            [
+                line
+                for line in saved.splitlines()
+                if line == "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT"
+            ]
+        )
+        == 1
+    )
+    assert run_plugin(our_bin, node, "portmap", "DEL", conf, "k6", pod).returncode == 0

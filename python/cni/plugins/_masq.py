@@ -61,12 +61,19 @@ def setup(args: skel.CmdArgs, addrs: list[str]) -> None:
             raise
 
 
-def _remove(args: skel.CmdArgs, container_id: str, ifname: str, addrs: list[str], backends: list[str]) -> None:
+def _remove(
+    args: skel.CmdArgs,
+    container_id: str,
+    ifname: str,
+    addrs: list[str],
+    backends: list[str],
+    families: tuple[bool, ...] = (False, True),
+) -> None:
     from cni._native import masq_iptables_del
 
     network = str(args.conf["name"])
     if _netfilter.IPTABLES in backends:
-        for v6 in (False, True):
+        for v6 in families:
             try:
                 saved = _netfilter.save(v6, "nat")
             except CNIError:
@@ -81,9 +88,20 @@ def _teardown(args: skel.CmdArgs, container_id: str, ifname: str, known: list[st
     records = _records(args)
     record = records.read(container_id, ifname)
     recorded = record.get("addresses") if record else None
-    addrs = [a for a in recorded if isinstance(a, str)] if isinstance(recorded, list) else known
-    _remove(args, container_id, ifname, addrs, _netfilter.usable())
+    backend = record.get("backend") if record else None
+    if isinstance(recorded, list) and backend in _netfilter.BACKENDS:
+        # The record says where the rules went: nothing else to look for.
+        assert isinstance(backend, str)
+        addrs = [a for a in recorded if isinstance(a, str)]
+        _remove(args, container_id, ifname, addrs, [backend], _families(addrs))
+    else:
+        _remove(args, container_id, ifname, known, _netfilter.usable())
     records.remove(container_id, ifname)
+
+
+def _families(addrs: list[str]) -> tuple[bool, ...]:
+    """Which families (v6 or not) the addresses are of."""
+    return tuple(v6 for v6, _ in _by_family(addrs))
 
 
 def teardown(args: skel.CmdArgs) -> None:

@@ -44,14 +44,21 @@ def _exec(name: str, args: tuple[str, ...], stdin: bytes = b"") -> Completed:
     return run(path, _ENV, stdin, timeout=TIMEOUT, args=args)
 
 
+# How long a plugin waits for another one's firewall change before it gives up (code 11).
+LOCK_WAIT = 30.0
+
+
 class Lock:
-    """An exclusive flock on `/run/cni/netfilter.lock` (O_CLOEXEC: a child keeps none)."""
+    """An exclusive flock on `/run/cni/netfilter.lock` (O_CLOEXEC: a child keeps none),
+    waited for at most LOCK_WAIT seconds: a hung holder makes us fail with code 11 (try
+    again later), never hang with it."""
 
     def __init__(self) -> None:
         self.fd = -1
 
     def __enter__(self) -> Lock:
         import fcntl
+        import time
 
         _posix.makedirs(LOCK_DIR, 0o755)
         self.fd = posix.open(
@@ -59,8 +66,19 @@ class Lock:
             posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW,
             0o600,
         )
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    posix.close(self.fd)
+                    raise TryAgainLater(
+                        f"another process has held {LOCK_DIR}/{LOCK_NAME} for {LOCK_WAIT:.0f} s"
+                    ) from None
+                time.sleep(0.005)
+            else:
+                return self
 
     def __exit__(self, *exc: object) -> None:
         posix.close(self.fd)
