@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.faults import kill_at_each_point
 from tests.support.observe import kernel, observe
 from tests.support.world import World, kernel_supports, veth_pair
 
@@ -148,20 +149,13 @@ def test_kill_at_every_injected_point_of_add_then_del_leaves_nothing(
     assert run("ADD").returncode == 0
     assert run("DEL").returncode == 0
     before = snapshot(world, infra)
-    killed = 0
-    for syscall in syscalls:
-        for n in range(1, MAX_POINTS + 1):
-            inject = f"inject={syscall}:signal=KILL:when={n}"
-            add = run("ADD", "strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject)
-            finished = add.returncode == 0
-            killed += not finished
-            delete = run("DEL")
-            assert delete.returncode == 0, (syscall, n, delete.stdout)
-            assert snapshot(world, infra) == before, f"leak after a kill at {syscall} #{n}"
-            if finished:
-                break
-        else:
-            pytest.fail(f"ADD still meets a {syscall} call #{MAX_POINTS}")
+
+    def after(syscall: str, n: int) -> None:
+        delete = run("DEL")
+        assert delete.returncode == 0, (syscall, n, delete.stdout)
+        assert snapshot(world, infra) == before, f"leak after a kill at {syscall} #{n}"
+
+    killed = kill_at_each_point(run, syscalls, after, MAX_POINTS)
     # Sanity: the injection really interrupted ADDs, and a clean ADD still works afterwards.
     assert killed >= 5
     assert run("ADD").returncode == 0

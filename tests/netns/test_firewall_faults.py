@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.netns.test_portmap import ruleset, stable
+from tests.support.faults import kill_at_each_point
 
 pytestmark = [
     pytest.mark.netns,
@@ -95,20 +96,13 @@ def test_kill_at_each_point_then_del_restores_the_ruleset(
     assert run("DEL").returncode == 0
     before = stable(ruleset(node))
     syscalls = ("sendto", "rename") if backend == "nftables" else ("clone3", "wait4", "rename")
-    killed = 0
-    for syscall in syscalls:
-        for n in range(1, MAX_POINTS + 1):
-            inject = f"inject={syscall}:signal=KILL:when={n}"
-            add = run("ADD", "strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject)
-            finished = add.returncode == 0
-            killed += not finished
-            delete = run("DEL")
-            assert delete.returncode == 0, (syscall, n, delete.stdout)
-            assert stable(ruleset(node)) == before, f"leak after a kill at {syscall} #{n}"
-            for records in (tmp_path / "records", Path("/run/cni/ipmasq/faultbr")):
-                assert not records.exists() or not list(records.rglob("*.json"))
-            if finished:
-                break
-        else:
-            pytest.fail(f"ADD still meets a {syscall} call #{MAX_POINTS}")
+
+    def after(syscall: str, n: int) -> None:
+        delete = run("DEL")
+        assert delete.returncode == 0, (syscall, n, delete.stdout)
+        assert stable(ruleset(node)) == before, f"leak after a kill at {syscall} #{n}"
+        for records in (tmp_path / "records", Path("/run/cni/ipmasq/faultbr")):
+            assert not records.exists() or not list(records.rglob("*.json"))
+
+    killed = kill_at_each_point(run, syscalls, after, MAX_POINTS)
     assert killed >= 2

@@ -143,6 +143,16 @@ def choose(requested: object) -> str:
     raise CNIError(f"neither iptables nor nftables can be used: iptables: {ipt}; nftables: {nft}")
 
 
+def status(plugin: str, requested: object) -> None:
+    """STATUS of a firewall plugin: code 50 when its backend cannot work here."""
+    from cni.errors import PluginNotAvailable
+
+    try:
+        choose(requested)
+    except CNIError as err:
+        raise PluginNotAvailable(f"{plugin}: {err.msg}") from None
+
+
 def usable() -> list[str]:
     """The backends that work here."""
     return [b for b, problem in ((IPTABLES, iptables_problem()), (NFTABLES, nftables_problem())) if problem is None]

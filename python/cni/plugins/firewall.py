@@ -20,7 +20,7 @@ backend puts its accepts in FORWARD itself, ahead of its policy, as the referenc
 from __future__ import annotations
 
 from cni import skel, versions
-from cni.errors import CNIError, InvalidNetworkConfig, PluginNotAvailable, UnsupportedField
+from cni.errors import CNIError, InvalidNetworkConfig, UnsupportedField
 from cni.plugins import _netfilter
 
 TYPE_CHECKING = False
@@ -212,11 +212,7 @@ def cmd_gc(args: skel.CmdArgs) -> None:
 
 
 def cmd_status(args: skel.CmdArgs) -> None:
-    config = Config(args.conf)
-    try:
-        _netfilter.choose(config.backend)
-    except CNIError as err:
-        raise PluginNotAvailable(f"firewall: {err.msg}") from None
+    _netfilter.status("firewall", Config(args.conf).backend)
 
 
 PLUGIN = skel.Plugin(

@@ -22,7 +22,7 @@ interface is forwarded to; localhost and hairpin connections are masqueraded (`s
 from __future__ import annotations
 
 from cni import skel, versions
-from cni.errors import CNIError, InvalidNetworkConfig, PluginNotAvailable
+from cni.errors import CNIError, InvalidNetworkConfig
 from cni.plugins import _netfilter
 
 TYPE_CHECKING = False
@@ -411,11 +411,7 @@ def _gc_iptables(network: str, valid_ids: set[str]) -> None:
 
 
 def cmd_status(args: skel.CmdArgs) -> None:
-    config = Config(args.conf)
-    try:
-        _netfilter.choose(config.backend)
-    except CNIError as err:
-        raise PluginNotAvailable(f"portmap: {err.msg}") from None
+    _netfilter.status("portmap", Config(args.conf).backend)
 
 
 PLUGIN = skel.Plugin(

@@ -237,7 +237,10 @@ impl PyPortmapRules {
             portmap::TABLE,
             &portmap::nft_elements(&self.spec),
         )?;
-        apply::remove(&mut sock, portmap::nft_del(family, &held))?;
+        apply::remove(
+            &mut sock,
+            Batch::elements(family, portmap::TABLE, &held, Vec::new()),
+        )?;
         Ok(())
     }
 
@@ -356,7 +359,10 @@ impl PyMasqRules {
         let family = family_of(&self.spec.addrs)?;
         let mut sock = socket()?;
         let held = apply::still_held(&mut sock, family, masq::TABLE, &masq::elements(&self.spec))?;
-        apply::remove(&mut sock, masq::nft_del(family, &held))?;
+        apply::remove(
+            &mut sock,
+            Batch::elements(family, masq::TABLE, &held, Vec::new()),
+        )?;
         Ok(())
     }
 
@@ -453,7 +459,10 @@ impl PyForwardRules {
         let mut sock = socket()?;
         let owned = forward::nft_elements(&self.id, &self.addrs);
         let held = apply::still_held(&mut sock, family, forward::TABLE, &owned)?;
-        apply::remove(&mut sock, forward::nft_del(family, &held))?;
+        apply::remove(
+            &mut sock,
+            Batch::elements(family, forward::TABLE, &held, Vec::new()),
+        )?;
         Ok(())
     }
 

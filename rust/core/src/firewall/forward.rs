@@ -184,20 +184,5 @@ pub fn nft_elements(id: &str, addrs: &[Addr]) -> Vec<(String, Element)> {
 }
 
 pub fn nft_add(family: Family, id: &str, addrs: &[Addr], replace: &[(String, Element)]) -> Batch {
-    let mut b = Batch::new(family, TABLE);
-    for (set, e) in replace {
-        b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
-    }
-    for (set, e) in nft_elements(id, addrs) {
-        b.ops.push(Op::AddElement(set, e));
-    }
-    b
-}
-
-pub fn nft_del(family: Family, held: &[(String, Element)]) -> Batch {
-    let mut b = Batch::new(family, TABLE);
-    for (set, e) in held {
-        b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
-    }
-    b
+    Batch::elements(family, TABLE, replace, nft_elements(id, addrs))
 }

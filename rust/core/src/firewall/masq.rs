@@ -154,23 +154,7 @@ pub fn elements(spec: &Spec) -> Vec<(String, Element)> {
 
 /// The ADD transaction for the addresses of one family (the skeleton must exist).
 pub fn nft_add(spec: &Spec, family: Family, replace: &[(String, Element)]) -> Batch {
-    let mut b = Batch::new(family, TABLE);
-    for (set, e) in replace {
-        b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
-    }
-    for (set, e) in elements(spec) {
-        b.ops.push(Op::AddElement(set, e));
-    }
-    b
-}
-
-/// The DEL transaction: the elements still the attachment's.
-pub fn nft_del(family: Family, held: &[(String, Element)]) -> Batch {
-    let mut b = Batch::new(family, TABLE);
-    for (set, e) in held {
-        b.ops.push(Op::DeleteElement(set.clone(), e.clone()));
-    }
-    b
+    Batch::elements(family, TABLE, replace, elements(spec))
 }
 
 pub fn iptables_chain(network: &str, container_id: &str) -> String {

@@ -263,27 +263,14 @@ pub fn nft_elements(spec: &Spec) -> Vec<(String, Element)> {
 /// elements of other attachments under keys this one claims: they go first.
 pub fn nft_add(spec: &Spec, replace: &[(String, Element)]) -> Batch {
     let family = family_of(spec.pod);
-    let mut b = Batch::new(family, TABLE);
+    let mut b = Batch::elements(family, TABLE, replace, nft_elements(spec));
     if !spec.nft_conditions.is_empty() {
-        for chain in ["prerouting", "output"] {
-            b.ops.push(Op::FlushChain(chain.into()));
-        }
-        b.ops.extend(entry_rules(family, &spec.nft_conditions));
-    }
-    for (set, element) in replace {
-        b.ops.push(Op::DeleteElement(set.clone(), element.clone()));
-    }
-    for (set, element) in nft_elements(spec) {
-        b.ops.push(Op::AddElement(set, element));
-    }
-    b
-}
-
-/// The DEL transaction: the elements still the attachment's (`held`, by key).
-pub fn nft_del(family: Family, held: &[(String, Element)]) -> Batch {
-    let mut b = Batch::new(family, TABLE);
-    for (set, element) in held {
-        b.ops.push(Op::DeleteElement(set.clone(), element.clone()));
+        let mut entry: Vec<Op> = ["prerouting", "output"]
+            .into_iter()
+            .map(|c| Op::FlushChain(c.into()))
+            .collect();
+        entry.extend(entry_rules(family, &spec.nft_conditions));
+        b.ops.splice(0..0, entry);
     }
     b
 }

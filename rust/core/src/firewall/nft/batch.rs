@@ -194,6 +194,25 @@ impl Op {
 }
 
 impl Batch {
+    /// An attachment's transaction on elements: `remove` (by key) first, then `add`. What
+    /// an ADD sends (`remove`: elements it takes over) and a DEL (`add` empty).
+    pub fn elements(
+        family: Family,
+        table: &str,
+        remove: &[(String, Element)],
+        add: Vec<(String, Element)>,
+    ) -> Self {
+        let mut b = Batch::new(family, table);
+        b.ops.extend(
+            remove
+                .iter()
+                .map(|(set, e)| Op::DeleteElement(set.clone(), e.clone())),
+        );
+        b.ops
+            .extend(add.into_iter().map(|(set, e)| Op::AddElement(set, e)));
+        b
+    }
+
     pub fn new(family: Family, table: &str) -> Self {
         Batch {
             family,

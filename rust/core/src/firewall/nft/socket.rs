@@ -275,6 +275,48 @@ impl NftSocket {
         }
     }
 
+    /// Sends `count` nf_tables requests of one kind (`body(i)` writes the i-th) and reads
+    /// every answer, giving `reply(i, body)` each message that is not an acknowledgement.
+    /// Returns which were answered ENOENT (absent); any other refusal is an error.
+    fn lookups(
+        &mut self,
+        message: u16,
+        family: Family,
+        operation: &str,
+        count: usize,
+        body: impl Fn(usize, &mut Writer),
+        mut reply: impl FnMut(usize, &[u8]),
+    ) -> Result<Vec<bool>, NetlinkError> {
+        let mut bytes = Vec::new();
+        let mut seqs = Vec::new();
+        let kind = (wire::NFNL_SUBSYS_NFTABLES << 8) | message;
+        for i in 0..count {
+            self.seq = self.seq.wrapping_add(1);
+            seqs.push(self.seq);
+            let flags = NLM_F_REQUEST | NLM_F_ACK;
+            push_message(&mut bytes, kind, flags, self.seq, family as u8, 0, |w| {
+                body(i, w);
+            });
+        }
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.socket
+            .send(&bytes, 0)
+            .map_err(|e| io_error(operation, &e))?;
+        let failures = self.collect(operation, &seqs, |seq, data| {
+            if let Some(i) = seqs.iter().position(|s| *s == seq) {
+                reply(i, data);
+            }
+        })?;
+        if let Some((_, errno)) = failures.iter().find(|(_, e)| *e != libc::ENOENT) {
+            return Err(NetlinkError::new(operation, *errno));
+        }
+        Ok((0..count)
+            .map(|i| failures.iter().any(|(f, _)| *f == i))
+            .collect())
+    }
+
     /// Which of the chains exist in the table (a missing table: none).
     ///
     /// # Errors
@@ -286,38 +328,18 @@ impl NftSocket {
         chains: &[&str],
     ) -> Result<Vec<bool>, NetlinkError> {
         let operation = format!("look up chains of {} {table}", family.name());
-        let mut bytes = Vec::new();
-        let mut seqs = Vec::new();
-        for chain in chains {
-            self.seq = self.seq.wrapping_add(1);
-            seqs.push(self.seq);
-            let kind = (wire::NFNL_SUBSYS_NFTABLES << 8) | wire::NFT_MSG_GETCHAIN;
-            push_message(
-                &mut bytes,
-                kind,
-                NLM_F_REQUEST | NLM_F_ACK,
-                self.seq,
-                family as u8,
-                0,
-                |w| {
-                    w.str(wire::NFTA_CHAIN_TABLE, table);
-                    w.str(wire::NFTA_CHAIN_NAME, chain);
-                },
-            );
-        }
-        if seqs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.socket
-            .send(&bytes, 0)
-            .map_err(|e| io_error(&operation, &e))?;
-        let failures = self.collect(&operation, &seqs, |_, _| {})?;
-        if let Some((_, errno)) = failures.iter().find(|(_, e)| *e != libc::ENOENT) {
-            return Err(NetlinkError::new(&operation, *errno));
-        }
-        Ok((0..seqs.len())
-            .map(|i| !failures.iter().any(|(f, _)| *f == i))
-            .collect())
+        let absent = self.lookups(
+            wire::NFT_MSG_GETCHAIN,
+            family,
+            &operation,
+            chains.len(),
+            |i, w| {
+                w.str(wire::NFTA_CHAIN_TABLE, table);
+                w.str(wire::NFTA_CHAIN_NAME, chains[i]);
+            },
+            |_, _| {},
+        )?;
+        Ok(absent.into_iter().map(|a| !a).collect())
     }
 
     /// Whether nf_tables answers us: a lookup of a table that does not exist must come back
@@ -326,29 +348,16 @@ impl NftSocket {
     /// # Errors
     /// The kernel's answer when it is not ENOENT.
     pub fn probe(&mut self) -> Result<(), NetlinkError> {
-        let operation = "ask nf_tables for a table";
-        self.seq = self.seq.wrapping_add(1);
-        let mut bytes = Vec::new();
-        let kind = (wire::NFNL_SUBSYS_NFTABLES << 8) | wire::NFT_MSG_GETTABLE;
-        push_message(
-            &mut bytes,
-            kind,
-            NLM_F_REQUEST | NLM_F_ACK,
-            self.seq,
-            Family::Ip as u8,
-            0,
-            |w| {
-                w.str(wire::NFTA_TABLE_NAME, "cni-probe-absent");
-            },
-        );
-        self.socket
-            .send(&bytes, 0)
-            .map_err(|e| io_error(operation, &e))?;
-        let failures = self.collect(operation, &[self.seq], |_, _| {})?;
-        match failures.first() {
-            Some((_, errno)) if *errno != libc::ENOENT => Err(NetlinkError::new(operation, *errno)),
-            _ => Ok(()),
-        }
+        let body = |_, w: &mut Writer| w.str(wire::NFTA_TABLE_NAME, "cni-probe-absent");
+        self.lookups(
+            wire::NFT_MSG_GETTABLE,
+            Family::Ip,
+            "ask nf_tables for a table",
+            1,
+            body,
+            |_, _| {},
+        )?;
+        Ok(())
     }
 
     /// The owner comment of each element, as the kernel holds it (None: not in the set,
@@ -365,39 +374,15 @@ impl NftSocket {
         elements: &[Element],
     ) -> Result<Vec<Option<String>>, NetlinkError> {
         let operation = format!("read elements of {} {table} {set}", family.name());
-        let mut bytes = Vec::new();
-        let mut seqs = Vec::new();
-        for e in elements {
-            self.seq = self.seq.wrapping_add(1);
-            seqs.push(self.seq);
-            let kind = (wire::NFNL_SUBSYS_NFTABLES << 8) | wire::NFT_MSG_GETSETELEM;
-            push_message(
-                &mut bytes,
-                kind,
-                NLM_F_REQUEST | NLM_F_ACK,
-                self.seq,
-                family as u8,
-                0,
-                |w| {
-                    encode_elements(w, table, set, &[e.key_only()]);
-                },
-            );
-        }
-        if seqs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.socket
-            .send(&bytes, 0)
-            .map_err(|e| io_error(&operation, &e))?;
-        let mut found: Vec<Option<String>> = vec![None; seqs.len()];
-        let failures = self.collect(&operation, &seqs, |seq, body| {
-            if let Some(index) = seqs.iter().position(|s| *s == seq) {
-                found[index] = parse_comment(body.get(4..).unwrap_or_default());
-            }
-        })?;
-        if let Some((_, errno)) = failures.iter().find(|(_, e)| *e != libc::ENOENT) {
-            return Err(NetlinkError::new(&operation, *errno));
-        }
+        let mut found: Vec<Option<String>> = vec![None; elements.len()];
+        self.lookups(
+            wire::NFT_MSG_GETSETELEM,
+            family,
+            &operation,
+            elements.len(),
+            |i, w| encode_elements(w, table, set, &[elements[i].key_only()]),
+            |i, body| found[i] = parse_comment(body.get(4..).unwrap_or_default()),
+        )?;
         Ok(found)
     }
 }
