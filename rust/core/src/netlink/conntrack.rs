@@ -3,6 +3,7 @@
 //! would otherwise keep carrying a port's datagrams to where they went before a new
 //! mapping (the reference's `DeleteConntrackEntriesForDstPort`).
 
+use crate::firewall::nft::socket::find;
 use crate::firewall::nft::wire::Writer;
 use crate::firewall::nft::NftSocket;
 use crate::netlink::NetlinkError;
@@ -58,20 +59,4 @@ fn matching_tuple(attrs: &[u8], ports: &[u16]) -> Option<Vec<u8>> {
     let num = *find(proto, CTA_PROTO_NUM)?.first()?;
     let port = u16::from_be_bytes(find(proto, CTA_PROTO_DST_PORT)?.try_into().ok()?);
     (num == IPPROTO_UDP && ports.contains(&port)).then(|| tuple.to_vec())
-}
-
-fn find(data: &[u8], kind: u16) -> Option<&[u8]> {
-    let mut at = 0;
-    while at + 4 <= data.len() {
-        let len = usize::from(u16::from_ne_bytes([data[at], data[at + 1]]));
-        let k = u16::from_ne_bytes([data[at + 2], data[at + 3]]) & 0x3fff;
-        if len < 4 || at + len > data.len() {
-            return None;
-        }
-        if k == kind {
-            return Some(&data[at + 4..at + len]);
-        }
-        at += (len + 3) & !3;
-    }
-    None
 }

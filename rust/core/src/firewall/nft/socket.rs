@@ -111,16 +111,7 @@ impl NftSocket {
                 .socket
                 .recv(&mut &mut buf[..], 0)
                 .map_err(|e| io_error(operation, &e))?;
-            let mut at = 0;
-            while at + 16 <= n {
-                let len =
-                    u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
-                if len < 16 || at + len > n {
-                    break;
-                }
-                let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-                let seq = u32::from_ne_bytes(buf[at + 8..at + 12].try_into().unwrap_or_default());
-                let body = &buf[at + 16..at + len];
+            for (kind, seq, body) in messages(&buf[..n]) {
                 if let Some(index) = seqs.iter().position(|s| *s == seq) {
                     if kind == NLMSG_ERROR && body.len() >= 4 {
                         let errno = -i32::from_ne_bytes(body[..4].try_into().unwrap_or_default());
@@ -135,7 +126,6 @@ impl NftSocket {
                         reply(seq, body);
                     }
                 }
-                at += (len + 3) & !3;
             }
         }
         failures.sort_unstable();
@@ -241,36 +231,26 @@ impl NftSocket {
                 .socket
                 .recv(&mut &mut buf[..], 0)
                 .map_err(|e| io_error(operation, &e))?;
-            let mut at = 0;
-            while at + 16 <= n {
-                let len =
-                    u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
-                if len < 16 || at + len > n {
-                    break;
+            for (msg_kind, msg_seq, body) in messages(&buf[..n]) {
+                if msg_seq != seq {
+                    continue;
                 }
-                let msg_kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-                let msg_seq =
-                    u32::from_ne_bytes(buf[at + 8..at + 12].try_into().unwrap_or_default());
-                let body = &buf[at + 16..at + len];
-                if msg_seq == seq {
-                    match msg_kind {
-                        NLMSG_DONE => return Ok(out),
-                        NLMSG_ERROR => {
-                            let errno = -i32::from_ne_bytes(
-                                body.get(..4)
-                                    .and_then(|b| b.try_into().ok())
-                                    .unwrap_or_default(),
-                            );
-                            return if errno == 0 {
-                                Ok(out)
-                            } else {
-                                Err(NetlinkError::new(operation, errno))
-                            };
-                        }
-                        _ => out.push(body.to_vec()),
+                match msg_kind {
+                    NLMSG_DONE => return Ok(out),
+                    NLMSG_ERROR => {
+                        let errno = -i32::from_ne_bytes(
+                            body.get(..4)
+                                .and_then(|b| b.try_into().ok())
+                                .unwrap_or_default(),
+                        );
+                        return if errno == 0 {
+                            Ok(out)
+                        } else {
+                            Err(NetlinkError::new(operation, errno))
+                        };
                     }
+                    _ => out.push(body.to_vec()),
                 }
-                at += (len + 3) & !3;
             }
         }
     }
@@ -387,6 +367,23 @@ impl NftSocket {
     }
 }
 
+/// The netlink messages in one datagram: (type, sequence number, body).
+fn messages(data: &[u8]) -> impl Iterator<Item = (u16, u32, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let header = data.get(at..at + 16)?;
+        let len = u32::from_ne_bytes(header[..4].try_into().ok()?) as usize;
+        if len < 16 || at + len > data.len() {
+            return None;
+        }
+        let kind = u16::from_ne_bytes([header[4], header[5]]);
+        let seq = u32::from_ne_bytes(header[8..12].try_into().ok()?);
+        let body = &data[at + 16..at + len];
+        at += (len + 3) & !3;
+        Some((kind, seq, body))
+    })
+}
+
 /// Iterates the attributes in `data` as (type without flags, payload).
 fn attrs(data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     let mut at = 0;
@@ -405,7 +402,8 @@ fn attrs(data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-fn find(data: &[u8], kind: u16) -> Option<&[u8]> {
+/// The payload of the first attribute of type `kind` in `data`.
+pub(crate) fn find(data: &[u8], kind: u16) -> Option<&[u8]> {
     attrs(data).find(|(k, _)| *k == kind).map(|(_, p)| p)
 }
 
