@@ -90,18 +90,18 @@ def _teardown(args: skel.CmdArgs, container_id: str, ifname: str, known: list[st
     recorded = record.get("addresses") if record else None
     backend = record.get("backend") if record else None
     if isinstance(recorded, list) and backend in _netfilter.BACKENDS:
-        # The record says where the rules went: nothing else to look for.
-        assert isinstance(backend, str)
+        # The record says where the rules went and what they are.
         addrs = [a for a in recorded if isinstance(a, str)]
-        _remove(args, container_id, ifname, addrs, [backend], _families(addrs))
+        if backend == _netfilter.NFTABLES:
+            _remove(args, container_id, ifname, addrs, [backend])
+        for v6, group in _by_family(addrs) if backend == _netfilter.IPTABLES else []:
+            try:  # without reading the whole table first; when that does not apply, read it
+                _netfilter.restore(v6, _rules(args, container_id, ifname, group).iptables_del())
+            except CNIError:
+                _remove(args, container_id, ifname, group, [backend], (v6,))
     else:
         _remove(args, container_id, ifname, known, _netfilter.usable())
     records.remove(container_id, ifname)
-
-
-def _families(addrs: list[str]) -> tuple[bool, ...]:
-    """Which families (v6 or not) the addresses are of."""
-    return tuple(v6 for v6, _ in _by_family(addrs))
 
 
 def teardown(args: skel.CmdArgs) -> None:

@@ -246,15 +246,9 @@ def _remove_iptables(network: str, container_id: str, families: tuple[int, ...] 
         _netfilter.restore(v6, portmap_iptables_del(saved, network, container_id))
 
 
-def _remove(
-    args: skel.CmdArgs,
-    config: Config,
-    entries: list[tuple[str, list[Mapping]]],
-    backends: list[str],
-    families: tuple[int, ...] = (4, 6),
-) -> None:
+def _remove(args: skel.CmdArgs, config: Config, entries: list[tuple[str, list[Mapping]]], backends: list[str]) -> None:
     if _netfilter.IPTABLES in backends:
-        _remove_iptables(str(args.conf["name"]), args.container_id, families)
+        _remove_iptables(str(args.conf["name"]), args.container_id)
     if _netfilter.NFTABLES in backends:
         for pod, mappings in entries:
             _rules(args, config, pod, mappings).nft_del()
@@ -344,9 +338,18 @@ def _recorded(state: dict[str, object] | None) -> tuple[str | None, list[tuple[s
 
 def _teardown(args: skel.CmdArgs, config: Config, state: dict[str, object] | None) -> None:
     backend, entries = _recorded(state)
-    if backend in _netfilter.BACKENDS and entries:
-        # The record says where the rules went: nothing else to look for.
-        _remove(args, config, entries, [backend], tuple(sorted({_family(p) for p, _ in entries})))
+    if backend == _netfilter.IPTABLES and entries:
+        # The record says what the rules are: delete them without reading the whole table
+        # first, and read it only when that does not apply (someone changed them).
+        for pod, mappings in entries:
+            v6 = _family(pod) == 6
+            try:
+                _netfilter.restore(v6, _rules(args, config, pod, mappings).iptables_del())
+            except CNIError:
+                _remove_iptables(str(args.conf["name"]), args.container_id, (_family(pod),))
+        return
+    if backend == _netfilter.NFTABLES and entries:
+        _remove(args, config, entries, [backend])
         return
     # No record (an ADD by the reference plugin, say): wherever they can be.
     pods = _pod_addresses(args)

@@ -261,13 +261,15 @@ impl PyPortmapRules {
         portmap::iptables_add(&Saved::parse(saved, "nat"), &self.spec).text()
     }
 
-    fn iptables_del(&self, saved: &str) -> String {
-        portmap::iptables_del(
-            &Saved::parse(saved, "nat"),
-            &self.spec.network,
-            &self.spec.container_id,
-        )
-        .text()
+    /// The DEL script; without `saved`, planned against what our ADD left (one exec less,
+    /// and the caller falls back on iptables-save when it does not apply).
+    #[pyo3(signature = (saved=None))]
+    fn iptables_del(&self, saved: Option<&str>) -> String {
+        let saved = saved.map_or_else(
+            || portmap::iptables_expected(&self.spec),
+            |s| Saved::parse(s, "nat"),
+        );
+        portmap::iptables_del(&saved, &self.spec.network, &self.spec.container_id).text()
     }
 
     fn iptables_check(&self, saved: &str) -> Vec<String> {
@@ -380,13 +382,14 @@ impl PyMasqRules {
         masq::iptables_add(&Saved::parse(saved, "nat"), &self.spec).text()
     }
 
-    fn iptables_del(&self, saved: &str) -> String {
-        masq::iptables_del(
-            &Saved::parse(saved, "nat"),
-            &self.spec.network,
-            &self.spec.container_id,
-        )
-        .text()
+    /// As PortmapRules.iptables_del.
+    #[pyo3(signature = (saved=None))]
+    fn iptables_del(&self, saved: Option<&str>) -> String {
+        let saved = saved.map_or_else(
+            || masq::iptables_expected(&self.spec),
+            |s| Saved::parse(s, "nat"),
+        );
+        masq::iptables_del(&saved, &self.spec.network, &self.spec.container_id).text()
     }
 
     fn iptables_check(&self, saved: &str) -> Vec<String> {

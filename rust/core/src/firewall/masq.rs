@@ -217,6 +217,18 @@ pub fn iptables_del(saved: &Saved, network: &str, container_id: &str) -> Restore
     r
 }
 
+/// The nat table as our ADD of `spec` left it (the attachment's part of it).
+pub fn iptables_expected(spec: &Spec) -> Saved {
+    let chain = iptables_chain(&spec.network, &spec.container_id);
+    let (_, jumps) = iptables_rules(spec);
+    let mut saved = Saved::default();
+    saved.chains.insert(chain);
+    saved
+        .rules
+        .extend(jumps.into_iter().map(|j| ("POSTROUTING".to_owned(), j)));
+    saved
+}
+
 pub fn iptables_missing(saved: &Saved, spec: &Spec) -> Vec<String> {
     let chain = iptables_chain(&spec.network, &spec.container_id);
     let (rules, jumps) = iptables_rules(spec);

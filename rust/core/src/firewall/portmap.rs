@@ -471,6 +471,20 @@ pub fn iptables_del(saved: &Saved, network: &str, container_id: &str) -> Restore
     r
 }
 
+/// The nat table as our ADD of `spec` left it (the attachment's part of it): what a DEL
+/// that trusts its record plans against, without reading the whole table.
+pub fn iptables_expected(spec: &Spec) -> Saved {
+    let chain = iptables_chain(&spec.network, &spec.container_id);
+    let mut saved = Saved::default();
+    saved.chains.insert(chain.clone());
+    saved.rules.extend(
+        iptables_jump_rules(spec, &chain)
+            .into_iter()
+            .map(|r| (DNAT_CHAIN.to_owned(), r)),
+    );
+    saved
+}
+
 /// Containers of `network` whose reference-layout jumps are in the saved nat table but
 /// that are not in `valid` (the jump comments name network and container).
 pub fn iptables_stale(saved: &Saved, network: &str, valid: &[String]) -> Vec<String> {
