@@ -207,3 +207,20 @@ def test_k6_a_held_lock_delays_but_does_not_break(
         == 1
     )
     assert run_plugin(our_bin, node, "portmap", "DEL", conf, "k6", pod).returncode == 0
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_del_without_the_mappings(
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, backend: str
+) -> None:
+    """A runtime that does not resend runtimeConfig (nor prevResult) on DEL: portmap removes
+    what its ADD recorded (the reference's DEL does nothing then)."""
+    node, pod = make_netns("nomapnode"), make_netns("nomappod")
+    conf = chained("portmap", backend, tmp_path)
+    assert run_plugin(our_bin, node, "portmap", "ADD", conf, "nomap", pod).returncode == 0
+    assert mentions(ruleset(node), "nomap", "faultnet")
+    bare = {k: v for k, v in conf.items() if k not in ("runtimeConfig", "prevResult")}
+    assert run_plugin(our_bin, node, "portmap", "DEL", bare, "nomap", pod).returncode == 0
+    rules = ruleset(node)
+    assert not mentions(rules, "nomap", "faultnet")
+    assert "10.90.0.5" not in rules
