@@ -6,14 +6,12 @@ share). Traffic through the mapped port works whichever made the rules."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.netns.test_portmap import NODE, OUTSIDE, mentions, pod_ip, ruleset
+from tests.netns.test_portmap import NODE, OUTSIDE, conflist, mentions, pod_ip, ruleset
 from tests.support.env import REFERENCE_PLUGINS
 from tests.support.traffic import server, wait_for, wire_outside
 from tests.support.world import World, ok
@@ -26,35 +24,12 @@ pytestmark = [
 MAPPINGS = [{"hostPort": 8081, "containerPort": 80, "protocol": "tcp"}]
 
 
-def conflist() -> dict[str, Any]:
-    return {
-        "cniVersion": "1.0.0",
-        "name": f"sw{uuid.uuid4().hex[:8]}",
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": "cni0",
-                "isGateway": True,
-                "ipMasq": True,
-                "hairpinMode": True,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": "10.88.0.0/16"}]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                    "dataDir": "@IPAM@",
-                },
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-            {"type": "firewall", "backend": "iptables"},
-        ],
-    }
-
-
 @pytest.mark.parametrize("adder", ["reference", "ours"])
 def test_one_adds_the_other_deletes(
     tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, adder: str
 ) -> None:
-    world = World("sw", tmp_path, make_netns, conflist(), our_bin)
+    # podman's network as the portmap tests have it; the reference ignores our dataDir keys.
+    world = World("sw", tmp_path, make_netns, conflist(tmp_path, None), our_bin)
     outside = make_netns("swout")
     wire_outside(world.node, outside)
     before = ruleset(world.node)

@@ -19,6 +19,7 @@ import pytest
 
 from tests.netns.test_portmap import ruleset, stable
 from tests.support.faults import kill_at_each_point
+from tests.support.observe import kernel, observe
 
 pytestmark = [
     pytest.mark.netns,
@@ -95,12 +96,15 @@ def test_kill_at_each_point_then_del_restores_the_ruleset(
     assert run("ADD").returncode == 0, run("ADD").stdout
     assert run("DEL").returncode == 0
     before = stable(ruleset(node))
+    store = tmp_path / "ipam" / "faultbr"
+    before_all = (observe(node, infra={"fbr0"}, store=store), kernel(pod))
     syscalls = ("sendto", "rename") if backend == "nftables" else ("clone3", "wait4", "rename")
 
     def after(syscall: str, n: int) -> None:
         delete = run("DEL")
         assert delete.returncode == 0, (syscall, n, delete.stdout)
         assert stable(ruleset(node)) == before, f"leak after a kill at {syscall} #{n}"
+        assert (observe(node, infra={"fbr0"}, store=store), kernel(pod)) == before_all, (syscall, n)
         for records in (tmp_path / "records", Path("/run/cni/ipmasq/faultbr")):
             assert not records.exists() or not list(records.rglob("*.json"))
 

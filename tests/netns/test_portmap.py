@@ -138,6 +138,7 @@ def test_bad_mappings_change_nothing(
     world = World("pmbad", tmp_path, make_netns, conflist(tmp_path, backend), our_bin, pods=2)
     ok(world.cni("add", 0, "good", cap_args={"portMappings": MAPPINGS}))
     before = stable(ruleset(world.node))
+    everything = world.snapshot(infra={"cni0"})
     bad = [
         ({"hostPort": 0, "containerPort": 80}, "hostPort"),
         ({"hostPort": 70000, "containerPort": 80}, "hostPort"),
@@ -156,6 +157,7 @@ def test_bad_mappings_change_nothing(
         # bad mapping was never applied) and the bridge's interface and address go.
         assert world.cni("del", 1, "x", cap_args={"portMappings": [mapping]}).returncode == 0
         assert stable(ruleset(world.node)) == before, mapping
+        assert world.snapshot(infra={"cni0"}) == everything, mapping  # links, addresses, store, cache
     for n, chain in enumerate(({"markMasqBit": 32}, {"markMasqBit": 3, "externalSetMarkChain": "X"})):
         conf = conflist(tmp_path, backend)
         conf["plugins"][1].update(chain)

@@ -68,8 +68,9 @@ def kernel(netns: str, infra: frozenset[str] | set[str] = frozenset()) -> dict[s
 
 
 def nftables(netns: str) -> list[str]:
-    """nftables rules and regular chains. Tables and base chains are shared: DEL leaves
-    them (as the reference's macspoofchk does), so a leak shows as a rule or chain."""
+    """nftables rules, regular chains and set or map elements. Tables, base chains and
+    sets are shared: DEL leaves them (as the reference's macspoofchk does), so a leak shows
+    as a rule, a chain or an element (our firewall backends keep attachments as elements)."""
     out = _in(netns, ["nft", "-j", "list", "ruleset"])
     if out.returncode != 0:
         return [f"nft failed: {out.stderr.decode().strip()}"]
@@ -81,6 +82,11 @@ def nftables(netns: str) -> list[str]:
         elif "chain" in item and "hook" not in item["chain"]:
             chain = item["chain"]
             found.append(f"chain {chain['family']} {chain['table']} {chain['name']}")
+        for kind in ("set", "map"):
+            group = item.get(kind)
+            if isinstance(group, dict):
+                for elem in group.get("elem", []):
+                    found.append(f"{kind} {group['family']} {group['table']} {group['name']} {json.dumps(elem)}")
     return sorted(found)
 
 

@@ -30,12 +30,6 @@ def _records(args: skel.CmdArgs) -> Records:
     return Records(DATA_DIR, str(args.conf["name"]))
 
 
-def _by_family(addrs: list[str]) -> list[tuple[bool, list[str]]]:
-    v4 = [a for a in addrs if ":" not in a]
-    v6 = [a for a in addrs if ":" in a]
-    return [(v6_, group) for v6_, group in ((False, v4), (True, v6)) if group]
-
-
 def _rules(args: skel.CmdArgs, container_id: str, ifname: str, addrs: list[str]) -> MasqRules:
     from cni._native import MasqRules
 
@@ -49,7 +43,7 @@ def setup(args: skel.CmdArgs, addrs: list[str]) -> None:
         backend = _netfilter.choose(args.conf.get("ipMasqBackend"))
         records.write(args.container_id, args.ifname, {"backend": backend, "addresses": addrs})
         try:
-            for v6, group in _by_family(addrs):
+            for v6, group in _netfilter.by_family(addrs):
                 rules = _rules(args, args.container_id, args.ifname, group)
                 if backend == _netfilter.NFTABLES:
                     rules.nft_add()
@@ -80,7 +74,7 @@ def _remove(
                 continue
             _netfilter.restore(v6, masq_iptables_del(saved, network, container_id))
     if _netfilter.NFTABLES in backends:
-        for _, group in _by_family(addrs):
+        for _, group in _netfilter.by_family(addrs):
             _rules(args, container_id, ifname, group).nft_del()
 
 
@@ -94,11 +88,12 @@ def _teardown(args: skel.CmdArgs, container_id: str, ifname: str, known: list[st
         addrs = [a for a in recorded if isinstance(a, str)]
         if backend == _netfilter.NFTABLES:
             _remove(args, container_id, ifname, addrs, [backend])
-        for v6, group in _by_family(addrs) if backend == _netfilter.IPTABLES else []:
-            try:  # without reading the whole table first; when that does not apply, read it
-                _netfilter.restore(v6, _rules(args, container_id, ifname, group).iptables_del())
-            except CNIError:
-                _remove(args, container_id, ifname, group, [backend], (v6,))
+        else:
+            for v6, group in _netfilter.by_family(addrs):
+                try:  # without reading the whole table first; when that does not apply, read it
+                    _netfilter.restore(v6, _rules(args, container_id, ifname, group).iptables_del())
+                except CNIError:
+                    _remove(args, container_id, ifname, group, [backend], (v6,))
     else:
         _remove(args, container_id, ifname, known, _netfilter.usable())
     records.remove(container_id, ifname)
@@ -138,7 +133,7 @@ def check(args: skel.CmdArgs, addrs: list[str]) -> None:
     record = _records(args).read(args.container_id, args.ifname)
     backend = record.get("backend") if record else None
     missing: list[str] = []
-    for v6, group in _by_family(addrs):
+    for v6, group in _netfilter.by_family(addrs):
         rules = _rules(args, args.container_id, args.ifname, group)
         if backend == _netfilter.NFTABLES:
             missing += rules.nft_check()

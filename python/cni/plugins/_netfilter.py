@@ -48,6 +48,11 @@ def _exec(name: str, args: tuple[str, ...], stdin: bytes = b"") -> Completed:
 LOCK_WAIT = 30.0
 
 
+# What iptables-save printed, per (IPv6, table), while our lock is held: the backend probe
+# and the plan then read the table once, and a restore forgets its family's entries.
+_saved: dict[tuple[bool, str], str] | None = None
+
+
 class Lock:
     """An exclusive flock on `/run/cni/netfilter.lock` (O_CLOEXEC: a child keeps none),
     waited for at most LOCK_WAIT seconds: a hung holder makes us fail with code 11 (try
@@ -78,9 +83,13 @@ class Lock:
                     ) from None
                 time.sleep(0.005)
             else:
+                global _saved
+                _saved = {}
                 return self
 
     def __exit__(self, *exc: object) -> None:
+        global _saved
+        _saved = None
         posix.close(self.fd)
 
 
@@ -89,18 +98,27 @@ def _prefix(v6: bool) -> str:
 
 
 def save(v6: bool, table: str) -> str:
-    """What iptables-save prints of one table (raises when iptables cannot be used)."""
+    """What iptables-save prints of one table (raises when iptables cannot be used); under
+    our lock, read once until a restore of that family."""
+    if _saved is not None and (v6, table) in _saved:
+        return _saved[v6, table]
     out = _exec(f"{_prefix(v6)}-save", ("-t", table))
     if out.returncode != 0:
         reason = out.stderr.decode(errors="replace").strip() or f"exit status {out.returncode}"
         raise CNIError(f"{_prefix(v6)}-save -t {table} failed: {reason}")
-    return out.stdout.decode(errors="replace")
+    text = out.stdout.decode(errors="replace")
+    if _saved is not None:
+        _saved[v6, table] = text
+    return text
 
 
 def restore(v6: bool, script: str) -> None:
     """Applies one iptables-restore script (one table: all of it or nothing)."""
     if not script:
         return
+    if _saved is not None:
+        for key in [k for k in _saved if k[0] == v6]:
+            del _saved[key]
     out = _exec(f"{_prefix(v6)}-restore", ("--noflush", "--wait", str(XTABLES_WAIT)), script.encode())
     if out.returncode == 0:
         return
@@ -110,10 +128,11 @@ def restore(v6: bool, script: str) -> None:
     raise CNIError(f"{_prefix(v6)}-restore failed: {reason}", script)
 
 
-def iptables_problem() -> str | None:
-    """Why the iptables backend cannot be used here, or None."""
+def iptables_problem(table: str = "nat") -> str | None:
+    """Why the iptables backend cannot be used here, or None (asked of `table`, the one
+    the caller goes on to read)."""
     try:
-        save(False, "nat")
+        save(False, table)
     except CNIError as err:
         return err.msg
     return None
@@ -125,16 +144,16 @@ def nftables_problem() -> str | None:
     return nft_usable()
 
 
-def choose(requested: object) -> str:
+def choose(requested: object, table: str = "nat") -> str:
     """The backend to use: the one requested, else iptables unless only nftables works
     (as the reference v1.9 chooses). Raises when the chosen one cannot work."""
     if requested in BACKENDS:
         assert isinstance(requested, str)
-        problem = iptables_problem() if requested == IPTABLES else nftables_problem()
+        problem = iptables_problem(table) if requested == IPTABLES else nftables_problem()
         if problem:
             raise CNIError(f"the {requested} backend cannot be used: {problem}")
         return requested
-    ipt = iptables_problem()
+    ipt = iptables_problem(table)
     if ipt is None:
         return IPTABLES
     nft = nftables_problem()
@@ -151,6 +170,13 @@ def status(plugin: str, requested: object) -> None:
         choose(requested)
     except CNIError as err:
         raise PluginNotAvailable(f"{plugin}: {err.msg}") from None
+
+
+def by_family(addrs: list[str]) -> list[tuple[bool, list[str]]]:
+    """Addresses (or CIDRs) grouped by family, as (IPv6, addresses), only non-empty groups:
+    each family is its own table (ip, ip6) and its own iptables tool."""
+    groups = ((False, [a for a in addrs if ":" not in a]), (True, [a for a in addrs if ":" in a]))
+    return [(v6, group) for v6, group in groups if group]
 
 
 def usable() -> list[str]:

@@ -91,11 +91,6 @@ def _addresses(result: dict[str, object] | None) -> list[str]:
     ]
 
 
-def _by_family(addrs: list[str]) -> list[tuple[bool, list[str]]]:
-    groups = ((False, [a for a in addrs if ":" not in a]), (True, [a for a in addrs if ":" in a]))
-    return [(v6, group) for v6, group in groups if group]
-
-
 def _rules(args: skel.CmdArgs, config: Config, container_id: str, ifname: str, addrs: list[str]) -> ForwardRules:
     from cni._native import ForwardRules
 
@@ -130,20 +125,24 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     bridge = _bridge(result) if config.policy != "open" else ""
     records = _records(args, config)
     with _netfilter.Lock():
-        backend = _netfilter.choose(config.backend)
+        backend = _netfilter.choose(config.backend, "filter")
         records.write(args.container_id, args.ifname, {"backend": backend, "addresses": addrs})
         try:
-            for v6, group in _by_family(addrs):
+            for v6, group in _netfilter.by_family(addrs):
                 rules = _rules(args, config, args.container_id, args.ifname, group)
                 if backend == _netfilter.NFTABLES:
                     rules.nft_add()
-                else:
-                    _netfilter.restore(v6, rules.iptables_add(_netfilter.save(v6, "filter")))
+                script = ""
+                saved = _netfilter.save(v6, "filter") if backend == _netfilter.IPTABLES or bridge else ""
+                if backend == _netfilter.IPTABLES:
+                    script = rules.iptables_add(saved)
                 if bridge:
                     from cni._native import isolation_iptables
 
-                    script = isolation_iptables(_netfilter.save(v6, "filter"), bridge, config.policy == "isolated")
-                    _netfilter.restore(v6, script)
+                    # Other chains than the rules above: planned against the same reading,
+                    # applied in the same restore.
+                    script += isolation_iptables(saved, bridge, config.policy == "isolated")
+                _netfilter.restore(v6, script)
         except BaseException:
             _remove(args, config, args.container_id, args.ifname, addrs, [backend])
             records.remove(args.container_id, args.ifname)
@@ -154,7 +153,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
 def _remove(
     args: skel.CmdArgs, config: Config, container_id: str, ifname: str, addrs: list[str], backends: list[str]
 ) -> None:
-    for v6, group in _by_family(addrs):
+    for v6, group in _netfilter.by_family(addrs):
         rules = _rules(args, config, container_id, ifname, group)
         if _netfilter.NFTABLES in backends:
             rules.nft_del()
@@ -191,7 +190,7 @@ def cmd_check(args: skel.CmdArgs) -> None:
     recorded = record.get("backend") if record else None
     backend = recorded if isinstance(recorded, str) else _netfilter.choose(config.backend)
     missing: list[str] = []
-    for v6, group in _by_family(_addresses(result)):
+    for v6, group in _netfilter.by_family(_addresses(result)):
         rules = _rules(args, config, args.container_id, args.ifname, group)
         if backend == _netfilter.NFTABLES:
             missing += rules.nft_check()

@@ -154,13 +154,13 @@ pub fn nft_skeleton(family: Family) -> Batch {
         RuleBuilder::new(family).verdict(Verdict::Jump("admin".into()), chain),
     ));
     let replies = RuleBuilder::new(family)
-        .in_set(&[dst], PODS, false)
+        .in_set(&[dst], PODS)
         .ct_established_related();
     b.ops
         .push(Op::AddRule(replies.verdict(Verdict::Accept, chain)));
     b.ops.push(Op::AddRule(
         RuleBuilder::new(family)
-            .in_set(&[src], PODS, false)
+            .in_set(&[src], PODS)
             .verdict(Verdict::Accept, chain),
     ));
     b

@@ -85,7 +85,7 @@ pub fn nft_skeleton(family: Family) -> Batch {
     let multicast = RuleBuilder::new(family).addr(Dir::Destination, mc, len, false);
     b.ops
         .push(Op::AddRule(multicast.verdict(Verdict::Accept, chain)));
-    let masquerade = RuleBuilder::new(family).in_set(&[src], SOURCES, false);
+    let masquerade = RuleBuilder::new(family).in_set(&[src], SOURCES);
     b.ops.push(Op::AddRule(masquerade.masquerade(chain)));
     b
 }
@@ -104,7 +104,7 @@ pub fn nft_exempt_skeleton(family: Family, prefix: u8) -> Batch {
         key: key.clone(),
         data: Vec::new(),
     }));
-    let rule = RuleBuilder::new(family).in_set(&key, &name, false);
+    let rule = RuleBuilder::new(family).in_set(&key, &name);
     b.ops
         .push(Op::AddRule(rule.verdict(Verdict::Accept, EXEMPTIONS)));
     b

@@ -162,7 +162,7 @@ pub fn nft_hairpin_skeleton(family: Family, prefix: u8) -> Batch {
     }));
     let rule = RuleBuilder::new(family)
         .ct_status_dnat()
-        .in_set(&key, &name, false)
+        .in_set(&key, &name)
         .masquerade("postrouting");
     b.ops.push(Op::AddRule(rule));
     b

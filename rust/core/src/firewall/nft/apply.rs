@@ -117,32 +117,12 @@ pub fn still_held(
     Ok(held)
 }
 
-/// Sends `batch` without the operations on chains that do not exist, and then drops any
-/// operation the kernel still finds gone (ENOENT: removed meanwhile) until the rest applies.
-/// Looking first keeps the usual DEL to one transaction: a refused one costs the kernel an
-/// abort, which waits for an RCU grace period.
+/// Sends `batch`, dropping any operation the kernel finds gone (ENOENT: removed
+/// meanwhile) until the rest applies.
 ///
 /// # Errors
 /// The first refusal that is not ENOENT.
 pub fn remove(sock: &mut NftSocket, mut batch: Batch) -> Result<(), NetlinkError> {
-    let chains: Vec<&str> = batch
-        .ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::FlushChain(c) | Op::DeleteChain(c) => Some(c.as_str()),
-            _ => None,
-        })
-        .collect();
-    let exist = sock.chains_exist(batch.family, &batch.table, &chains)?;
-    let missing: Vec<String> = chains
-        .iter()
-        .zip(exist)
-        .filter(|(_, e)| !e)
-        .map(|(c, _)| (*c).to_owned())
-        .collect();
-    batch
-        .ops
-        .retain(|op| !matches!(op, Op::FlushChain(c) | Op::DeleteChain(c) if missing.contains(c)));
     while !batch.ops.is_empty() {
         let r = match sock.apply(&batch) {
             Ok(()) => return Ok(()),

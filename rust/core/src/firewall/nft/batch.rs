@@ -149,11 +149,9 @@ impl Element {
 pub enum Op {
     /// Creates the table, failing (EEXIST) when it exists.
     CreateTable,
-    DeleteTable,
     AddChain(Chain),
     /// Removes every rule of a chain.
     FlushChain(String),
-    DeleteChain(String),
     AddSet(Set),
     /// Creates a set, failing (EEXIST) when it exists.
     CreateSet(Set),
@@ -176,10 +174,8 @@ impl Op {
         let t = format!("{} {table}", family.name());
         match self {
             Op::CreateTable => format!("create table {t}"),
-            Op::DeleteTable => format!("delete table {t}"),
             Op::AddChain(c) => format!("add chain {t} {}", c.name),
             Op::FlushChain(c) => format!("flush chain {t} {c}"),
-            Op::DeleteChain(c) => format!("delete chain {t} {c}"),
             Op::CreateSet(s) => format!("create set {t} {}", s.name),
             Op::AddSet(s) => format!(
                 "add {} {t} {}",
@@ -318,7 +314,7 @@ impl Batch {
     fn encode_op(&self, op: &Op, index: usize, w: &mut Writer) {
         let table = self.table.as_str();
         match op {
-            Op::CreateTable | Op::DeleteTable => {
+            Op::CreateTable => {
                 w.str(wire::NFTA_TABLE_NAME, table);
                 if *op == Op::CreateTable {
                     w.u32(wire::NFTA_TABLE_FLAGS, 0);
@@ -339,10 +335,6 @@ impl Batch {
             Op::FlushChain(c) => {
                 w.str(wire::NFTA_RULE_TABLE, table);
                 w.str(wire::NFTA_RULE_CHAIN, c);
-            }
-            Op::DeleteChain(c) => {
-                w.str(wire::NFTA_CHAIN_TABLE, table);
-                w.str(wire::NFTA_CHAIN_NAME, c);
             }
             Op::AddSet(s) | Op::CreateSet(s) => {
                 w.str(wire::NFTA_SET_TABLE, table);
@@ -439,10 +431,8 @@ impl Op {
     fn header(&self) -> (u16, u16) {
         match self {
             Op::CreateTable => (wire::NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL),
-            Op::DeleteTable => (wire::NFT_MSG_DELTABLE, 0),
             Op::AddChain(_) => (wire::NFT_MSG_NEWCHAIN, NLM_F_CREATE),
             Op::FlushChain(_) => (wire::NFT_MSG_DELRULE, 0),
-            Op::DeleteChain(_) => (wire::NFT_MSG_DELCHAIN, 0),
             Op::AddSet(_) => (wire::NFT_MSG_NEWSET, NLM_F_CREATE),
             Op::CreateSet(_) => (wire::NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL),
             Op::AddRule(_) => (wire::NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND),

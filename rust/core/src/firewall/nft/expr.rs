@@ -6,24 +6,18 @@ use std::fmt::Write as _;
 
 use super::wire::{self, Writer};
 
-/// A verdict: the end of a rule, or the data of a verdict map's element.
+/// A verdict: the end of a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Accept,
-    Drop,
-    Return,
     Jump(String),
-    Goto(String),
 }
 
 impl Verdict {
-    pub(crate) fn encode(&self, w: &mut Writer) {
+    fn encode(&self, w: &mut Writer) {
         let (code, chain) = match self {
             Verdict::Accept => (wire::NF_ACCEPT, None),
-            Verdict::Drop => (wire::NF_DROP, None),
-            Verdict::Return => (wire::NFT_RETURN, None),
             Verdict::Jump(c) => (wire::NFT_JUMP, Some(c)),
-            Verdict::Goto(c) => (wire::NFT_GOTO, Some(c)),
         };
         w.nest(wire::NFTA_DATA_VERDICT, |w| {
             w.u32(wire::NFTA_VERDICT_CODE, code);
@@ -37,18 +31,14 @@ impl Verdict {
     pub fn text(&self) -> String {
         match self {
             Verdict::Accept => "accept".into(),
-            Verdict::Drop => "drop".into(),
-            Verdict::Return => "return".into(),
             Verdict::Jump(c) => format!("jump {c}"),
-            Verdict::Goto(c) => format!("goto {c}"),
         }
     }
 
     fn debug(&self) -> String {
         match self {
+            Verdict::Accept => "accept".into(),
             Verdict::Jump(c) => format!("jump -> {c}"),
-            Verdict::Goto(c) => format!("goto -> {c}"),
-            other => other.text(),
         }
     }
 }
@@ -63,7 +53,6 @@ pub enum Base {
 /// Meta keys we use (enum nft_meta_keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaKey {
-    Mark = 3,
     Iifname = 6,
     Oifname = 7,
     L4proto = 16,
@@ -82,11 +71,8 @@ pub enum CmpOp {
     Neq = 1,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NatKind {
-    Snat = 0,
-    Dnat = 1,
-}
+/// `NFT_NAT_DNAT` (enum nft_nat_types).
+const NFT_NAT_DNAT: u32 = 1;
 
 /// One expression of a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,19 +109,13 @@ pub enum Expr {
         sreg: u32,
         set: String,
         dreg: Option<u32>,
-        invert: bool,
-    },
-    Immediate {
-        dreg: u32,
-        value: Vec<u8>,
     },
     Verdict(Verdict),
-    /// NAT to the address (and port) in registers; `family` is NFPROTO_IPV4 or _IPV6.
-    Nat {
-        kind: NatKind,
+    /// DNAT to the address and port in registers; `family` is NFPROTO_IPV4 or _IPV6.
+    Dnat {
         family: u32,
         addr: u32,
-        proto: Option<u32>,
+        proto: u32,
     },
     Masq,
 }
@@ -154,8 +134,8 @@ impl Expr {
             Expr::Cmp { .. } => "cmp",
             Expr::Bitwise { .. } => "bitwise",
             Expr::Lookup { .. } => "lookup",
-            Expr::Immediate { .. } | Expr::Verdict(_) => "immediate",
-            Expr::Nat { .. } => "nat",
+            Expr::Verdict(_) => "immediate",
+            Expr::Dnat { .. } => "nat",
             Expr::Masq => "masq",
         }
     }
@@ -212,42 +192,27 @@ impl Expr {
                 w.value(wire::NFTA_BITWISE_MASK, mask);
                 w.value(wire::NFTA_BITWISE_XOR, xor);
             }
-            Expr::Lookup {
-                sreg,
-                set,
-                dreg,
-                invert,
-            } => {
+            Expr::Lookup { sreg, set, dreg } => {
                 w.str(wire::NFTA_LOOKUP_SET, set);
                 w.u32(wire::NFTA_LOOKUP_SREG, *sreg);
                 if let Some(dreg) = dreg {
                     w.u32(wire::NFTA_LOOKUP_DREG, *dreg);
                 }
-                if *invert {
-                    w.u32(wire::NFTA_LOOKUP_FLAGS, 1); // NFT_LOOKUP_F_INV
-                }
-            }
-            Expr::Immediate { dreg, value } => {
-                w.u32(wire::NFTA_IMMEDIATE_DREG, *dreg);
-                w.value(wire::NFTA_IMMEDIATE_DATA, value);
             }
             Expr::Verdict(verdict) => {
                 w.u32(wire::NFTA_IMMEDIATE_DREG, 0);
                 w.nest(wire::NFTA_IMMEDIATE_DATA, |w| verdict.encode(w));
             }
-            Expr::Nat {
-                kind,
+            Expr::Dnat {
                 family,
                 addr,
                 proto,
             } => {
-                w.u32(wire::NFTA_NAT_TYPE, *kind as u32);
+                w.u32(wire::NFTA_NAT_TYPE, NFT_NAT_DNAT);
                 w.u32(wire::NFTA_NAT_FAMILY, *family);
                 w.u32(wire::NFTA_NAT_REG_ADDR_MIN, *addr);
                 // The kernel marks the range as having a port itself (as nft leaves it to).
-                if let Some(proto) = proto {
-                    w.u32(wire::NFTA_NAT_REG_PROTO_MIN, *proto);
-                }
+                w.u32(wire::NFTA_NAT_REG_PROTO_MIN, *proto);
             }
             Expr::Masq => {}
         }
@@ -271,7 +236,6 @@ impl Expr {
             }
             Expr::Meta { key, dreg } => {
                 let key = match key {
-                    MetaKey::Mark => "mark",
                     MetaKey::Iifname => "iifname",
                     MetaKey::Oifname => "oifname",
                     MetaKey::L4proto => "l4proto",
@@ -295,40 +259,21 @@ impl Expr {
                 words(mask),
                 words(xor)
             ),
-            Expr::Lookup {
-                sreg,
-                set,
-                dreg,
-                invert,
-            } => {
+            Expr::Lookup { sreg, set, dreg } => {
                 let mut out = format!("[ lookup reg {sreg} set {set}");
                 if let Some(dreg) = dreg {
                     let _ = write!(out, " dreg {dreg}");
                 }
-                if *invert {
-                    out.push_str(" 0x1");
-                }
                 out + " ]"
             }
-            Expr::Immediate { dreg, value } => format!("[ immediate reg {dreg} {} ]", words(value)),
             Expr::Verdict(v) => format!("[ immediate reg 0 {} ]", v.debug()),
-            Expr::Nat {
-                kind,
+            Expr::Dnat {
                 family,
                 addr,
                 proto,
             } => {
-                let kind = if *kind == NatKind::Dnat {
-                    "dnat"
-                } else {
-                    "snat"
-                };
                 let family = if *family == 2 { "ip" } else { "ip6" };
-                let mut out = format!("[ nat {kind} {family} addr_min reg {addr}");
-                if let Some(proto) = proto {
-                    let _ = write!(out, " proto_min reg {proto}");
-                }
-                out + " ]"
+                format!("[ nat dnat {family} addr_min reg {addr} proto_min reg {proto} ]")
             }
             Expr::Masq => "[ masq ]".into(),
         }

@@ -3,7 +3,7 @@
 //! as nft text (for `nft -f`, golden tests and diagnostics). Each builder method appends both
 //! halves, so the two emitters cannot drift apart.
 
-use super::expr::{Base, CmpOp, CtKey, Expr, MetaKey, NatKind, Verdict};
+use super::expr::{Base, CmpOp, CtKey, Expr, MetaKey, Verdict};
 use crate::net::{Addr, Family as AddrFamily};
 
 /// The nf_tables family of a table (NFPROTO_*).
@@ -11,8 +11,6 @@ use crate::net::{Addr, Family as AddrFamily};
 pub enum Family {
     Ip = 2,
     Ip6 = 10,
-    Inet = 1,
-    Bridge = 7,
 }
 
 impl Family {
@@ -20,8 +18,6 @@ impl Family {
         match self {
             Family::Ip => "ip",
             Family::Ip6 => "ip6",
-            Family::Inet => "inet",
-            Family::Bridge => "bridge",
         }
     }
 
@@ -363,16 +359,14 @@ impl RuleBuilder {
 
     /// A lookup of the packet's fields in a named set (`negate`: not in it).
     #[must_use]
-    pub fn in_set(mut self, fields: &[Field], set: &str, negate: bool) -> Self {
+    pub fn in_set(mut self, fields: &[Field], set: &str) -> Self {
         let text = self.load_fields(fields);
         self.exprs.push(Expr::Lookup {
             sreg: 1,
             set: set.into(),
             dreg: None,
-            invert: negate,
         });
-        let neg = if negate { "!= " } else { "" };
-        self.words.push(format!("{text} {neg}@{set}"));
+        self.words.push(format!("{text} @{set}"));
         self
     }
 
@@ -392,14 +386,12 @@ impl RuleBuilder {
             sreg: 1,
             set: map.into(),
             dreg: Some(1),
-            invert: false,
         });
         let addr_words = Field::Addr(Dir::Destination).len(self.family) / 4;
-        self.exprs.push(Expr::Nat {
-            kind: NatKind::Dnat,
+        self.exprs.push(Expr::Dnat {
             family: self.family.addr_family_nfproto(),
             addr: 1,
-            proto: Some(concat_reg(addr_words)),
+            proto: concat_reg(addr_words),
         });
         self.words
             .push(format!("dnat {} to {text} map @{map}", self.family.name()));

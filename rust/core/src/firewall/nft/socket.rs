@@ -145,12 +145,10 @@ impl NftSocket {
         self.seq = self
             .seq
             .wrapping_add(u32::try_from(seqs.len()).unwrap_or(0) + 2);
-        self.removed |= batch.ops.iter().any(|op| {
-            matches!(
-                op,
-                Op::DeleteTable | Op::DeleteChain(_) | Op::FlushChain(_) | Op::DeleteElement(..)
-            )
-        });
+        self.removed |= batch
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::FlushChain(_) | Op::DeleteElement(..)));
         let operation = format!(
             "nf_tables transaction on {} {}",
             batch.family.name(),
@@ -295,31 +293,6 @@ impl NftSocket {
         Ok((0..count)
             .map(|i| failures.iter().any(|(f, _)| *f == i))
             .collect())
-    }
-
-    /// Which of the chains exist in the table (a missing table: none).
-    ///
-    /// # Errors
-    /// When the socket fails, or the kernel refuses for another reason than absence.
-    pub fn chains_exist(
-        &mut self,
-        family: Family,
-        table: &str,
-        chains: &[&str],
-    ) -> Result<Vec<bool>, NetlinkError> {
-        let operation = format!("look up chains of {} {table}", family.name());
-        let absent = self.lookups(
-            wire::NFT_MSG_GETCHAIN,
-            family,
-            &operation,
-            chains.len(),
-            |i, w| {
-                w.str(wire::NFTA_CHAIN_TABLE, table);
-                w.str(wire::NFTA_CHAIN_NAME, chains[i]);
-            },
-            |_, _| {},
-        )?;
-        Ok(absent.into_iter().map(|a| !a).collect())
     }
 
     /// Whether nf_tables answers us: a lookup of a table that does not exist must come back

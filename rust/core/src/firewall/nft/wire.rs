@@ -68,10 +68,7 @@ pub const NFNL_MSG_BATCH_END: u16 = 0x11;
 // enum nf_tables_msg_types
 pub const NFT_MSG_NEWTABLE: u16 = 0;
 pub const NFT_MSG_GETTABLE: u16 = 1;
-pub const NFT_MSG_DELTABLE: u16 = 2;
 pub const NFT_MSG_NEWCHAIN: u16 = 3;
-pub const NFT_MSG_GETCHAIN: u16 = 4;
-pub const NFT_MSG_DELCHAIN: u16 = 5;
 pub const NFT_MSG_NEWRULE: u16 = 6;
 pub const NFT_MSG_DELRULE: u16 = 8;
 pub const NFT_MSG_NEWSET: u16 = 9;
@@ -127,11 +124,8 @@ pub const NFTA_VERDICT_CODE: u16 = 1;
 pub const NFTA_VERDICT_CHAIN: u16 = 2;
 
 // Verdicts (linux/netfilter.h and enum nft_verdicts), as the u32 the kernel reads.
-pub const NF_DROP: u32 = 0;
 pub const NF_ACCEPT: u32 = 1;
 pub const NFT_JUMP: u32 = 0xffff_fffd; // -3
-pub const NFT_GOTO: u32 = 0xffff_fffc; // -4
-pub const NFT_RETURN: u32 = 0xffff_fffb; // -5
 
 // Expression attributes: enum nft_{immediate,cmp,bitwise,lookup,payload,meta,ct,nat,masq,fib}_attributes
 pub const NFTA_IMMEDIATE_DREG: u16 = 1;
@@ -147,7 +141,6 @@ pub const NFTA_BITWISE_XOR: u16 = 5;
 pub const NFTA_LOOKUP_SET: u16 = 1;
 pub const NFTA_LOOKUP_SREG: u16 = 2;
 pub const NFTA_LOOKUP_DREG: u16 = 3;
-pub const NFTA_LOOKUP_FLAGS: u16 = 5;
 pub const NFTA_PAYLOAD_DREG: u16 = 1;
 pub const NFTA_PAYLOAD_BASE: u16 = 2;
 pub const NFTA_PAYLOAD_OFFSET: u16 = 3;
