@@ -42,7 +42,8 @@ $(STAMP): pyproject.toml Cargo.toml Cargo.lock requirements-dev.txt
 venv: $(STAMP)
 
 .PHONY: build
-build: venv ## build the extension (release) and install the package into .venv, editable
+build: venv ## build the shim and the extension (release); install the package into .venv, editable
+	$(PY) packaging/backend.py
 	$(VENV)/bin/maturin develop --release -q
 
 .PHONY: demo

@@ -6,6 +6,7 @@
     cni list | validate [NETWORK...]    show networks; check plugins exist and speak the version
     cni schema TYPE | version           JSON Schema of a config; our versions
     cni install DIR                     write one executable per plugin into DIR
+    cni agent                           serve plugins warm (the shims `cni install` writes)
     cni demo [--keep]                   three pods on a bridge, in throwaway namespaces
 
 Like cnitool it reads NETCONFPATH (default /etc/cni/net.d), CNI_PATH, CNI_ARGS, CAP_ARGS
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cni import __version__, versions
+from cni.agent import DEFAULT_SOCKET as DEFAULT_AGENT_SOCKET
 from cni.errors import CNIError
 
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
@@ -87,6 +89,24 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("install", help="write one executable per plugin into DIR")
     p.add_argument("dir")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--launchers", action="store_true", help="write the Python launchers themselves, without the shim"
+    )
+    p.add_argument("--agent-socket", default=DEFAULT_AGENT_SOCKET, help="the socket the shims connect to")
+    p.add_argument("--systemd", metavar="UNITDIR", help="also write the agent's socket and service units here")
+    p = sub.add_parser(
+        "agent",
+        help="serve plugins warm: the shims hand each operation to a pre-forked worker",
+        description=(
+            "Serve CNI plugin operations for the shims `cni install` writes: the plugin path is "
+            "imported once, and each operation runs in a fresh pre-forked worker, in the caller's "
+            "namespaces, with its environment and stdio. Runs in the foreground until SIGTERM, "
+            "SIGINT or SIGHUP (requests in flight finish). Under systemd socket activation the "
+            "socket systemd passes is served (see `cni install --systemd`)."
+        ),
+    )
+    p.add_argument("--socket", default=DEFAULT_AGENT_SOCKET, help=f"unix socket path (default {DEFAULT_AGENT_SOCKET})")
+    p.add_argument("--workers", type=int, default=4, help="idle workers kept ready (default 4)")
     return parser
 
 
@@ -314,14 +334,31 @@ def _cmd_demo(ns: argparse.Namespace) -> int:
 
 
 def _cmd_install(ns: argparse.Namespace) -> int:
-    from cni.install import install
+    from cni.install import install, write_units
 
-    written = install(ns.dir)
+    try:
+        written = install(ns.dir, launchers_only=ns.launchers, agent_socket=ns.agent_socket)
+    except FileNotFoundError as err:
+        print(f"cni install: {err}", file=sys.stderr)
+        return 1
+    units = write_units(ns.systemd, ns.agent_socket) if ns.systemd else []
     if ns.json:
-        _print_json({"dir": ns.dir, "plugins": sorted(written)})
+        _print_json({"dir": ns.dir, "plugins": sorted(written), "shim": not ns.launchers, "units": units})
     else:
-        print(f"installed {len(written)} plugins into {ns.dir}: {' '.join(sorted(written)) or '(none)'}")
+        how = "launchers" if ns.launchers else f"shims for the agent at {ns.agent_socket}"
+        print(f"installed {len(written)} plugins into {ns.dir} ({how}): {' '.join(sorted(written)) or '(none)'}")
+        if units:
+            print(f"wrote {', '.join(units)} into {ns.systemd}")
     return 0
+
+
+def _cmd_agent(ns: argparse.Namespace) -> int:
+    from cni.agent import serve
+
+    if ns.workers < 1:
+        print("cni agent: --workers must be at least 1", file=sys.stderr)
+        return 2
+    return serve(ns.socket, ns.workers)
 
 
 _COMMANDS = {
@@ -335,6 +372,7 @@ _COMMANDS = {
     "schema": _cmd_schema,
     "version": _cmd_version,
     "install": _cmd_install,
+    "agent": _cmd_agent,
     "demo": _cmd_demo,
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Rust core of the `cni` package: strict JSON, netlink, the address allocator and
-//! firewall rules.
+//! Rust core of the `cni` package: strict JSON, netlink, the address allocator,
+//! firewall rules and the warm plugin path's wire protocol.
 //!
 //! This crate knows nothing of Python: the PyO3 glue is the `cni-python` crate of the
 //! workspace (`rust/python`), so `cargo test -p cni-core` runs without libpython.
@@ -10,3 +10,4 @@ pub mod ipam;
 pub mod json;
 pub mod net;
 pub mod netlink;
+pub mod warm;

@@ -9,7 +9,8 @@
 //! - a config the core refuses as a whole (a range set): `InvalidNetworkConfig`, code 7;
 //! - a kernel or I/O failure: `NetlinkError`, code 5, keeping the errno and naming the
 //!   object and the operation;
-//! - JSON that cannot be decoded (too deep included): `DecodingFailure`, code 6;
+//! - JSON that cannot be decoded (too deep included), or a warm-path request that does not
+//!   parse: `DecodingFailure`, code 6;
 //! - allocator outcomes: `AddressExhausted` (11), `AddressInUse` (7), `AddressOutOfRange` (7);
 //! - a Python object of the wrong type given to the API: `TypeError`, as Python code expects.
 
@@ -22,6 +23,7 @@ use cni_core::ipam::allocator::AllocError;
 use cni_core::ipam::range::RangeError;
 use cni_core::json::JsonError;
 use cni_core::netlink::NetlinkError as CoreNetlinkError;
+use cni_core::warm::DecodeError;
 
 pyo3::import_exception!(cni.errors, DecodingFailure);
 pyo3::import_exception!(cni.errors, InvalidNetworkConfig);
@@ -39,6 +41,7 @@ pub enum Error {
     Alloc(AllocError),
     Range(RangeError),
     Netlink(CoreNetlinkError),
+    Warm(DecodeError),
     /// A value the core cannot take.
     Value(String),
     /// An address that cannot be given out here.
@@ -108,6 +111,12 @@ impl From<CoreNetlinkError> for Error {
     }
 }
 
+impl From<DecodeError> for Error {
+    fn from(err: DecodeError) -> Self {
+        Error::Warm(err)
+    }
+}
+
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         match err {
@@ -128,6 +137,7 @@ impl From<Error> for PyErr {
             Error::Netlink(err) => {
                 NetlinkError::new_err((err.to_string(), err.errno, err.operation))
             }
+            Error::Warm(err) => DecodingFailure::new_err(err.to_string()),
             Error::Value(message) => InvalidValue::new_err(message),
             Error::OutOfRange(message) => AddressOutOfRange::new_err(message),
             Error::Type(message) => PyTypeError::new_err(message),

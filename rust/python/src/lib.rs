@@ -7,6 +7,7 @@ mod firewall;
 mod ipam;
 mod json;
 mod netlink;
+mod warm;
 
 use pyo3::prelude::*;
 
@@ -29,5 +30,9 @@ mod _native {
     #[pymodule_export]
     use super::netlink::{
         create_tap, encode_veth_setup, write_sysctl, PyLink, PyNetlink, PyRoute, PyRule,
+    };
+    #[pymodule_export]
+    use super::warm::{
+        enter_namespaces, warm_encode, warm_finished, warm_header, warm_request, warm_watch,
     };
 }

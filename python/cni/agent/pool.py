@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The agent's parent process: imports the plugin path, keeps the pool of idle workers full,
+reaps them, and never runs plugin code or starts a thread (it forks).
+
+A worker tells the parent over a pipe the moment it accepts a connection. While other idle
+workers remain, the replacement is forked once that request is over, so the fork (page
+tables copied, a CPU busy) is off the path of a runtime's sequential operations; when the
+last idle worker is taken, at once, so a burst or a slow ADD never leaves the pool empty. Idle workers watch a
+second pipe whose write end only the parent holds; when the parent dies, is stopped or
+re-executes itself, that end closes and the idle workers leave, while busy ones finish their
+request. When the installed package changes under a running agent (an upgrade, a rebuild),
+the parent re-executes itself on the same socket after the next request, so a plugin never
+runs against another version of itself; the shim's version check covers the moment between.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import select
+import signal
+import struct
+import sys
+
+from cni.agent import worker
+from cni.agent.listener import SD_LISTEN_FDS_START, Listener
+
+#: Set when re-executing: the lock descriptor to keep (the socket is systemd's fd 3 then).
+REEXEC_LOCK = "CNI_AGENT_LOCK_FD"
+REEXEC_PATH = "CNI_AGENT_SOCKET_PATH"
+
+
+def warm_imports() -> None:
+    """Everything a plugin operation imports, imported once here for every worker."""
+    import atexit  # noqa: F401 - imported for the workers
+    import io  # noqa: F401
+    import traceback  # noqa: F401
+
+    from cni import conversion, delegate, invoke, netconf, skel  # noqa: F401
+    from cni.plugins import _masq, _netfilter, _nft, _records, _teardown, registry  # noqa: F401
+
+    for entry in registry.PLUGINS:
+        entry.plugin()
+
+
+def package_identity() -> list[tuple[int, int, int, int]]:
+    """What changes when the installed package does: the files a worker would load."""
+    import cni
+    from cni import _native
+
+    paths = [cni.__file__, _native.__file__]
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path or "")
+        except OSError:
+            out.append((0, 0, 0, 0))
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
+    return out
+
+
+class Pool:
+    def __init__(self, listener: Listener, size: int) -> None:
+        self.listener = listener
+        self.size = size
+        self.idle: set[int] = set()
+        self.busy: set[int] = set()
+        self.identity = package_identity()
+        self.alive_r, self.alive_w = os.pipe2(os.O_CLOEXEC)
+        self.busy_r, self.busy_w = os.pipe2(os.O_CLOEXEC)
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.stopping = False
+        listener.sock.setblocking(False)
+
+    def run(self) -> int:
+        signal.set_wakeup_fd(self.wake_w)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, _note)
+        poller = select.poll()
+        poller.register(self.busy_r, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        # What exists now lives as long as the agent: kept out of the collector's sight, so a
+        # worker's collections do not write to (and so copy) every page the parent shares.
+        gc.freeze()
+        self._fill(self.size)
+        while not self.stopping:
+            for fd, _ in poller.poll():
+                if fd == self.busy_r:
+                    self._note_busy()
+                else:
+                    self._on_signals()
+            if self.stopping:
+                break
+            if package_identity() != self.identity:
+                self._reexec()
+            # Back to full once requests are over; meanwhile never empty.
+            self._fill(self.size if len(self.idle) + len(self.busy) < self.size else 1)
+        worker.log(f"stopping; {len(self.busy)} request(s) still running finish on their own")
+        os.close(self.alive_w)
+        self.listener.close()
+        return 0
+
+    def _fill(self, wanted: int) -> None:
+        while len(self.idle) < wanted:
+            pid = self._fork()
+            self.idle.add(pid)
+
+    def _fork(self) -> int:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 1
+        try:
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+                signal.signal(signum, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.set_wakeup_fd(-1)
+            for fd in (self.alive_w, self.busy_r, self.wake_r, self.wake_w):
+                os.close(fd)
+            if self.listener.lock_fd is not None:
+                os.close(self.listener.lock_fd)
+            code = worker.wait_and_serve(self.listener.sock, self.alive_r, self.busy_w)
+        except BaseException as err:  # noqa: BLE001 - a worker never returns into the parent's loop
+            worker.log(f"worker failed: {type(err).__name__}: {err}")
+        os._exit(code)
+
+    def _note_busy(self) -> None:
+        data = os.read(self.busy_r, 4096)
+        for (pid,) in struct.iter_unpack("i", data[: len(data) - len(data) % 4]):
+            self.idle.discard(pid)
+            self.busy.add(pid)
+
+    def _on_signals(self) -> None:
+        try:
+            signums = os.read(self.wake_r, 4096)
+        except BlockingIOError:
+            signums = b""
+        if {signal.SIGTERM, signal.SIGINT, signal.SIGHUP} & set(signums):
+            self.stopping = True
+        self._reap()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.idle and not self.stopping:
+                worker.log(f"idle worker {pid} ended ({_describe(status)})")
+            self.idle.discard(pid)
+            self.busy.discard(pid)
+
+    def _reexec(self) -> None:
+        """Starts over as the package now installed, on the same socket and lock."""
+        worker.log("the installed package changed: re-executing")
+        sock_fd = self.listener.sock.fileno()
+        if sock_fd != SD_LISTEN_FDS_START:
+            os.dup2(sock_fd, SD_LISTEN_FDS_START)  # inheritable
+        else:
+            os.set_inheritable(sock_fd, True)
+        env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1")
+        env[REEXEC_PATH] = self.listener.path
+        if self.listener.lock_fd is not None:
+            os.set_inheritable(self.listener.lock_fd, True)
+            env[REEXEC_LOCK] = str(self.listener.lock_fd)
+        signal.set_wakeup_fd(-1)
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
+def _note(signum: int, frame: object) -> None:
+    """Signals are handled from the wakeup pipe, in the loop."""
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"status {os.waitstatus_to_exitcode(status)}"

@@ -1,0 +1,277 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One worker: waits for one connection, serves it, exits. Runs in a child of the agent.
+
+The order is the point. Until the worker has taken the request's token nothing has run,
+so every check comes first, and any failure is a refusal after which the shim execs the launcher itself: the
+peer's credentials (root or the agent's own user), its privileges (a caller with fewer
+capabilities, no_new_privs or a seccomp filter would gain what we have), the request's
+shape, version and plugin, then the caller's network and mount namespaces (entered before
+anything else: a mount namespace can only be entered by a single-threaded process), its
+working directory. Then the worker takes the request's token (one byte in a pipe the shim
+made: whoever reads it owns the invocation, so a shim that gave up waiting and execs the
+launcher never runs alongside us), installs the caller's umask, environment, argv and stdio,
+starts the watcher thread (a signal the shim forwards is raised here; the shim hanging up,
+say SIGKILLed on a runtime's timeout, kills this process at once, as the runtime meant),
+and runs the plugin's `main` exactly as its launcher would run it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import select
+import socket
+import struct
+import sys
+import traceback
+
+from cni import __version__, skel
+from cni import _native as native
+from cni.errors import CNIError
+from cni.plugins import registry
+
+# Protocol constants: cni_core::warm (the shim's side is Rust).
+HEADER_LEN = 12
+FRAME_LEN = 8
+FDS = 7
+REFUSED, EXIT = 2, 3
+BAD_REQUEST, VERSION, UNKNOWN_PLUGIN, CALLER, PRIVILEGES, NAMESPACES = 1, 2, 3, 4, 5, 6
+#: How long a connected shim may take to send its request.
+REQUEST_TIMEOUT = 5.0
+
+_FRAME = struct.Struct("<Ii")
+_CRED = struct.Struct("3i")
+
+
+class Refused(Exception):
+    def __init__(self, reason: int, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def log(message: str) -> None:
+    """One line on the agent's stderr (a worker's is the agent's until it takes the caller's)."""
+    try:
+        os.write(2, f"cni agent[{os.getpid()}]: {message}\n".encode(errors="backslashreplace"))
+    except OSError:
+        pass
+
+
+def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int) -> int:
+    """The worker's life: the exit status to leave with. Returns 0 without serving when the
+    agent has gone away (its end of `alive_fd` closed) before a connection came."""
+    rehearse()
+    poller = select.poll()
+    poller.register(listener.fileno(), select.POLLIN)
+    poller.register(alive_fd, select.POLLIN)
+    while True:
+        ready = dict(poller.poll())
+        if alive_fd in ready:
+            return 0
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            continue  # another worker took it
+        except OSError as err:
+            log(f"accept failed: {err}")
+            return 1
+        break
+    try:
+        os.write(busy_fd, struct.pack("i", os.getpid()))  # the agent starts a replacement now
+    except OSError:
+        pass
+    listener.close()
+    for fd in (alive_fd, busy_fd):
+        os.close(fd)
+    return serve(conn)
+
+
+def rehearse() -> None:
+    """Walks, while idle, the paths a request will walk, without its effects: every page
+    of the agent's memory they touch is copied (copy-on-write) now rather than during the
+    request, where those faults were most of a VERSION's cost. Each plugin answers VERSION
+    and refuses an ADD whose netns does not exist, after parsing and checking its config."""
+    import io
+
+    _check_privileges(os.getpid())
+    body = native.warm_encode(__version__.encode(), b"bridge", b"/", 0o022, [b"bridge"], [b"A=B"])
+    native.warm_request(body[native.warm_header(body[:HEADER_LEN]) and HEADER_LEN :])
+    _FRAME.unpack(_FRAME.pack(EXIT, 0))
+    for mode, errors in (("r", "surrogateescape"), ("w", "surrogateescape"), ("w", "backslashreplace")):
+        open("/dev/null", mode, encoding="utf-8", errors=errors, closefd=True).close()  # noqa: SIM115
+    env = {"CNI_CONTAINERID": "rehearsal", "CNI_NETNS": "/nonexistent/rehearsal", "CNI_IFNAME": "eth0", "CNI_PATH": ""}
+    for entry in registry.PLUGINS:
+        conf = f'{{"cniVersion": "1.0.0", "name": "rehearsal", "type": "{entry.type}"}}'.encode()
+        for command in ("VERSION", "ADD"):
+            out = io.StringIO()
+            skel.run(entry.plugin(), env={**env, "CNI_COMMAND": command}, stdin=io.BytesIO(conf), stdout=out, stderr=out)
+
+
+def serve(conn: socket.socket) -> int:
+    conn.settimeout(REQUEST_TIMEOUT)
+    fds: list[int] = []
+    try:
+        try:
+            plugin, argv, env, umask, fds = _receive(conn)
+            native.enter_namespaces(fds[3], fds[4])
+            try:
+                os.fchdir(fds[5])
+            except OSError as err:
+                raise Refused(NAMESPACES, f"cannot enter the caller's working directory: {err}") from None
+        except Refused as err:
+            log(f"refused: {err}")
+            _send(conn, REFUSED, err.reason)
+            return 0
+        except CNIError as err:  # entering a namespace failed
+            log(f"refused: {err}")
+            _send(conn, REFUSED, NAMESPACES)
+            return 0
+        if os.read(fds[6], 1) != b"t":
+            log("the shim gave up waiting; it runs the launcher itself")
+            return 0
+    except OSError as err:
+        log(f"connection lost: {err}")
+        return 0
+    finally:
+        for fd in fds[3:]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    os.umask(umask)
+    _install_environment(env, argv)
+    _install_stdio(fds[:3])
+    conn.settimeout(None)
+    native.warm_watch(conn.fileno())
+    code = _run(plugin)
+    native.warm_finished()
+    try:
+        _send(conn, EXIT, code)
+    except OSError:
+        pass
+    return code
+
+
+def _receive(conn: socket.socket) -> tuple[registry.Entry, list[bytes], list[bytes], int, list[int]]:
+    pid, uid, _gid = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
+    data, fds, flags, _ = socket.recv_fds(conn, HEADER_LEN, FDS + 1, socket.MSG_CMSG_CLOEXEC)
+    try:
+        if uid not in (0, os.geteuid()):
+            raise Refused(CALLER, f"pid {pid} runs as uid {uid}: only root and uid {os.geteuid()} are served")
+        _check_privileges(pid)
+        if len(fds) != FDS or flags & socket.MSG_CTRUNC:
+            raise Refused(BAD_REQUEST, f"pid {pid} sent {len(fds)} descriptors, not {FDS}")
+        while len(data) < HEADER_LEN:
+            more = conn.recv(HEADER_LEN - len(data))
+            if not more:
+                raise Refused(BAD_REQUEST, f"pid {pid} hung up inside the header")
+            data += more
+        try:
+            length = native.warm_header(data)
+        except CNIError as err:
+            raise Refused(_header_reason(data), f"pid {pid}: {err}") from None
+        body = _read_exactly(conn, length)
+        try:
+            version, name, _cwd, umask, argv, env = native.warm_request(body)
+        except CNIError as err:
+            raise Refused(BAD_REQUEST, f"pid {pid}: {err}") from None
+        if version.decode(errors="replace") != __version__:
+            raise Refused(VERSION, f"pid {pid} is cni {version!r}, this agent is {__version__}")
+        entry = registry.find(name.decode(errors="replace"))
+        if entry is None:
+            raise Refused(UNKNOWN_PLUGIN, f"pid {pid} asked for {name!r}, not a plugin of this package")
+        return entry, argv, env, umask, fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+
+
+def _header_reason(header: bytes) -> int:
+    """A header of another protocol version is a version refusal, anything else garbage."""
+    return VERSION if header[:4] == b"CNIW" else BAD_REQUEST
+
+
+def _read_exactly(conn: socket.socket, length: int) -> bytes:
+    chunks = []
+    while length:
+        chunk = conn.recv(min(length, 1 << 16))
+        if not chunk:
+            raise Refused(BAD_REQUEST, "the request is truncated")
+        chunks.append(chunk)
+        length -= len(chunk)
+    return b"".join(chunks)
+
+
+def _status_fields(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+        return dict(line.rstrip("\n").partition(":\t")[::2] for line in f if ":\t" in line)
+
+
+def _check_privileges(pid: int) -> None:
+    try:
+        theirs = _status_fields(pid)
+    except OSError as err:
+        raise Refused(CALLER, f"cannot read pid {pid}'s status: {err}") from None
+    mine = _status_fields(os.getpid())
+    caps_theirs, caps_mine = int(theirs.get("CapEff", "0"), 16), int(mine.get("CapEff", "0"), 16)
+    if caps_mine & ~caps_theirs:
+        raise Refused(PRIVILEGES, f"pid {pid} lacks capabilities {caps_mine & ~caps_theirs:#x} that a worker has")
+    for field in ("NoNewPrivs", "Seccomp"):
+        if theirs.get(field, "0").strip() != "0" and mine.get(field, "0").strip() == "0":
+            raise Refused(PRIVILEGES, f"pid {pid} runs with {field} {theirs[field].strip()}")
+
+
+def _send(conn: socket.socket, kind: int, value: int) -> None:
+    conn.sendall(_FRAME.pack(kind, value))
+
+
+def _install_environment(env: list[bytes], argv: list[bytes]) -> None:
+    import posix
+
+    pairs = dict(item.partition(b"=")[::2] for item in env if b"=" in item)
+    os.environ.clear()  # unsetenv for each: exec'd children get the caller's environment
+    for key, value in pairs.items():
+        os.environb[key] = value
+    posix.environ.clear()  # what the plugin path reads (cni._posix.environ)
+    posix.environ.update(pairs)
+    sys.argv = [os.fsdecode(a) for a in argv] or [""]
+
+
+def _install_stdio(fds: list[int]) -> None:
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)  # inheritable, as a launcher's stdio is
+        os.close(fd)
+    # New stream objects: the agent's were made for its own stdio (a tty, say).
+    sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
+
+
+def _run(entry: registry.Entry) -> int:
+    """The launcher's `sys.exit(run(PLUGIN))`, with what the interpreter would do at exit."""
+    try:
+        code = skel.run(entry.plugin())
+    except SystemExit as stop:
+        code = _exit_code(stop.code)
+    except BaseException:  # noqa: BLE001 - as the interpreter would: traceback, status 1
+        traceback.print_exc()
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    return code
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
