@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cni.install import install
+from tests.support.agent import SERVING, start_agent
 from tests.support.env import CAN_NETNS, GOPATH, TESTS
 
 
@@ -26,10 +27,56 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def our_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The plugins this package ships, installed as `cni install` writes them."""
+def launcher_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The plugins this package ships, as Python launchers (`cni install --launchers`)."""
     directory = tmp_path_factory.mktemp("ours")
-    install(str(directory))
+    install(str(directory), launchers_only=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def agent_bin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The plugins this package ships as shims (`cni install`), served by a `cni agent` that
+    runs in a network namespace of its own: whatever a test's plugins do must land in the
+    caller's namespaces, never in the agent's."""
+    if not CAN_NETNS:
+        pytest.skip("needs root and `ip netns add`")
+    directory = tmp_path_factory.mktemp("shims")
+    sock = tmp_path_factory.mktemp("agent") / "agent.sock"
+    os.chmod(sock.parent, 0o700)
+    install(str(directory), agent_socket=str(sock))
+    netns = f"cnit-agent-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True)
+    agent = None
+    try:
+        agent = start_agent(sock, netns=netns, workers=2)
+        SERVING[directory] = agent
+        yield directory
+    finally:
+        if agent is not None:
+            agent.stop()
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
+
+
+#: Where every test that uses `our_bin` runs twice: through launchers and through the agent.
+TWICE = ("netns", "interop")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "our_bin" in metafunc.fixturenames and metafunc.definition.path.parent.name in TWICE:
+        metafunc.parametrize("plugin_mode", ["launcher", "agent"], scope="session")
+
+
+@pytest.fixture(scope="session")
+def plugin_mode() -> str:
+    """How `our_bin` runs our plugins: "launcher" here, both in tests/netns and tests/interop."""
+    return "launcher"
+
+
+@pytest.fixture(scope="session")
+def our_bin(plugin_mode: str, request: pytest.FixtureRequest) -> Path:
+    """Our plugins, installed as launchers or as shims served by the agent."""
+    directory: Path = request.getfixturevalue(f"{plugin_mode}_bin")
     return directory
 
 

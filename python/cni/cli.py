@@ -89,9 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("install", help="write one executable per plugin into DIR")
     p.add_argument("dir")
     p.add_argument("--json", action="store_true")
-    p.add_argument(
-        "--launchers", action="store_true", help="write the Python launchers themselves, without the shim"
-    )
+    p.add_argument("--launchers", action="store_true", help="write the Python launchers themselves, without the shim")
     p.add_argument("--agent-socket", default=DEFAULT_AGENT_SOCKET, help="the socket the shims connect to")
     p.add_argument("--systemd", metavar="UNITDIR", help="also write the agent's socket and service units here")
     p = sub.add_parser(
@@ -107,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--socket", default=DEFAULT_AGENT_SOCKET, help=f"unix socket path (default {DEFAULT_AGENT_SOCKET})")
     p.add_argument("--workers", type=int, default=4, help="idle workers kept ready (default 4)")
+    p.add_argument("--verbose", action="store_true", help="log every request served (plugin, command, caller)")
     return parser
 
 
@@ -358,7 +357,7 @@ def _cmd_agent(ns: argparse.Namespace) -> int:
     if ns.workers < 1:
         print("cni agent: --workers must be at least 1", file=sys.stderr)
         return 2
-    return serve(ns.socket, ns.workers)
+    return serve(ns.socket, ns.workers, ns.verbose)
 
 
 _COMMANDS = {

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.faults import kill_at_each_point
+from tests.support.faults import kill_at_each_point, plugin_runner
 from tests.support.observe import kernel, observe
 from tests.support.world import World, kernel_supports, veth_pair
 
@@ -132,18 +131,8 @@ def test_kill_at_every_injected_point_of_add_then_del_leaves_nothing(
         "CNI_IFNAME": "eth0",
         "CNI_PATH": str(our_bin),
     }
-    plugin = str(our_bin / kind)
 
-    def run(command: str, *wrapper: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            ["ip", "netns", "exec", world.node, *wrapper, plugin],
-            input=stdin,
-            env={**env, "CNI_COMMAND": command},
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-
+    run = plugin_runner(world.node, our_bin / kind, stdin, env, our_bin)
     # One clean ADD and DEL first: what DEL keeps by design (the bridge, forwarding on,
     # host-local's lock and index) is then part of the state to come back to.
     assert run("ADD").returncode == 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.netns.test_portmap import ruleset, stable
-from tests.support.faults import kill_at_each_point
+from tests.support.faults import kill_at_each_point, plugin_runner
 from tests.support.observe import kernel, observe
 
 pytestmark = [
@@ -82,16 +81,7 @@ def test_kill_at_each_point_then_del_restores_the_ruleset(
         "CNI_PATH": str(our_bin),
     }
 
-    def run(command: str, *wrapper: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            ["ip", "netns", "exec", node, *wrapper, str(our_bin / kind)],
-            input=stdin,
-            env={**env, "CNI_COMMAND": command},
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-
+    run = plugin_runner(node, our_bin / kind, stdin, env, our_bin)
     # A clean ADD and DEL first: the tables and base chains they leave are the baseline.
     assert run("ADD").returncode == 0, run("ADD").stdout
     assert run("DEL").returncode == 0

@@ -1,31 +1,97 @@
 # SPDX-License-Identifier: Apache-2.0
 """Kill points injected with strace: an ADD is SIGKILLed at the N-th call of a system call,
-for N = 1, 2, ... until an ADD runs to its end without meeting an N-th call."""
+for N = 1, 2, ... until an ADD runs to its end without meeting an N-th call.
+
+A plugin exec'd as a launcher runs under strace. Served by the agent, the plugin runs in a
+pre-forked worker, so strace attaches to the agent's idle workers instead (each has its own
+count) and detaches once the ADD is over; a worker killed before it took the request makes
+the shim exec the launcher, which is one more kill point, not the end of the loop."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from tests.support.agent import SERVING, idle_workers
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
 def kill_at_each_point(run: Run, syscalls: tuple[str, ...], after: Callable[[str, int], None], most: int) -> int:
-    """Runs `run("ADD", *strace wrapper)` once per kill point of each syscall and `after(syscall,
-    n)` after each (the DEL and the comparison); returns how many ADDs were cut short. `most`
-    bounds N: an ADD that still meets a call there is a bug in the test, not a pass."""
+    """Runs `run("ADD", *strace options)` once per kill point of each syscall and
+    `after(syscall, n)` after each (the DEL and the comparison); returns how many ADDs were
+    cut short. `most` bounds N: an ADD that still meets a call there is a bug in the test,
+    not a pass. `run` puts `strace` and the options in front of the plugin, or hands them to
+    :func:`traced_workers`."""
     killed = 0
-    for syscall in syscalls:
-        for n in range(1, most + 1):
-            inject = f"inject={syscall}:signal=KILL:when={n}"
-            add = run("ADD", "strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject)
-            finished = add.returncode == 0
-            killed += not finished
-            after(syscall, n)
-            if finished:
-                break
-        else:
-            pytest.fail(f"ADD still meets a {syscall} call #{most}")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "strace.log"
+        for syscall in syscalls:
+            for n in range(1, most + 1):
+                inject = f"inject={syscall}:signal=KILL:when={n}"
+                log.write_text("")
+                run("ADD", "-f", "-q", "-o", str(log), "-e", f"trace={syscall}", "-e", inject)
+                cut = "killed by SIGKILL" in log.read_text()
+                killed += cut
+                after(syscall, n)
+                if not cut:
+                    break
+            else:
+                pytest.fail(f"ADD still meets a {syscall} call #{most}")
     return killed
+
+
+@contextlib.contextmanager
+def traced_workers(cni_path: Path, options: tuple[str, ...]) -> Iterator[None]:
+    """strace with `options` attached to the idle workers of the agent serving `cni_path`,
+    for the duration of the block."""
+    agent = SERVING[cni_path]
+    workers = idle_workers(agent, 2)
+    attach = [arg for pid in sorted(workers) for arg in ("-p", str(pid))]
+    tracer = subprocess.Popen(["strace", *options, *attach], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not all(_traced(pid) for pid in workers):
+            assert time.monotonic() < deadline, "strace did not attach"
+            time.sleep(0.01)
+        yield
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=10)
+
+
+def _traced(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in f)
+    except OSError:
+        return True  # gone: nothing left to attach to
+
+
+def plugin_runner(node: str, plugin: Path, stdin: bytes, env: dict[str, str], cni_path: Path) -> Run:
+    """`run(command, *strace options)`: the plugin in the node namespace with `stdin`, under
+    strace when options are given: as a wrapper for a launcher, attached to the agent's
+    workers for a shim."""
+
+    def run(command: str, *options: str) -> subprocess.CompletedProcess[bytes]:
+        def once(*wrapper: str) -> subprocess.CompletedProcess[bytes]:
+            return subprocess.run(
+                ["ip", "netns", "exec", node, *wrapper, str(plugin)],
+                input=stdin,
+                env={**env, "CNI_COMMAND": command},
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
+
+        if options and cni_path in SERVING:
+            with traced_workers(cni_path, options):
+                return once()
+        return once(*(("strace", *options) if options else ()))
+
+    return run

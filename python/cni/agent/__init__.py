@@ -25,14 +25,15 @@ DEFAULT_SOCKET = "/run/cni/agent/agent.sock"
 DEFAULT_WORKERS = 4
 
 
-def serve(socket_path: str = DEFAULT_SOCKET, workers: int = DEFAULT_WORKERS) -> int:
+def serve(socket_path: str = DEFAULT_SOCKET, workers: int = DEFAULT_WORKERS, verbose: bool = False) -> int:
     """Serves `socket_path` (or systemd's socket) in the foreground until SIGTERM, SIGINT or
-    SIGHUP; returns the exit status. What `cni agent` runs."""
+    SIGHUP; returns the exit status. What `cni agent` runs; `verbose` logs each request."""
     import os
 
     from cni import __version__
     from cni.agent import listener, pool, worker
 
+    pool.warm_imports()
     try:
         sock = listener.activated()
         lock = os.environ.pop(pool.REEXEC_LOCK, None)
@@ -44,6 +45,6 @@ def serve(socket_path: str = DEFAULT_SOCKET, workers: int = DEFAULT_WORKERS) -> 
     except listener.ListenerError as err:
         worker.log(str(err))
         return 1
-    pool.warm_imports()
+    workers_pool = pool.Pool(served, workers, verbose)
     worker.log(f"cni {__version__} serving {served.path} with {workers} idle workers")
-    return pool.Pool(served, workers).run()
+    return workers_pool.run()

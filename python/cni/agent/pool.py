@@ -21,6 +21,7 @@ import select
 import signal
 import struct
 import sys
+import time
 
 from cni.agent import worker
 from cni.agent.listener import SD_LISTEN_FDS_START, Listener
@@ -61,9 +62,10 @@ def package_identity() -> list[tuple[int, int, int, int]]:
 
 
 class Pool:
-    def __init__(self, listener: Listener, size: int) -> None:
+    def __init__(self, listener: Listener, size: int, verbose: bool = False) -> None:
         self.listener = listener
         self.size = size
+        self.verbose = verbose
         self.idle: set[int] = set()
         self.busy: set[int] = set()
         self.identity = package_identity()
@@ -71,12 +73,16 @@ class Pool:
         self.busy_r, self.busy_w = os.pipe2(os.O_CLOEXEC)
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.stopping = False
+        # Idle workers that die without serving (a broken installation, say) are replaced
+        # after a growing pause, not in a fork loop.
+        self.failures = 0
+        self.refill_at = 0.0
         listener.sock.setblocking(False)
-
-    def run(self) -> int:
         signal.set_wakeup_fd(self.wake_w)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, _note)
+
+    def run(self) -> int:
         poller = select.poll()
         poller.register(self.busy_r, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
@@ -85,7 +91,8 @@ class Pool:
         gc.freeze()
         self._fill(self.size)
         while not self.stopping:
-            for fd, _ in poller.poll():
+            pause = self.refill_at - time.monotonic()
+            for fd, _ in poller.poll(max(0, int(pause * 1000) + 1) if pause > 0 else None):
                 if fd == self.busy_r:
                     self._note_busy()
                 else:
@@ -94,8 +101,9 @@ class Pool:
                 break
             if package_identity() != self.identity:
                 self._reexec()
-            # Back to full once requests are over; meanwhile never empty.
-            self._fill(self.size if len(self.idle) + len(self.busy) < self.size else 1)
+            if time.monotonic() >= self.refill_at:
+                # Back to full once requests are over; meanwhile never empty.
+                self._fill(self.size if len(self.idle) + len(self.busy) < self.size else 1)
         worker.log(f"stopping; {len(self.busy)} request(s) still running finish on their own")
         os.close(self.alive_w)
         self.listener.close()
@@ -122,7 +130,7 @@ class Pool:
                 os.close(fd)
             if self.listener.lock_fd is not None:
                 os.close(self.listener.lock_fd)
-            code = worker.wait_and_serve(self.listener.sock, self.alive_r, self.busy_w)
+            code = worker.wait_and_serve(self.listener.sock, self.alive_r, self.busy_w, self.verbose)
         except BaseException as err:  # noqa: BLE001 - a worker never returns into the parent's loop
             worker.log(f"worker failed: {type(err).__name__}: {err}")
         os._exit(code)
@@ -132,6 +140,7 @@ class Pool:
         for (pid,) in struct.iter_unpack("i", data[: len(data) - len(data) % 4]):
             self.idle.discard(pid)
             self.busy.add(pid)
+            self.failures = 0
 
     def _on_signals(self) -> None:
         try:
@@ -152,6 +161,8 @@ class Pool:
                 return
             if pid in self.idle and not self.stopping:
                 worker.log(f"idle worker {pid} ended ({_describe(status)})")
+                self.failures += 1
+                self.refill_at = time.monotonic() + min(0.01 * 2**self.failures, 2.0)
             self.idle.discard(pid)
             self.busy.discard(pid)
 
@@ -159,6 +170,8 @@ class Pool:
         """Starts over as the package now installed, on the same socket and lock."""
         worker.log("the installed package changed: re-executing")
         sock_fd = self.listener.sock.fileno()
+        if self.listener.lock_fd == SD_LISTEN_FDS_START:
+            self.listener.lock_fd = os.dup(SD_LISTEN_FDS_START)  # out of the socket's way
         if sock_fd != SD_LISTEN_FDS_START:
             os.dup2(sock_fd, SD_LISTEN_FDS_START)  # inheritable
         else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -34,6 +35,7 @@ from cni.plugins import registry
 HEADER_LEN = 12
 FRAME_LEN = 8
 FDS = 7
+PROTOCOL = b"\x01\x00"
 REFUSED, EXIT = 2, 3
 BAD_REQUEST, VERSION, UNKNOWN_PLUGIN, CALLER, PRIVILEGES, NAMESPACES = 1, 2, 3, 4, 5, 6
 #: How long a connected shim may take to send its request.
@@ -57,7 +59,7 @@ def log(message: str) -> None:
         pass
 
 
-def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int) -> int:
+def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int, verbose: bool = False) -> int:
     """The worker's life: the exit status to leave with. Returns 0 without serving when the
     agent has gone away (its end of `alive_fd` closed) before a connection came."""
     rehearse()
@@ -83,7 +85,7 @@ def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int) -> int:
     listener.close()
     for fd in (alive_fd, busy_fd):
         os.close(fd)
-    return serve(conn)
+    return serve(conn, verbose)
 
 
 def rehearse() -> None:
@@ -98,16 +100,18 @@ def rehearse() -> None:
     native.warm_request(body[native.warm_header(body[:HEADER_LEN]) and HEADER_LEN :])
     _FRAME.unpack(_FRAME.pack(EXIT, 0))
     for mode, errors in (("r", "surrogateescape"), ("w", "surrogateescape"), ("w", "backslashreplace")):
-        open("/dev/null", mode, encoding="utf-8", errors=errors, closefd=True).close()  # noqa: SIM115
+        open("/dev/null", mode, encoding="utf-8", errors=errors, closefd=True).close()
     env = {"CNI_CONTAINERID": "rehearsal", "CNI_NETNS": "/nonexistent/rehearsal", "CNI_IFNAME": "eth0", "CNI_PATH": ""}
     for entry in registry.PLUGINS:
         conf = f'{{"cniVersion": "1.0.0", "name": "rehearsal", "type": "{entry.type}"}}'.encode()
         for command in ("VERSION", "ADD"):
             out = io.StringIO()
-            skel.run(entry.plugin(), env={**env, "CNI_COMMAND": command}, stdin=io.BytesIO(conf), stdout=out, stderr=out)
+            skel.run(
+                entry.plugin(), env={**env, "CNI_COMMAND": command}, stdin=io.BytesIO(conf), stdout=out, stderr=out
+            )
 
 
-def serve(conn: socket.socket) -> int:
+def serve(conn: socket.socket, verbose: bool = False) -> int:
     conn.settimeout(REQUEST_TIMEOUT)
     fds: list[int] = []
     try:
@@ -139,7 +143,14 @@ def serve(conn: socket.socket) -> int:
             except OSError:
                 pass
     os.umask(umask)
-    _install_environment(env, argv)
+    command = _install_environment(env, argv)
+    if verbose:
+        log(f"served {plugin.type} {command} for pid {_CRED.unpack(_peer(conn))[0]}")
+    if command == "DEL":
+        # What the plugin's DEL does first (skel), done before the first forwarded signal
+        # can arrive: a SIGTERM during DEL never cuts it short.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
     _install_stdio(fds[:3])
     conn.settimeout(None)
     native.warm_watch(conn.fileno())
@@ -152,44 +163,54 @@ def serve(conn: socket.socket) -> int:
     return code
 
 
+def _peer(conn: socket.socket) -> bytes:
+    return conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+
+
+Request = tuple[registry.Entry, list[bytes], list[bytes], int]
+
+
 def _receive(conn: socket.socket) -> tuple[registry.Entry, list[bytes], list[bytes], int, list[int]]:
-    pid, uid, _gid = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
+    """The checked request (plugin, argv, env, umask) and its descriptors, or Refused."""
+    pid, uid, _gid = _CRED.unpack(_peer(conn))
     data, fds, flags, _ = socket.recv_fds(conn, HEADER_LEN, FDS + 1, socket.MSG_CMSG_CLOEXEC)
+    if not data and not fds:
+        raise ConnectionResetError(f"pid {pid} hung up before sending a request")
     try:
-        if uid not in (0, os.geteuid()):
-            raise Refused(CALLER, f"pid {pid} runs as uid {uid}: only root and uid {os.geteuid()} are served")
-        _check_privileges(pid)
-        if len(fds) != FDS or flags & socket.MSG_CTRUNC:
-            raise Refused(BAD_REQUEST, f"pid {pid} sent {len(fds)} descriptors, not {FDS}")
-        while len(data) < HEADER_LEN:
-            more = conn.recv(HEADER_LEN - len(data))
-            if not more:
-                raise Refused(BAD_REQUEST, f"pid {pid} hung up inside the header")
-            data += more
-        try:
-            length = native.warm_header(data)
-        except CNIError as err:
-            raise Refused(_header_reason(data), f"pid {pid}: {err}") from None
-        body = _read_exactly(conn, length)
-        try:
-            version, name, _cwd, umask, argv, env = native.warm_request(body)
-        except CNIError as err:
-            raise Refused(BAD_REQUEST, f"pid {pid}: {err}") from None
-        if version.decode(errors="replace") != __version__:
-            raise Refused(VERSION, f"pid {pid} is cni {version!r}, this agent is {__version__}")
-        entry = registry.find(name.decode(errors="replace"))
-        if entry is None:
-            raise Refused(UNKNOWN_PLUGIN, f"pid {pid} asked for {name!r}, not a plugin of this package")
-        return entry, argv, env, umask, fds
+        entry, argv, env, umask = _check(conn, pid, uid, data, len(fds), flags)
     except BaseException:
         for fd in fds:
             os.close(fd)
         raise
+    return entry, argv, env, umask, fds
+
+
+def _check(conn: socket.socket, pid: int, uid: int, data: bytes, nfds: int, flags: int) -> Request:
+    if uid not in (0, os.geteuid()):
+        raise Refused(CALLER, f"pid {pid} runs as uid {uid}: only root and uid {os.geteuid()} are served")
+    _check_privileges(pid)
+    if nfds != FDS or flags & socket.MSG_CTRUNC:
+        raise Refused(BAD_REQUEST, f"pid {pid} sent {nfds} descriptors, not {FDS}")
+    data += _read_exactly(conn, HEADER_LEN - len(data))
+    try:
+        length = native.warm_header(data)
+    except CNIError as err:
+        raise Refused(_header_reason(data), f"pid {pid}: {err}") from None
+    try:
+        version, name, _cwd, umask, argv, env = native.warm_request(_read_exactly(conn, length))
+    except CNIError as err:
+        raise Refused(BAD_REQUEST, f"pid {pid}: {err}") from None
+    if version.decode(errors="replace") != __version__:
+        raise Refused(VERSION, f"pid {pid} is cni {version!r}, this agent is {__version__}")
+    entry = registry.find(name.decode(errors="replace"))
+    if entry is None:
+        raise Refused(UNKNOWN_PLUGIN, f"pid {pid} asked for {name!r}, not a plugin of this package")
+    return entry, argv, env, umask
 
 
 def _header_reason(header: bytes) -> int:
     """A header of another protocol version is a version refusal, anything else garbage."""
-    return VERSION if header[:4] == b"CNIW" else BAD_REQUEST
+    return VERSION if header[:4] == b"CNIW" and header[4:6] != PROTOCOL else BAD_REQUEST
 
 
 def _read_exactly(conn: socket.socket, length: int) -> bytes:
@@ -226,7 +247,8 @@ def _send(conn: socket.socket, kind: int, value: int) -> None:
     conn.sendall(_FRAME.pack(kind, value))
 
 
-def _install_environment(env: list[bytes], argv: list[bytes]) -> None:
+def _install_environment(env: list[bytes], argv: list[bytes]) -> str:
+    """Makes the caller's environment and argv this process's; returns CNI_COMMAND."""
     import posix
 
     pairs = dict(item.partition(b"=")[::2] for item in env if b"=" in item)
@@ -236,6 +258,7 @@ def _install_environment(env: list[bytes], argv: list[bytes]) -> None:
     posix.environ.clear()  # what the plugin path reads (cni._posix.environ)
     posix.environ.update(pairs)
     sys.argv = [os.fsdecode(a) for a in argv] or [""]
+    return pairs.get(b"CNI_COMMAND", b"").decode(errors="replace")
 
 
 def _install_stdio(fds: list[int]) -> None:
