@@ -59,9 +59,18 @@ test: system-deps build ## everything: Rust unit tests, then the whole pytest su
 test-rust: ## Rust unit tests only (no Python)
 	cargo test -p cni-core
 
+.PHONY: bench-run
+bench-run: build ## run the benchmarks in benches/ into .benchmarks/latest.json
+	mkdir -p .benchmarks
+	$(PY) -m pytest benches --benchmark-enable -p no:cacheprovider --benchmark-json=.benchmarks/latest.json
+
 .PHONY: bench
-bench: build ## run the benchmarks in benches/
-	$(PY) -m pytest benches --benchmark-enable -p no:cacheprovider
+bench: bench-run ## run the benchmarks; fail on a regression against benches/baseline.json
+	$(PY) benches/compare.py
+
+.PHONY: bench-save
+bench-save: bench-run ## run the benchmarks and record them as the new baseline
+	$(PY) benches/compare.py --save
 
 .PHONY: lint
 lint: build ## ruff, mypy, stubtest of cni._native, rustfmt --check, clippy -D warnings

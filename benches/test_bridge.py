@@ -3,6 +3,7 @@
 
 A node namespace already holds 20 or 300 attached pods; then one more pod is added and
 deleted, timed (each round: ADD after an untimed DEL, or DEL after an untimed ADD).
+`ours` execs our launchers, `ours-agent` our shims with the agent running, and
 `ours-ipam-exec` is ours with host-local exec'd rather than run in-process.
 
     .venv/bin/python -m pytest benches/test_bridge.py --benchmark-enable
@@ -47,7 +48,7 @@ def exec_only_plugins(our_bin: Path, directory: Path) -> Path:
 
 @pytest.mark.parametrize("verb", ["add", "del"])
 @pytest.mark.parametrize("pods", [20, 300])
-@pytest.mark.parametrize("implementation", ["ours", "ours-ipam-exec", "reference"])
+@pytest.mark.parametrize("implementation", ["ours", "ours-agent", "ours-ipam-exec", "reference"])
 def test_bridge_host_local(
     benchmark: BenchmarkFixture,
     tmp_path: Path,
@@ -57,6 +58,7 @@ def test_bridge_host_local(
     implementation: str,
     pods: int,
     verb: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     if implementation == "reference" and not (REFERENCE_PLUGINS / "bridge").exists():
         pytest.skip("needs containernetworking-plugins")
@@ -65,6 +67,8 @@ def test_bridge_host_local(
         plugins = REFERENCE_PLUGINS
     elif implementation == "ours-ipam-exec":
         plugins = exec_only_plugins(our_bin, tmp_path / "exec-only")
+    elif implementation == "ours-agent":
+        plugins = request.getfixturevalue("agent_bin")
     else:
         plugins = our_bin
     world = World("bench", tmp_path, make_netns, CONFLIST, plugins, pods=pods + 1)

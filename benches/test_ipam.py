@@ -112,16 +112,21 @@ def exec_plugin(plugin: Path, command: str, conf: bytes) -> None:
     assert out.returncode == 0, out.stdout
 
 
-IMPLEMENTATIONS = ["ours", "reference"]
+IMPLEMENTATIONS = ["ours", "ours-agent", "reference"]
 COUNTS = [0, 1000, 10_000]
 
 
 @pytest.fixture
 def host_local(request: pytest.FixtureRequest, our_bin: Path) -> Path:
+    """`ours` is the launcher a runtime would exec without the warm path, `ours-agent` the
+    shim served by a running agent."""
     if request.param == "reference":
         if not REFERENCE_HOST_LOCAL.exists():
             pytest.skip("needs containernetworking-plugins")
         return REFERENCE_HOST_LOCAL
+    if request.param == "ours-agent":
+        shims: Path = request.getfixturevalue("agent_bin")
+        return shims / "host-local"
     return our_bin / "host-local"
 
 
@@ -140,7 +145,7 @@ def conf_for(data_dir: Path) -> bytes:
 @pytest.mark.parametrize("host_local", IMPLEMENTATIONS, indirect=True)
 def test_host_local(benchmark: BenchmarkFixture, host_local: Path, count: int, verb: str, tmp_path: Path) -> None:
     """One ADD (after an untimed DEL) or one DEL (after an untimed ADD), as a process."""
-    benchmark.group = f"host-local {verb}"
+    benchmark.group = f"host-local {verb} at {count}"
     populate(tmp_path, count)
     conf = conf_for(tmp_path)
     undo = "DEL" if verb == "ADD" else "ADD"

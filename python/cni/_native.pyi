@@ -509,3 +509,25 @@ def isolation_iptables(saved: str, bridge: str, isolated: bool) -> str:
 
 def conntrack_flush_udp_ports(ports: list[int]) -> int:
     """Deletes conntrack entries of UDP connections to these ports; returns how many."""
+
+# The warm plugin path (cni_core::warm): the agent's side of the shim's protocol.
+
+def warm_header(header: bytes) -> int:
+    """The body length a 12-byte request header announces; DecodingFailure if it is not one."""
+
+def warm_request(body: bytes) -> tuple[bytes, bytes, bytes, int, list[bytes], list[bytes]]:
+    """A request body: (version, plugin, cwd, umask, argv, env); DecodingFailure if malformed."""
+
+def warm_encode(
+    version: bytes, plugin: bytes, cwd: bytes, umask: int, argv: list[bytes], env: list[bytes]
+) -> bytes:
+    """A request as the shim sends it (header and body)."""
+
+def warm_watch(conn_fd: int) -> None:
+    """Starts the worker's watcher thread: forwarded signals raised here, a hang-up kills."""
+
+def warm_finished() -> None:
+    """The plugin is done: the shim's hanging up no longer kills this process."""
+
+def enter_namespaces(net_fd: int, mnt_fd: int) -> None:
+    """Moves this (single-threaded) process into these network and mount namespaces."""

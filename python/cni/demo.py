@@ -4,8 +4,11 @@
 Everything happens in namespaces the demo creates: a "node" namespace where the bridge and
 the IPAM store live, and one namespace per pod. The runtime library and the plugins run
 inside the node namespace (`ip netns exec`), so the machine's own network is never
-touched. Pings go only between those namespaces. On exit, or on Ctrl-C, everything is
-removed; `--keep` leaves it for exploring and prints how to clean up.
+touched. Pings go only between those namespaces. The pods are attached and detached once
+through the shims without an agent (each execs its Python launcher), then again with a
+`cni agent` running in a namespace of its own, and each pod's ADD and DEL times are shown
+side by side. On exit, or on Ctrl-C, everything is removed; `--keep` leaves the pods for
+exploring and prints how to clean up.
 """
 
 from __future__ import annotations
@@ -63,17 +66,20 @@ class Demo:
         self.node = f"cni-demo-node-{tag}"
         self.pods = [f"cni-demo-pod{n}-{tag}" for n in range(1, PODS + 1)]
         self.root = tempfile.mkdtemp(prefix="cni-demo-")
+        self.agent_ns = f"cni-demo-agent-{tag}"
+        self.socket = os.path.join(self.root, "agent", "agent.sock")
+        self.agent: subprocess.Popen[bytes] | None = None
         self.made: list[str] = []
 
     def setup(self) -> None:
         from cni.install import install
 
-        for name in [self.node, *self.pods]:
+        for name in [self.node, *self.pods, self.agent_ns]:
             _run(["ip", "netns", "add", name])
             self.made.append(name)
         for name in self.pods:
             _run(["ip", "-n", name, "link", "set", "lo", "up"])
-        install(os.path.join(self.root, "bin"))
+        install(os.path.join(self.root, "bin"), agent_socket=self.socket)
         os.makedirs(os.path.join(self.root, "net.d"))
         with open(os.path.join(self.root, "net.d", "10-cni-demo.conflist"), "w") as f:
             f.write(dumps(network_config(os.path.join(self.root, "ipam")), 2))
@@ -90,14 +96,53 @@ class Demo:
         reports: list[dict[str, Any]] = json.loads(out.stdout)
         return reports
 
+    def start_agent(self) -> None:
+        """`cni agent` in a namespace of its own, for the demo's shims; stopped by pid."""
+        os.makedirs(os.path.dirname(self.socket), mode=0o700)
+        log = os.path.join(self.root, "agent.log")
+        with open(log, "wb") as out:
+            self.agent = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.agent_ns,
+                    sys.executable,
+                    "-m",
+                    "cni.cli",
+                    "agent",
+                    "--socket",
+                    self.socket,
+                ],
+                stdout=out,
+                stderr=out,
+            )
+        deadline = time.monotonic() + 30
+        while b" serving " not in open(log, "rb").read():  # noqa: SIM115 - read in one go
+            if self.agent.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the agent did not start: {open(log).read().strip()}")  # noqa: SIM115
+            time.sleep(0.05)
+
+    def stop_agent(self) -> None:
+        if self.agent is not None and self.agent.poll() is None:
+            self.agent.terminate()
+            try:
+                self.agent.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.agent.kill()
+                self.agent.wait(timeout=10)
+        self.agent = None
+
     def cleanup(self) -> None:
+        self.stop_agent()
         for name in reversed(self.made):
             _run(["ip", "netns", "del", name], check=False)
         self.made.clear()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def cleanup_commands(self) -> list[str]:
-        return [f"ip netns del {name}" for name in [*self.pods, self.node]] + [f"rm -rf {self.root}"]
+        names = [*self.pods, self.node, self.agent_ns]
+        return [f"ip netns del {name}" for name in names] + [f"rm -rf {self.root}"]
 
 
 def _ping(pod: str, target: str) -> bool:
@@ -115,8 +160,13 @@ def _table(rows: list[list[str]]) -> str:
 def _attach_show_detach(demo: Demo, keep: bool) -> bool:
     """The demo proper; returns whether every ping passed."""
     demo.setup()
-    print(f"node namespace {demo.node}; pods {', '.join(demo.pods)}\n")
-    rows = [["pod", "interface", "address", "gateway", "routes", "ADD ms"]]
+    print(f"node namespace {demo.node}; pods {', '.join(demo.pods)}")
+    # Once without the agent (each shim execs its Python launcher), once with it.
+    cold_add = {r["pod"]: r["ms"] for r in demo.in_node("attach")}
+    cold_del = {r["pod"]: r["ms"] for r in demo.in_node("detach")}
+    demo.start_agent()
+    print(f"warm agent in namespace {demo.agent_ns} (pid {demo.agent.pid if demo.agent else '-'})\n")
+    rows = [["pod", "interface", "address", "gateway", "routes", "ADD ms: launcher", "agent"]]
     addresses = {}
     for report in demo.in_node("attach"):
         pod, result = report["pod"], report["result"]
@@ -124,7 +174,8 @@ def _attach_show_detach(demo: Demo, keep: bool) -> bool:
         addresses[pod] = ip["address"].split("/")[0]
         routes = ", ".join(f"{r['dst']} via {r.get('gw', '-')}" for r in result.get("routes", []))
         iface = result["interfaces"][ip.get("interface", 0)]["name"]
-        rows.append([pod, iface, ip["address"], ip.get("gateway", ""), routes, f"{report['ms']:.0f}"])
+        row = [pod, iface, ip["address"], ip.get("gateway", ""), routes, f"{cold_add[pod]:.0f}", f"{report['ms']:.0f}"]
+        rows.append(row)
     print(_table(rows))
     print("\nconnectivity (ping -c 1 -W 1):")
     ok = True
@@ -136,14 +187,17 @@ def _attach_show_detach(demo: Demo, keep: bool) -> bool:
         print(f"  {source} -> {target} ({address}): {'ok' if passed else 'FAILED'}")
     if keep:
         print(
-            "\n--keep: the pods stay. Explore with e.g.\n"
+            "\n--keep: the pods stay (the agent is stopped; the shims run the launchers). Explore with e.g.\n"
             f"  ip netns exec {demo.pods[0]} ip addr\n  ip netns exec {demo.pods[0]} ping {GATEWAY}\n"
             "Clean up with:\n  " + "\n  ".join(demo.cleanup_commands())
         )
+        demo.stop_agent()
         demo.made.clear()
         return ok
-    times = ", ".join(f"{r['ms']:.0f} ms" for r in demo.in_node("detach"))
-    print(f"\ndetached all pods (DEL: {times})")
+    warm_del = {r["pod"]: r["ms"] for r in demo.in_node("detach")}
+    print("\ndetached all pods; DEL ms (launcher / agent):")
+    for pod in demo.pods:
+        print(f"  {pod}: {cold_del[pod]:.0f} / {warm_del[pod]:.0f}")
     return ok
 
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.agent import Agent, children, request_bytes, start_agent
-from tests.support.env import cni_env
-from tests.support.observe import iptables, kernel, nftables
 
 import cni
 from cni.install import install, write_units
+from tests.support.agent import Agent, children, request_bytes, start_agent
+from tests.support.env import cni_env
+from tests.support.observe import iptables, kernel, nftables
 
 pytestmark = pytest.mark.netns
 
@@ -370,7 +370,18 @@ def test_the_socket_is_private_and_one_agent_holds_it(tmp_path: Path, agent_ns: 
     loose.mkdir(mode=0o755)
     os.chmod(loose, 0o755)
     refused = subprocess.run(
-        ["ip", "netns", "exec", agent_ns, sys.executable, "-m", "cni.cli", "agent", "--socket", str(loose / "agent.sock")],
+        [
+            "ip",
+            "netns",
+            "exec",
+            agent_ns,
+            sys.executable,
+            "-m",
+            "cni.cli",
+            "agent",
+            "--socket",
+            str(loose / "agent.sock"),
+        ],
         capture_output=True,
         timeout=30,
         check=False,
@@ -382,8 +393,8 @@ def test_the_socket_is_private_and_one_agent_holds_it(tmp_path: Path, agent_ns: 
 def test_an_agent_whose_package_changed_reexecutes_and_refuses_the_old_shims(tmp_path: Path, agent_ns: str) -> None:
     """The agent runs from a copy of the package; the copy is upgraded under it."""
     site = tmp_path / "site"
-    shutil.copytree(Path(cni.__file__).parent, site / "cni", ignore=shutil.ignore_patterns("__pycache__"))
-    deps = Path(__import__("pydantic").__file__).parent.parent
+    shutil.copytree(Path(str(cni.__file__)).parent, site / "cni", ignore=shutil.ignore_patterns("__pycache__"))
+    deps = Path(str(__import__("pydantic").__file__)).parent.parent
     env = {**os.environ, "PYTHONPATH": f"{site}:{deps}"}
     sock = tmp_path / "copy" / "agent.sock"
     shims = tmp_path / "bin"

@@ -30,7 +30,12 @@ def test_demo_attaches_pings_and_cleans_up() -> None:
     assert out.stdout.count(": ok") == 9, out.stdout  # 6 pod-to-pod and 3 pod-to-gateway pings
     assert "10.123.0.2/24" in out.stdout
     assert "detached all pods" in out.stdout
+    # Each pod's ADD and DEL times without and with the agent, which is gone afterwards.
+    assert "ADD ms: launcher  agent" in out.stdout
+    assert "DEL ms (launcher / agent)" in out.stdout
     assert demo_namespaces() == before
+    agents = subprocess.run(["pgrep", "-f", "cni.cli agent --socket /tmp/cni-demo-"], capture_output=True, check=False)
+    assert agents.stdout == b""
 
 
 def test_demo_interrupted_leaves_nothing() -> None:
@@ -39,7 +44,7 @@ def test_demo_interrupted_leaves_nothing() -> None:
         [sys.executable, "-m", "cni.cli", "demo"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 30
-    while len(demo_namespaces()) < len(before) + 4 and time.monotonic() < deadline:
+    while len(demo_namespaces()) < len(before) + 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
@@ -55,7 +60,7 @@ def test_demo_keep_prints_how_to_clean_up() -> None:
     try:
         assert out.returncode == 0, out.stdout + out.stderr
         kept = sorted(set(demo_namespaces()) - set(before))
-        assert len(kept) == 4
+        assert len(kept) == 5  # the node, three pods and the agent's
         commands = [
             line.strip() for line in out.stdout.splitlines() if line.strip().startswith(("ip netns del", "rm -rf"))
         ]

@@ -46,15 +46,32 @@ class Agent:
                 self.proc.wait(timeout=10)
 
 
+def _sockets(pid: int) -> set[str]:
+    found = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:"):
+                found.add(target)
+    except OSError:
+        pass
+    return found
+
+
 def idle_workers(agent: Agent, count: int, timeout: float = 10.0) -> set[int]:
-    """The agent's workers once `count` of them wait (a pool at rest)."""
+    """The agent's workers once the pool is at rest: `count` workers, each still holding the
+    listening socket (a busy one has closed it), and no busy one left."""
     deadline = time.monotonic() + timeout
+    listener = _sockets(agent.pid)
     while time.monotonic() < deadline:
         found = agent.workers()
-        if len(found) == count:
+        if len(found) == count and all(listener & _sockets(pid) for pid in found):
             return found
         time.sleep(0.02)
-    raise RuntimeError(f"the agent has {len(agent.workers())} workers, not {count}")
+    raise RuntimeError(f"the agent's pool is not at rest: workers {sorted(agent.workers())}")
 
 
 def children(pid: int) -> set[int]:

@@ -61,7 +61,9 @@ def traced_workers(cni_path: Path, options: tuple[str, ...]) -> Iterator[None]:
             time.sleep(0.01)
         yield
     finally:
-        tracer.terminate()
+        # SIGKILL, not SIGTERM: strace 6.1 can hang detaching from a worker that exited
+        # meanwhile; when the tracer dies the kernel detaches its tracees itself.
+        tracer.kill()
         tracer.wait(timeout=10)
 
 

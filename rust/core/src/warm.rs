@@ -109,6 +109,9 @@ impl std::fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// The body length a header announces, once magic, protocol and size are checked.
+///
+/// # Errors
+/// A short header, another magic or protocol, or a body larger than [`MAX_BODY`].
 pub fn decode_header(header: &[u8]) -> Result<u32, DecodeError> {
     if header.len() < HEADER_LEN {
         return Err(DecodeError::Truncated);
@@ -151,6 +154,9 @@ impl Request {
     }
 
     /// A body as [`decode_header`] announced it.
+    ///
+    /// # Errors
+    /// A body that ends inside a field, or goes on after the last.
     pub fn decode_body(body: &[u8]) -> Result<Self, DecodeError> {
         let mut reader = Reader { rest: body };
         let version = reader.bytes()?;
@@ -162,7 +168,14 @@ impl Request {
         if !reader.rest.is_empty() {
             return Err(DecodeError::TrailingBytes(reader.rest.len()));
         }
-        Ok(Self { version, plugin, cwd, umask, argv, env })
+        Ok(Self {
+            version,
+            plugin,
+            cwd,
+            umask,
+            argv,
+            env,
+        })
     }
 }
 
@@ -186,33 +199,45 @@ static FINISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// (SIGTERM, SIGINT, SIGHUP) in this process, and kills this process when the shim hangs up
 /// before [`finished`] (a runtime SIGKILLed it on a timeout: the operation must die with it,
 /// or the runtime's DEL would race it). A plain OS thread: it needs no interpreter.
+///
+/// # Errors
+/// The thread could not be started.
 pub fn watch(conn: std::os::fd::RawFd) -> std::io::Result<()> {
-    std::thread::Builder::new().name("cni-agent-watch".into()).stack_size(64 * 1024).spawn(move || {
-        let mut frame = [0u8; FRAME_LEN];
-        loop {
-            let mut got = 0;
-            while got < FRAME_LEN {
-                // SAFETY: reading into the rest of a live buffer from a descriptor the worker
-                // keeps open until it exits.
-                let n = unsafe { libc::read(conn, frame[got..].as_mut_ptr().cast(), FRAME_LEN - got) };
-                match n {
-                    n if n > 0 => got += n.unsigned_abs(),
-                    n if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-                    _ => {
-                        if !FINISHED.load(std::sync::atomic::Ordering::SeqCst) {
-                            // SAFETY: killing ourselves.
-                            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    std::thread::Builder::new()
+        .name("cni-agent-watch".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut frame = [0u8; FRAME_LEN];
+            loop {
+                let mut got = 0;
+                while got < FRAME_LEN {
+                    // SAFETY: reading into the rest of a live buffer from a descriptor the worker
+                    // keeps open until it exits.
+                    let n = unsafe {
+                        libc::read(conn, frame[got..].as_mut_ptr().cast(), FRAME_LEN - got)
+                    };
+                    match n {
+                        n if n > 0 => got += n.unsigned_abs(),
+                        n if n < 0
+                            && std::io::Error::last_os_error().kind()
+                                == std::io::ErrorKind::Interrupted => {}
+                        _ => {
+                            if !FINISHED.load(std::sync::atomic::Ordering::SeqCst) {
+                                // SAFETY: killing ourselves.
+                                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+                            }
+                            return;
                         }
-                        return;
                     }
                 }
+                if let (SIGNAL, signum @ (libc::SIGTERM | libc::SIGINT | libc::SIGHUP)) =
+                    decode_frame(frame)
+                {
+                    // SAFETY: delivering a forwarded signal to ourselves, as if sent to the plugin.
+                    unsafe { libc::kill(libc::getpid(), signum) };
+                }
             }
-            if let (SIGNAL, signum @ (libc::SIGTERM | libc::SIGINT | libc::SIGHUP)) = decode_frame(frame) {
-                // SAFETY: delivering a forwarded signal to ourselves, as if sent to the plugin.
-                unsafe { libc::kill(libc::getpid(), signum) };
-            }
-        }
-    })?;
+        })?;
     Ok(())
 }
 
@@ -287,7 +312,10 @@ mod tests {
         let bytes = sample().encode();
         let len = decode_header(&bytes).unwrap() as usize;
         assert_eq!(len, bytes.len() - HEADER_LEN);
-        assert_eq!(Request::decode_body(&bytes[HEADER_LEN..]).unwrap(), sample());
+        assert_eq!(
+            Request::decode_body(&bytes[HEADER_LEN..]).unwrap(),
+            sample()
+        );
     }
 
     #[test]
@@ -295,11 +323,18 @@ mod tests {
         let bytes = sample().encode();
         let body = &bytes[HEADER_LEN..];
         for cut in 0..body.len() {
-            assert_eq!(Request::decode_body(&body[..cut]), Err(DecodeError::Truncated), "{cut}");
+            assert_eq!(
+                Request::decode_body(&body[..cut]),
+                Err(DecodeError::Truncated),
+                "{cut}"
+            );
         }
         let mut longer = body.to_vec();
         longer.push(0);
-        assert_eq!(Request::decode_body(&longer), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            Request::decode_body(&longer),
+            Err(DecodeError::TrailingBytes(1))
+        );
     }
 
     #[test]
@@ -312,7 +347,10 @@ mod tests {
         assert_eq!(decode_header(&bytes), Err(DecodeError::BadMagic));
         let mut big = sample().encode();
         big[8..12].copy_from_slice(&(MAX_BODY + 1).to_le_bytes());
-        assert_eq!(decode_header(&big), Err(DecodeError::TooLarge(MAX_BODY + 1)));
+        assert_eq!(
+            decode_header(&big),
+            Err(DecodeError::TooLarge(MAX_BODY + 1))
+        );
     }
 
     #[test]
@@ -329,7 +367,10 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         assert_eq!(decode_frame(encode_frame(EXIT, -3)), (EXIT, -3));
-        assert_eq!(Refusal::from_code(Refusal::Privileges as i32), Some(Refusal::Privileges));
+        assert_eq!(
+            Refusal::from_code(Refusal::Privileges as i32),
+            Some(Refusal::Privileges)
+        );
         assert_eq!(Refusal::from_code(0), None);
     }
 }

@@ -44,16 +44,23 @@ pub fn warm_request<'py>(
 
 /// A request as the shim sends it (for tests and tools that speak to an agent).
 #[pyfunction]
-pub fn warm_encode<'py>(
-    py: Python<'py>,
+pub fn warm_encode(
+    py: Python<'_>,
     version: Vec<u8>,
     plugin: Vec<u8>,
     cwd: Vec<u8>,
     umask: u32,
     argv: Vec<Vec<u8>>,
     env: Vec<Vec<u8>>,
-) -> Bound<'py, PyBytes> {
-    let request = Request { version, plugin, cwd, umask, argv, env };
+) -> Bound<'_, PyBytes> {
+    let request = Request {
+        version,
+        plugin,
+        cwd,
+        umask,
+        argv,
+        env,
+    };
     PyBytes::new(py, &request.encode())
 }
 
@@ -73,11 +80,17 @@ pub fn warm_finished() {
 /// The mount namespace can only be entered by a single-threaded process: call it first.
 #[pyfunction]
 pub fn enter_namespaces(net_fd: RawFd, mnt_fd: RawFd) -> Result<()> {
-    for (fd, kind, what) in [(net_fd, libc::CLONE_NEWNET, "network"), (mnt_fd, libc::CLONE_NEWNS, "mount")] {
+    for (fd, kind, what) in [
+        (net_fd, libc::CLONE_NEWNET, "network"),
+        (mnt_fd, libc::CLONE_NEWNS, "mount"),
+    ] {
         // SAFETY: setns only reads the descriptor; a bad one is an error, not UB.
         if unsafe { libc::setns(fd, kind) } != 0 {
             let err = std::io::Error::last_os_error();
-            return Err(Error::io(&format!("enter the caller's {what} namespace"), &err));
+            return Err(Error::io(
+                &format!("enter the caller's {what} namespace"),
+                &err,
+            ));
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cni_core::json::{self, Value};
 use cni_core::warm;
 
 /// Where the agent listens unless the installation's `.cni-shim.conf` says otherwise.
@@ -32,7 +33,7 @@ const CONF: &str = ".cni-shim.conf";
 /// The Python launchers, one per plugin name, beside the shims.
 const LAUNCHERS: &str = ".cni-launchers";
 /// Go's skel answers failures it cannot classify with code 999 ("internal").
-const INTERNAL: u32 = 999;
+const INTERNAL: u64 = 999;
 
 struct Settings {
     socket: PathBuf,
@@ -52,7 +53,10 @@ fn main() {
     let exe = std::fs::read_link("/proc/self/exe")
         .unwrap_or_else(|_| PathBuf::from(argv.first().cloned().unwrap_or_default()));
     let dir = exe.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let name = exe.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+    let name = exe
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
     let settings = read_settings(&dir.join(CONF));
 
     let Ok((old_mask, signals)) = sys::block_forwarded() else {
@@ -69,13 +73,21 @@ fn main() {
 }
 
 fn read_settings(path: &Path) -> Settings {
-    let mut settings = Settings { socket: PathBuf::from(DEFAULT_SOCKET), timeout_ms: DEFAULT_TIMEOUT_MS };
-    let Ok(text) = std::fs::read(path) else { return settings };
+    let mut settings = Settings {
+        socket: PathBuf::from(DEFAULT_SOCKET),
+        timeout_ms: DEFAULT_TIMEOUT_MS,
+    };
+    let Ok(text) = std::fs::read(path) else {
+        return settings;
+    };
     for line in text.split(|&b| b == b'\n') {
         if let Some(value) = line.strip_prefix(b"socket=") {
             settings.socket = PathBuf::from(OsString::from_vec(value.to_vec()));
         } else if let Some(value) = line.strip_prefix(b"timeout_ms=") {
-            if let Some(ms) = std::str::from_utf8(value).ok().and_then(|v| v.trim().parse().ok()) {
+            if let Some(ms) = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+            {
                 settings.timeout_ms = ms;
             }
         }
@@ -86,7 +98,9 @@ fn read_settings(path: &Path) -> Settings {
 /// One invocation through the agent, or [`Outcome::Fallback`] whenever it did not start
 /// there (nothing has run yet then).
 fn serve(settings: &Settings, name: &[u8], argv: &[OsString], signals: &OwnedFd) -> Outcome {
-    let Ok(stream) = UnixStream::connect(&settings.socket) else { return Outcome::Fallback };
+    let Ok(stream) = UnixStream::connect(&settings.socket) else {
+        return Outcome::Fallback;
+    };
     // An agent of another user would be handed root's namespaces: only root's or our own.
     match sys::peer_uid(&stream) {
         Ok(uid) if uid == 0 || uid == sys::geteuid() => {}
@@ -106,7 +120,9 @@ fn serve(settings: &Settings, name: &[u8], argv: &[OsString], signals: &OwnedFd)
     let request = warm::Request {
         version: env!("CARGO_PKG_VERSION").as_bytes().to_vec(),
         plugin: name.to_vec(),
-        cwd: std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_default(),
+        cwd: std::env::current_dir()
+            .map(|p| p.into_os_string().into_vec())
+            .unwrap_or_default(),
         umask: sys::umask(),
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         env: std::env::vars_os()
@@ -118,7 +134,15 @@ fn serve(settings: &Settings, name: &[u8], argv: &[OsString], signals: &OwnedFd)
             })
             .collect(),
     };
-    let fds = [0, 1, 2, net.as_raw_fd(), mnt.as_raw_fd(), cwd.as_raw_fd(), token.as_raw_fd()];
+    let fds = [
+        0,
+        1,
+        2,
+        net.as_raw_fd(),
+        mnt.as_raw_fd(),
+        cwd.as_raw_fd(),
+        token.as_raw_fd(),
+    ];
     let timeout = Duration::from_millis(u64::try_from(settings.timeout_ms.max(1)).unwrap_or(1));
     if stream.set_write_timeout(Some(timeout)).is_err()
         || sys::send_with_fds(&stream, &request.encode(), &fds).is_err()
@@ -145,7 +169,9 @@ fn supervise(stream: &UnixStream, signals: &OwnedFd, token: &OwnedFd, timeout_ms
     let mut forwarded = None;
     let mut wait = timeout_ms.max(1);
     loop {
-        let Ok((from_agent, signalled)) = sys::poll2(stream.as_raw_fd(), Some(signals.as_raw_fd()), wait) else {
+        let Ok((from_agent, signalled)) =
+            sys::poll2(stream.as_raw_fd(), Some(signals.as_raw_fd()), wait)
+        else {
             return give_up(token, || worker_lost(forwarded));
         };
         if !from_agent && !signalled {
@@ -179,7 +205,10 @@ fn worker_lost(forwarded: Option<i32>) -> Outcome {
     if let Some(signum) = forwarded {
         return Outcome::Signal(signum);
     }
-    let _ = writeln!(std::io::stderr(), "cni-shim: the agent's worker ended without an exit status");
+    let _ = writeln!(
+        std::io::stderr(),
+        "cni-shim: the agent's worker ended without an exit status"
+    );
     Outcome::Exit(1)
 }
 
@@ -199,26 +228,18 @@ fn fall_back(dir: &Path, name: &[u8], argv: &[OsString], old_mask: Option<&libc:
     let launcher = dir.join(LAUNCHERS).join(OsString::from_vec(name.to_vec()));
     let err = sys::exec(&launcher, argv);
     // The spec's error JSON, so a runtime sees why rather than an empty answer.
-    let msg = format!("cni-shim: cannot exec {}: {err}", launcher.display());
-    let _ = writeln!(
-        std::io::stdout(),
-        "{{\"code\": {INTERNAL}, \"msg\": {}}}",
-        json_string(&msg)
-    );
-    std::process::exit(1)
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
+    let error = Value::Object(vec![
+        ("code".into(), Value::UInt(INTERNAL)),
+        (
+            "msg".into(),
+            Value::Str(format!(
+                "cni-shim: cannot exec {}: {err}",
+                launcher.display()
+            )),
+        ),
+    ]);
+    if let Ok(text) = json::to_string(&error, Some(4)) {
+        let _ = writeln!(std::io::stdout(), "{text}");
     }
-    out.push('"');
-    out
+    std::process::exit(1)
 }

@@ -28,14 +28,18 @@ pub fn block_forwarded() -> io::Result<(libc::sigset_t, OwnedFd)> {
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointers to the sets above, on this single-threaded process.
     unsafe {
-        libc::sigemptyset(&mut set);
+        libc::sigemptyset(&raw mut set);
         for signum in FORWARDED {
-            libc::sigaddset(&mut set, signum);
+            libc::sigaddset(&raw mut set, signum);
         }
-        check(libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old))?;
+        check(libc::sigprocmask(
+            libc::SIG_BLOCK,
+            &raw const set,
+            &raw mut old,
+        ))?;
     }
     // SAFETY: a new descriptor is returned, which we own.
-    let fd = check(unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) })?;
+    let fd = check(unsafe { libc::signalfd(-1, &raw const set, libc::SFD_CLOEXEC) })?;
     // SAFETY: fd was just created and is owned by nothing else.
     Ok((old, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
@@ -62,9 +66,9 @@ pub fn die_by(signum: i32, old: &libc::sigset_t) -> ! {
         libc::signal(signum, libc::SIG_DFL);
         restore_mask(old);
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, signum);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, signum);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut());
         libc::raise(signum);
     }
     std::process::exit(128 + signum)
@@ -81,7 +85,7 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
             libc::SOL_SOCKET,
             libc::SO_PEERCRED,
             std::ptr::addr_of_mut!(cred).cast(),
-            &mut len,
+            &raw mut len,
         )
     })?;
     Ok(cred.uid)
@@ -144,28 +148,38 @@ pub fn send_with_fds(stream: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Res
     // SAFETY: CMSG_SPACE is a pure computation.
     let space = unsafe { libc::CMSG_SPACE(u32::try_from(fd_bytes).unwrap_or(0)) } as usize;
     let mut control = vec![0u8; space];
-    let mut iov = libc::iovec { iov_base: data.as_ptr().cast_mut().cast(), iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
     // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space;
     // SAFETY: the control buffer is CMSG_SPACE(fd_bytes) long, so the first header and
     // its data fit; the fds are copied into it.
     let sent = unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        let cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(u32::try_from(fd_bytes).unwrap_or(0)) as usize;
         std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), fd_bytes);
-        libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
+        libc::sendmsg(stream.as_raw_fd(), &raw const msg, libc::MSG_NOSIGNAL)
     };
     let sent = usize::try_from(sent).map_err(|_| io::Error::last_os_error())?;
     let mut rest = &data[sent..];
     while !rest.is_empty() {
         // SAFETY: writing from a live slice.
-        let n = unsafe { libc::send(stream.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
+        let n = unsafe {
+            libc::send(
+                stream.as_raw_fd(),
+                rest.as_ptr().cast(),
+                rest.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
         let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
         rest = &rest[n..];
     }
@@ -175,7 +189,14 @@ pub fn send_with_fds(stream: &UnixStream, data: &[u8], fds: &[RawFd]) -> io::Res
 /// Sends one frame; a peer that is gone is not an error worth more than dropping it.
 pub fn send(stream: &UnixStream, data: &[u8]) -> io::Result<()> {
     // SAFETY: writing from a live slice; MSG_NOSIGNAL keeps a gone peer from raising SIGPIPE.
-    let n = unsafe { libc::send(stream.as_raw_fd(), data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+    let n = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
     match usize::try_from(n) {
         Ok(n) if n == data.len() => Ok(()),
         Ok(_) => Err(io::Error::from(io::ErrorKind::WriteZero)),
@@ -186,8 +207,16 @@ pub fn send(stream: &UnixStream, data: &[u8]) -> io::Result<()> {
 /// Readiness of two descriptors, waiting at most `timeout_ms` (-1: forever); retried on EINTR.
 pub fn poll2(a: RawFd, b: Option<RawFd>, timeout_ms: i32) -> io::Result<(bool, bool)> {
     let mut fds = [
-        libc::pollfd { fd: a, events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: b.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
+        libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     loop {
         // SAFETY: two valid pollfd entries (a negative fd is ignored by poll).
@@ -207,7 +236,11 @@ pub fn exec(path: &Path, argv: &[OsString]) -> io::Error {
     let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
         return io::Error::from(io::ErrorKind::InvalidInput);
     };
-    let Ok(c_args) = argv.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<Vec<_>, _>>() else {
+    let Ok(c_args) = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
         return io::Error::from(io::ErrorKind::InvalidInput);
     };
     let mut ptrs: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
