@@ -73,9 +73,10 @@ def plugin_mode() -> str:
     return "launcher"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def our_bin(plugin_mode: str, request: pytest.FixtureRequest) -> Path:
-    """Our plugins, installed as launchers or as shims served by the agent."""
+    """Our plugins, installed as launchers or as shims served by the agent (per test: a
+    session-wide value would keep the last mode's directory for tests outside TWICE)."""
     directory: Path = request.getfixturevalue(f"{plugin_mode}_bin")
     return directory
 

@@ -143,9 +143,15 @@ def test_schema_version_install(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert json.loads(out)["supportedVersions"][-1] == "1.1.0"
     status, out, _ = cli(capsys, tmp_path, "install", str(tmp_path / "bin"))
     assert status == 0
+    from cni.install import LAUNCHERS, SHIM_CONF
     from cni.plugins.registry import MANIFEST, PLUGINS
 
-    assert sorted(os.listdir(tmp_path / "bin")) == sorted([MANIFEST, *(p.type for p in PLUGINS)])
+    names = [p.type for p in PLUGINS]
+    assert sorted(os.listdir(tmp_path / "bin")) == sorted([MANIFEST, SHIM_CONF, LAUNCHERS, *names])
+    assert sorted(os.listdir(tmp_path / "bin" / LAUNCHERS)) == sorted(["cni-shim", *names])
+    status, out, _ = cli(capsys, tmp_path, "install", "--launchers", str(tmp_path / "plain"))
+    assert status == 0
+    assert sorted(os.listdir(tmp_path / "plain")) == sorted([MANIFEST, *names])
 
 
 def test_console_entry_point_runs() -> None:
