@@ -518,9 +518,7 @@ def warm_header(header: bytes) -> int:
 def warm_request(body: bytes) -> tuple[bytes, bytes, bytes, int, list[bytes], list[bytes]]:
     """A request body: (version, plugin, cwd, umask, argv, env); DecodingFailure if malformed."""
 
-def warm_encode(
-    version: bytes, plugin: bytes, cwd: bytes, umask: int, argv: list[bytes], env: list[bytes]
-) -> bytes:
+def warm_encode(version: bytes, plugin: bytes, cwd: bytes, umask: int, argv: list[bytes], env: list[bytes]) -> bytes:
     """A request as the shim sends it (header and body)."""
 
 def warm_watch(conn_fd: int) -> None:
