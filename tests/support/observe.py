@@ -78,7 +78,10 @@ def nftables(netns: str) -> list[str]:
     for item in json.loads(out.stdout)["nftables"]:
         if "rule" in item:
             rule = item["rule"]
-            found.append(f"rule {rule['family']} {rule['table']} {rule['chain']} {json.dumps(rule['expr'])}")
+            # Counters count whatever crossed the rule (an IGMP report of a port coming up):
+            # traffic, not state.
+            exprs = [{"counter": None} if "counter" in e else e for e in rule["expr"]]
+            found.append(f"rule {rule['family']} {rule['table']} {rule['chain']} {json.dumps(exprs)}")
         elif "chain" in item and "hook" not in item["chain"]:
             chain = item["chain"]
             found.append(f"chain {chain['family']} {chain['table']} {chain['name']}")

@@ -5,6 +5,7 @@
 //! This crate knows nothing of Python: the PyO3 glue is the `cni-python` crate of the
 //! workspace (`rust/python`), so `cargo test -p cni-core` runs without libpython.
 
+pub mod detached;
 pub mod firewall;
 pub mod ipam;
 pub mod json;

@@ -8,6 +8,8 @@ use super::socket::{NetlinkSocket, Result};
 /// rtnetlink operations on one socket (one namespace).
 pub struct Handle {
     pub(super) socket: NetlinkSocket,
+    /// Where the socket lives, for the sockets of detached requests.
+    pub(super) netns: Option<String>,
 }
 
 impl Handle {
@@ -16,6 +18,7 @@ impl Handle {
     pub fn open(netns: Option<&str>) -> Result<Self> {
         Ok(Handle {
             socket: NetlinkSocket::open(netns)?,
+            netns: netns.map(str::to_owned),
         })
     }
 }

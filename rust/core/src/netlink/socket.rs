@@ -133,6 +133,61 @@ impl NetlinkSocket {
         Ok(seq)
     }
 
+    /// Sends `message` from a detached grandchild (`crate::detached`) over a socket of its
+    /// own in `netns`, and returns at once: the kernel's waits after its visible work (a
+    /// link's unregistration) are the grandchild's. The returned pipe end (non-blocking)
+    /// yields the errno, 4 bytes, if the kernel refused; the caller watches for the effect.
+    ///
+    /// # Errors
+    /// [`NetlinkError`] when the socket, the pipe or the fork cannot be made.
+    pub fn request_detached(
+        netns: Option<&str>,
+        message: RouteNetlinkMessage,
+        operation: &str,
+    ) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+        let mut spare = NetlinkSocket::open(netns)?;
+        let mut bytes = Vec::new();
+        spare.encode(message, NLM_F_REQUEST | NLM_F_ACK, &mut bytes);
+        let socket = spare.socket.as_raw_fd();
+        let mut pipe = [0; 2];
+        // SAFETY: pipe2 fills both ends, which we own from here on.
+        if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(NetlinkError::io(operation, &io::Error::last_os_error()));
+        }
+        // SAFETY: both ends were just created.
+        let (read_end, write_end) =
+            unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+        let report = write_end.as_raw_fd();
+        // SAFETY: the job only calls send, recv and write on buffers made before the fork.
+        let started = unsafe {
+            crate::detached::in_grandchild(&[socket, report], || {
+                let mut errno = 0;
+                if libc::send(socket, bytes.as_ptr().cast(), bytes.len(), 0) < 0 {
+                    errno = *libc::__errno_location();
+                } else {
+                    let mut answer = [0u8; 512];
+                    let n = libc::recv(socket, answer.as_mut_ptr().cast(), answer.len(), 0);
+                    // nlmsghdr (16 bytes, type 2 = NLMSG_ERROR), then the negative errno.
+                    if n >= 20 && u16::from_ne_bytes([answer[4], answer[5]]) == 2 {
+                        errno =
+                            -i32::from_ne_bytes([answer[16], answer[17], answer[18], answer[19]]);
+                    }
+                }
+                if errno != 0 {
+                    libc::write(report, std::ptr::from_ref(&errno).cast(), 4);
+                }
+            })
+        };
+        drop(write_end);
+        drop(spare);
+        if !started {
+            return Err(NetlinkError::io(operation, &io::Error::last_os_error()));
+        }
+        Ok(read_end)
+    }
+
     /// Sends one request and waits for the kernel's acknowledgement.
     ///
     /// # Errors

@@ -405,8 +405,7 @@ impl Drop for NftSocket {
     /// for that (`nft_rcv_nl_event` flushes the pending destroy work): 10-40 ms here, on
     /// every DEL. The objects are gone from the ruleset already, so that wait need not be
     /// the caller's: a detached grandchild keeps a reference to the socket until we have
-    /// closed ours, and pays the wait in the background. It runs no Rust or Python code:
-    /// fork, close, read, _exit.
+    /// closed ours, and pays the wait in the background (`crate::detached`).
     fn drop(&mut self) {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&*self.socket);
         let holder = if self.removed {
@@ -426,50 +425,22 @@ impl Drop for NftSocket {
 /// Starts the grandchild that holds `socket`; returns the pipe end whose closing ends it.
 fn hold_in_background(socket: i32) -> Option<i32> {
     let mut pipe = [0; 2];
-    // SAFETY: pipe2, fork, waitpid and _exit on fds we own; the child and grandchild call
-    // only async-signal-safe functions, so forking a multi-threaded process is sound.
+    // SAFETY: pipe2 and close on fds we own; the grandchild only reads and exits.
     unsafe {
         if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
             return None;
         }
-        let child = libc::fork();
-        if child == 0 {
-            if libc::fork() == 0 {
-                keep_until_eof(socket, pipe[0]);
-            }
-            libc::_exit(0);
-        }
-        libc::close(pipe[0]);
-        if child < 0 {
+        let read_end = pipe[0];
+        // The socket's release, and its wait, happen in the grandchild once we closed ours.
+        let started = crate::detached::in_grandchild(&[socket, read_end], || {
+            let mut byte = 0u8;
+            while libc::read(read_end, std::ptr::from_mut(&mut byte).cast(), 1) < 0 {}
+        });
+        libc::close(read_end);
+        if !started {
             libc::close(pipe[1]);
             return None;
         }
-        libc::waitpid(child, std::ptr::null_mut(), 0);
         Some(pipe[1])
     }
-}
-
-/// The grandchild's whole life: keep `socket` and `read_end`, close every other fd, wait
-/// for EOF (the parent has closed its copy of the socket), exit: the socket's release, and
-/// its wait, happen here.
-///
-/// # Safety
-/// Only in a freshly forked child.
-unsafe fn keep_until_eof(socket: i32, read_end: i32) -> ! {
-    let top = socket.max(read_end);
-    for fd in 0..top {
-        if fd != socket && fd != read_end {
-            libc::close(fd);
-        }
-    }
-    // close_range(top + 1, ~0); older kernels without it: a bounded loop.
-    let from = libc::c_uint::try_from(top + 1).unwrap_or(0);
-    if libc::syscall(libc::SYS_close_range, from, libc::c_uint::MAX, 0) != 0 {
-        for fd in top + 1..65536 {
-            libc::close(fd);
-        }
-    }
-    let mut byte = 0u8;
-    while libc::read(read_end, std::ptr::from_mut(&mut byte).cast(), 1) < 0 {}
-    libc::_exit(0)
 }

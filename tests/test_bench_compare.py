@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`make bench`'s regression check: ratios to anchors of the same run against the baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benches import compare
+
+
+def run(**medians: tuple[str, float]) -> dict[str, Any]:
+    """A pytest-benchmark JSON document: name -> (group, median in seconds)."""
+    return {
+        "benchmarks": [
+            {"name": name, "fullname": f"benches/x.py::{name}", "group": group, "stats": {"median": median}}
+            for name, (group, median) in medians.items()
+        ]
+    }
+
+
+def test_ratios_use_the_groups_reference_else_the_bare_interpreter() -> None:
+    ratios = compare.ratios(
+        run(
+            test_startup_bare_interpreter=("startup", 0.010),
+            test_ours=("add", 0.004),
+            test_reference=("add", 0.002),
+            test_allocator=("alloc", 0.000_001),
+        )
+    )
+    assert ratios["benches/x.py::test_ours"]["ratio"] == 2.0
+    assert ratios["benches/x.py::test_ours"]["anchor"] == "test_reference"
+    assert ratios["benches/x.py::test_allocator"]["anchor"] == "test_startup_bare_interpreter"
+    assert "benches/x.py::test_reference" not in ratios  # an anchor is not judged against itself
+
+
+def test_a_machine_twice_as_slow_is_no_regression_but_a_slower_plugin_is(tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    latest = tmp_path / "latest.json"
+    latest.write_text(json.dumps(run(test_ours=("add", 0.004), test_reference=("add", 0.002))))
+    assert compare.main(["--save", "--latest", str(latest), "--baseline", str(baseline)]) == 0
+    # Everything twice as slow: the same ratios.
+    latest.write_text(json.dumps(run(test_ours=("add", 0.008), test_reference=("add", 0.004))))
+    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    # Within the threshold.
+    latest.write_text(json.dumps(run(test_ours=("add", 0.0048), test_reference=("add", 0.002))))
+    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    # Ours 50 % slower beside an unchanged reference.
+    latest.write_text(json.dumps(run(test_ours=("add", 0.006), test_reference=("add", 0.002))))
+    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 1
