@@ -17,6 +17,7 @@ __all__ = [
     "create_tap",
     "encode_veth_setup",
     "dumps",
+    "enter_namespaces",
     "loads",
     "network_of",
     "parse_cidr_text",
@@ -34,6 +35,11 @@ __all__ = [
     "spoofcheck_setup",
     "spoofcheck_teardown",
     "write_sysctl",
+    "warm_encode",
+    "warm_finished",
+    "warm_header",
+    "warm_request",
+    "warm_watch",
 ]
 
 def loads(data: str | bytes) -> object:

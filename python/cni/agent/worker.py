@@ -161,11 +161,22 @@ def serve(conn: socket.socket, verbose: bool = False) -> int:
     native.warm_watch(conn.fileno())
     code = _run(plugin)
     native.warm_finished()
+    _release_stdio()
     try:
         _send(conn, EXIT, code)
     except OSError:
         pass
     return code
+
+
+def _release_stdio() -> None:
+    """Lets go of the caller's stdio before the status goes out: a runtime reads the
+    plugin's stdout until EOF, which must not wait for this process's exit (the teardown of
+    its address space)."""
+    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def _peer(conn: socket.socket) -> bytes:
