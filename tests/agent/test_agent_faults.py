@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cni.install import install
-from tests.support.agent import SERVING, Agent, idle_workers, start_agent
+from tests.support.agent import SERVING, Agent, busy_workers, idle_workers, start_agent
 from tests.support.observe import files, kernel, observe
 from tests.support.world import World
 
@@ -176,3 +176,57 @@ def test_the_agent_killed_and_restarted_under_four_streams(tmp_path: Path, make_
     assert answered[0] == 400
     assert len(agents) >= 3  # the agent really was killed along the way
     assert files(store / "warmstream", skip=("lock", "last_reserved_ip.", ".cni-index/state")) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP, signal.SIGINT])
+def test_a_shim_stopped_while_its_add_waits_takes_the_worker_with_it(
+    tmp_path: Path, make_netns: Callable[[str], str], agent_bin: Path, sig: int
+) -> None:
+    """host-local's ADD waits for its store's lock, which the test holds. The shim is then
+    SIGKILLed (the worker must die with it, as an exec'd plugin would: the pool is back at
+    rest while the lock is still held) or sent SIGHUP or SIGINT (forwarded: the ADD ends as
+    an exec'd one would, and the shim with the same signal). Nothing was reserved."""
+    import fcntl
+
+    agent = SERVING[agent_bin]
+    pod = make_netns("wlock")
+    store = tmp_path / "ipam"
+    (store / "locked").mkdir(parents=True)
+    conf = json.dumps(
+        {
+            "cniVersion": "1.0.0",
+            "name": "locked",
+            "type": "host-local",
+            "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.75.0.0/24"}]], "dataDir": str(store)},
+        }
+    ).encode()
+    with open(store / "locked" / "lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        idle_workers(agent, 2)
+        (tmp_path / "conf.json").write_bytes(conf)
+        with open(tmp_path / "conf.json", "rb") as stdin:
+            proc = subprocess.Popen(
+                [str(agent_bin / "host-local")],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={
+                    "CNI_COMMAND": "ADD",
+                    "CNI_CONTAINERID": "locked",
+                    "CNI_NETNS": f"/var/run/netns/{pod}",
+                    "CNI_IFNAME": "eth0",
+                    "CNI_PATH": str(agent_bin),
+                },
+            )
+        # A worker has taken the request and waits for the lock.
+        deadline = time.monotonic() + 10
+        while not busy_workers(agent) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(busy_workers(agent)) == 1
+        time.sleep(0.1)  # well inside the ADD's wait
+        proc.send_signal(sig)
+        proc.communicate(timeout=10)
+        assert proc.returncode == -sig
+        # Still holding the lock: the worker is gone anyway.
+        idle_workers(agent, 2)
+    assert files(store / "locked", skip=("lock", ".cni-index")) == []

@@ -61,6 +61,12 @@ def _sockets(pid: int) -> set[str]:
     return found
 
 
+def busy_workers(agent: Agent) -> set[int]:
+    """The agent's workers serving a request now (they have closed the listening socket)."""
+    listener = _sockets(agent.pid)
+    return {pid for pid in agent.workers() if not listener & _sockets(pid)}
+
+
 def idle_workers(agent: Agent, count: int, timeout: float = 10.0) -> set[int]:
     """The agent's workers once the pool is at rest: `count` workers, each still holding the
     listening socket (a busy one has closed it), and no busy one left."""

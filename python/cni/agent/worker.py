@@ -304,10 +304,15 @@ def _install_stdio(fds: list[int]) -> None:
 
 def _run(entry: registry.Entry) -> int:
     """The launcher's `sys.exit(run(PLUGIN))`, with what the interpreter would do at exit."""
+    interrupted = False
     try:
         code = skel.run(entry.plugin())
     except SystemExit as stop:
         code = _exit_code(stop.code)
+    except KeyboardInterrupt:
+        # The interpreter prints it and then dies of SIGINT, so its parent sees the signal.
+        traceback.print_exc()
+        code, interrupted = 1, True
     except BaseException:  # noqa: BLE001 - as the interpreter would: traceback, status 1
         traceback.print_exc()
         code = 1
@@ -319,6 +324,9 @@ def _run(entry: registry.Entry) -> int:
                 stream.flush()
             except (OSError, ValueError):
                 pass
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)  # the shim sees its forwarded SIGINT's end
     return code
 
 
