@@ -74,8 +74,8 @@ bench-save: bench-run ## run the benchmarks and record them as the new baseline
 
 .PHONY: lint
 lint: build ## ruff, mypy, stubtest of cni._native, rustfmt --check, clippy -D warnings
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches packaging
+	$(VENV)/bin/ruff format --check python tests benches packaging
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest cni._native
 	cargo fmt --check
@@ -83,8 +83,8 @@ lint: build ## ruff, mypy, stubtest of cni._native, rustfmt --check, clippy -D w
 
 .PHONY: format
 format: venv ## apply ruff format and rustfmt
-	$(VENV)/bin/ruff format python tests benches
-	$(VENV)/bin/ruff check --fix python tests benches
+	$(VENV)/bin/ruff format python tests benches packaging
+	$(VENV)/bin/ruff check --fix python tests benches packaging
 	cargo fmt
 
 .PHONY: clean
