@@ -44,7 +44,7 @@ def _kib(path: str, field: str) -> int:
 def test_version_shim_with_agent(benchmark: BenchmarkFixture, agent_bin: Path) -> None:
     benchmark.pedantic(run, args=([str(agent_bin / "host-local")],), rounds=100, warmup_rounds=5)
     agent = SERVING[agent_bin]
-    worker = min(idle_workers(agent, 2))
+    worker = min(idle_workers(agent))
     rollup = f"/proc/{worker}/smaps_rollup"
     benchmark.extra_info["agent_rss_kib"] = _kib(f"/proc/{agent.pid}/status", "VmRSS")
     benchmark.extra_info["worker_private_kib"] = _kib(rollup, "Private_Clean") + _kib(rollup, "Private_Dirty")

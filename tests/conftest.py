@@ -49,7 +49,7 @@ def agent_bin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True)
     agent = None
     try:
-        agent = start_agent(sock, netns=netns, workers=2)
+        agent = start_agent(sock, netns=netns)  # the default pool, as `cni agent` runs
         SERVING[directory] = agent
         yield directory
     finally:

@@ -215,7 +215,7 @@ def _fds(count: int) -> list[int]:
 def test_garbage_truncation_and_hangups_leave_the_agent_serving(served: tuple[Path, Agent]) -> None:
     shims, agent = served
     assert version(shims / "loopback").returncode == 0
-    wait_for(lambda: len(agent.workers()) == 2)
+    wait_for(lambda: len(agent.workers()) == agent.pool)
     fds_before = _fd_count(agent.pid)
     refused = (2, 1)
     good = request_bytes("loopback")
@@ -251,7 +251,7 @@ def test_garbage_truncation_and_hangups_leave_the_agent_serving(served: tuple[Pa
         conn.close()
     assert agent.proc.poll() is None
     assert version(shims / "loopback").returncode == 0
-    assert wait_for(lambda: len(agent.workers()) == 2)
+    assert wait_for(lambda: len(agent.workers()) == agent.pool)
     assert _fd_count(agent.pid) == fds_before
     assert "Traceback" not in agent.log()
 

@@ -64,7 +64,7 @@ def test_a_shim_sigkilled_during_add_then_del_leaves_nothing(
     rng = random.Random(11)
     killed = 0
     for _ in range(15):
-        idle_workers(agent, 2)
+        idle_workers(agent)
         proc = subprocess.Popen(
             ["ip", "netns", "exec", world.node, str(agent_bin / "bridge")],
             stdin=subprocess.PIPE,
@@ -79,7 +79,7 @@ def test_a_shim_sigkilled_during_add_then_del_leaves_nothing(
         proc.send_signal(signal.SIGKILL)
         killed += proc.wait(timeout=30) == -signal.SIGKILL
         # The worker dies with its shim: the pool is back at rest, nothing running.
-        idle_workers(agent, 2)
+        idle_workers(agent)
         delete = run("DEL")
         assert delete.returncode == 0, delete.stdout
         assert (observe(world.node, infra={"wkbr0"}, store=world.ipam / world.network), kernel(world.pods[0])) == before
@@ -103,7 +103,7 @@ def test_the_agent_killed_and_restarted_under_four_streams(tmp_path: Path, make_
             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.74.0.0/24"}]], "dataDir": str(store)},
         }
     ).encode()
-    agents: list[Agent] = [start_agent(sock, netns=agent_ns, workers=2)]
+    agents: list[Agent] = [start_agent(sock, netns=agent_ns)]
     held: dict[str, str] = {}
     lock = threading.Lock()
     problems: list[str] = []
@@ -154,7 +154,7 @@ def test_the_agent_killed_and_restarted_under_four_streams(tmp_path: Path, make_
     def chaos() -> None:
         while not done.wait(0.3):
             agents[-1].stop(signal.SIGKILL)
-            agents.append(start_agent(sock, netns=agent_ns, workers=2))
+            agents.append(start_agent(sock, netns=agent_ns))
 
     threads = [threading.Thread(target=stream, args=(n,)) for n in range(4)]
     killer = threading.Thread(target=chaos)
@@ -202,7 +202,7 @@ def test_a_shim_stopped_while_its_add_waits_takes_the_worker_with_it(
     ).encode()
     with open(store / "locked" / "lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        idle_workers(agent, 2)
+        idle_workers(agent)
         (tmp_path / "conf.json").write_bytes(conf)
         with open(tmp_path / "conf.json", "rb") as stdin:
             proc = subprocess.Popen(
@@ -228,5 +228,5 @@ def test_a_shim_stopped_while_its_add_waits_takes_the_worker_with_it(
         proc.communicate(timeout=10)
         assert proc.returncode == -sig
         # Still holding the lock: the worker is gone anyway.
-        idle_workers(agent, 2)
+        idle_workers(agent)
     assert files(store / "locked", skip=("lock", ".cni-index")) == []

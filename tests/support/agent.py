@@ -20,10 +20,11 @@ SERVING: dict[Path, Agent] = {}
 
 
 class Agent:
-    def __init__(self, proc: subprocess.Popen[bytes], sock: Path, log: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], sock: Path, log: Path, pool: int) -> None:
         self.proc = proc
         self.socket = sock
         self.log_path = log
+        self.pool = pool
 
     @property
     def pid(self) -> int:
@@ -67,14 +68,14 @@ def busy_workers(agent: Agent) -> set[int]:
     return {pid for pid in agent.workers() if not listener & _sockets(pid)}
 
 
-def idle_workers(agent: Agent, count: int, timeout: float = 10.0) -> set[int]:
-    """The agent's workers once the pool is at rest: `count` workers, each still holding the
-    listening socket (a busy one has closed it), and no busy one left."""
+def idle_workers(agent: Agent, timeout: float = 10.0) -> set[int]:
+    """The agent's workers once the pool is at rest: as many as it keeps, each still holding
+    the listening socket (a busy one has closed it), and no busy one left."""
     deadline = time.monotonic() + timeout
     listener = _sockets(agent.pid)
     while time.monotonic() < deadline:
         found = agent.workers()
-        if len(found) == count and all(listener & _sockets(pid) for pid in found):
+        if len(found) == agent.pool and all(listener & _sockets(pid) for pid in found):
             return found
         time.sleep(0.02)
     raise RuntimeError(f"the agent's pool is not at rest: workers {sorted(agent.workers())}")
@@ -111,7 +112,7 @@ def start_agent(
     sock: Path,
     *,
     netns: str | None = None,
-    workers: int = 2,
+    workers: int = 4,
     env: dict[str, str] | None = None,
     verbose: bool = False,
     wrapper: tuple[str, ...] = (),
@@ -136,7 +137,7 @@ def start_agent(
         proc.kill()
         proc.wait(timeout=10)
         raise
-    return Agent(proc, sock, log)
+    return Agent(proc, sock, log, workers)
 
 
 def request_bytes(plugin: str = "loopback", version: str | None = None, env: list[bytes] | None = None) -> bytes:

@@ -51,7 +51,7 @@ def traced_workers(cni_path: Path, options: tuple[str, ...]) -> Iterator[None]:
     """strace with `options` attached to the idle workers of the agent serving `cni_path`,
     for the duration of the block."""
     agent = SERVING[cni_path]
-    workers = idle_workers(agent, 2)
+    workers = idle_workers(agent)
     attach = [arg for pid in sorted(workers) for arg in ("-p", str(pid))]
     tracer = subprocess.Popen(["strace", *options, *attach], stderr=subprocess.DEVNULL)
     try:
