@@ -40,6 +40,18 @@ __all__ = [
     "warm_header",
     "warm_request",
     "warm_watch",
+    "REFUSE_BAD_REQUEST",
+    "REFUSE_CALLER",
+    "REFUSE_NAMESPACES",
+    "REFUSE_PRIVILEGES",
+    "REFUSE_UNKNOWN_PLUGIN",
+    "REFUSE_VERSION",
+    "WARM_EXIT",
+    "WARM_FDS",
+    "WARM_FRAME_LEN",
+    "WARM_HEADER_LEN",
+    "WARM_PROTOCOL",
+    "WARM_REFUSED",
 ]
 
 def loads(data: str | bytes) -> object:
@@ -517,6 +529,19 @@ def conntrack_flush_udp_ports(ports: list[int]) -> int:
     """Deletes conntrack entries of UDP connections to these ports; returns how many."""
 
 # The warm plugin path (cni_core::warm): the agent's side of the shim's protocol.
+
+WARM_HEADER_LEN: int
+WARM_FRAME_LEN: int
+WARM_FDS: int
+WARM_PROTOCOL: int
+WARM_REFUSED: int
+WARM_EXIT: int
+REFUSE_BAD_REQUEST: int
+REFUSE_VERSION: int
+REFUSE_UNKNOWN_PLUGIN: int
+REFUSE_CALLER: int
+REFUSE_PRIVILEGES: int
+REFUSE_NAMESPACES: int
 
 def warm_header(header: bytes) -> int:
     """The body length a 12-byte request header announces; DecodingFailure if it is not one."""

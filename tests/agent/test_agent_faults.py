@@ -40,6 +40,11 @@ def _bridge_conflist() -> dict[str, Any]:
     }
 
 
+def _host_local_conf(network: str, subnet: str, store: Path) -> bytes:
+    ipam = {"type": "host-local", "ranges": [[{"subnet": subnet}]], "dataDir": str(store)}
+    return json.dumps({"cniVersion": "1.0.0", "name": network, "type": "host-local", "ipam": ipam}).encode()
+
+
 def test_a_shim_sigkilled_during_add_then_del_leaves_nothing(
     tmp_path: Path, make_netns: Callable[[str], str], agent_bin: Path
 ) -> None:
@@ -95,14 +100,7 @@ def test_the_agent_killed_and_restarted_under_four_streams(tmp_path: Path, make_
     sock = tmp_path / "agent" / "agent.sock"
     install(str(shims), agent_socket=str(sock))
     store = tmp_path / "ipam"
-    conf = json.dumps(
-        {
-            "cniVersion": "1.0.0",
-            "name": "warmstream",
-            "type": "host-local",
-            "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.74.0.0/24"}]], "dataDir": str(store)},
-        }
-    ).encode()
+    conf = _host_local_conf("warmstream", "10.74.0.0/24", store)
     agents: list[Agent] = [start_agent(sock, netns=agent_ns)]
     held: dict[str, str] = {}
     lock = threading.Lock()
@@ -192,14 +190,7 @@ def test_a_shim_stopped_while_its_add_waits_takes_the_worker_with_it(
     pod = make_netns("wlock")
     store = tmp_path / "ipam"
     (store / "locked").mkdir(parents=True)
-    conf = json.dumps(
-        {
-            "cniVersion": "1.0.0",
-            "name": "locked",
-            "type": "host-local",
-            "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.75.0.0/24"}]], "dataDir": str(store)},
-        }
-    ).encode()
+    conf = _host_local_conf("locked", "10.75.0.0/24", store)
     with open(store / "locked" / "lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         idle_workers(agent)

@@ -31,13 +31,12 @@ from cni import _native as native
 from cni.errors import CNIError
 from cni.plugins import registry
 
-# Protocol constants: cni_core::warm (the shim's side is Rust).
-HEADER_LEN = 12
-FRAME_LEN = 8
-FDS = 7
-PROTOCOL = b"\x01\x00"
-REFUSED, EXIT = 2, 3
-BAD_REQUEST, VERSION, UNKNOWN_PLUGIN, CALLER, PRIVILEGES, NAMESPACES = 1, 2, 3, 4, 5, 6
+# The protocol's numbers, from cni_core::warm (the shim's side is Rust).
+HEADER_LEN, FRAME_LEN, FDS = native.WARM_HEADER_LEN, native.WARM_FRAME_LEN, native.WARM_FDS
+REFUSED, EXIT = native.WARM_REFUSED, native.WARM_EXIT
+BAD_REQUEST, VERSION = native.REFUSE_BAD_REQUEST, native.REFUSE_VERSION
+UNKNOWN_PLUGIN, CALLER = native.REFUSE_UNKNOWN_PLUGIN, native.REFUSE_CALLER
+PRIVILEGES, NAMESPACES = native.REFUSE_PRIVILEGES, native.REFUSE_NAMESPACES
 #: How long a connected shim may take to send its request.
 REQUEST_TIMEOUT = 5.0
 
@@ -81,7 +80,7 @@ def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int, verbose
             return 1
         break
     try:
-        os.write(busy_fd, struct.pack("i", os.getpid()))  # the agent starts a replacement now
+        os.write(busy_fd, struct.pack("i", os.getpid()))  # busy now: the agent counts the pool
     except OSError:
         pass
     listener.close()
@@ -102,7 +101,8 @@ def rehearse() -> None:
     _check_privileges(os.getpid())
     _install_environment([b"=".join(item) for item in os.environb.items()], [b"cni-agent"])
     body = native.warm_encode(__version__.encode(), b"bridge", b"/", 0o022, [b"bridge"], [b"A=B"])
-    native.warm_request(body[native.warm_header(body[:HEADER_LEN]) and HEADER_LEN :])
+    native.warm_header(body[:HEADER_LEN])
+    native.warm_request(body[HEADER_LEN:])
     _FRAME.unpack(_FRAME.pack(EXIT, 0))
     for mode, errors in (("r", "surrogateescape"), ("w", "surrogateescape"), ("w", "backslashreplace")):
         open("/dev/null", mode, encoding="utf-8", errors=errors, closefd=True).close()
@@ -226,7 +226,8 @@ def _check(conn: socket.socket, pid: int, uid: int, data: bytes, nfds: int, flag
 
 def _header_reason(header: bytes) -> int:
     """A header of another protocol version is a version refusal, anything else garbage."""
-    return VERSION if header[:4] == b"CNIW" and header[4:6] != PROTOCOL else BAD_REQUEST
+    other_protocol = int.from_bytes(header[4:6], "little") != native.WARM_PROTOCOL
+    return VERSION if header[:4] == b"CNIW" and other_protocol else BAD_REQUEST
 
 
 def _read_exactly(conn: socket.socket, length: int) -> bytes:

@@ -31,6 +31,31 @@ mod _native {
     use super::netlink::{
         create_tap, encode_veth_setup, write_sysctl, PyLink, PyNetlink, PyRoute, PyRule,
     };
+    // The warm path's protocol numbers, so the agent does not restate them.
+    #[pymodule_export]
+    const WARM_HEADER_LEN: usize = cni_core::warm::HEADER_LEN;
+    #[pymodule_export]
+    const WARM_FRAME_LEN: usize = cni_core::warm::FRAME_LEN;
+    #[pymodule_export]
+    const WARM_FDS: usize = cni_core::warm::FDS;
+    #[pymodule_export]
+    const WARM_PROTOCOL: u16 = cni_core::warm::PROTOCOL;
+    #[pymodule_export]
+    const WARM_REFUSED: u32 = cni_core::warm::REFUSED;
+    #[pymodule_export]
+    const WARM_EXIT: u32 = cni_core::warm::EXIT;
+    #[pymodule_export]
+    const REFUSE_BAD_REQUEST: i32 = cni_core::warm::Refusal::BadRequest as i32;
+    #[pymodule_export]
+    const REFUSE_VERSION: i32 = cni_core::warm::Refusal::Version as i32;
+    #[pymodule_export]
+    const REFUSE_UNKNOWN_PLUGIN: i32 = cni_core::warm::Refusal::UnknownPlugin as i32;
+    #[pymodule_export]
+    const REFUSE_CALLER: i32 = cni_core::warm::Refusal::Caller as i32;
+    #[pymodule_export]
+    const REFUSE_PRIVILEGES: i32 = cni_core::warm::Refusal::Privileges as i32;
+    #[pymodule_export]
+    const REFUSE_NAMESPACES: i32 = cni_core::warm::Refusal::Namespaces as i32;
     #[pymodule_export]
     use super::warm::{
         enter_namespaces, warm_encode, warm_finished, warm_header, warm_request, warm_watch,
