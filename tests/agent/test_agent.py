@@ -21,7 +21,7 @@ import pytest
 
 import cni
 from cni.install import install, write_units
-from tests.support.agent import Agent, children, request_bytes, start_agent
+from tests.support.agent import Agent, children, idle_workers, request_bytes, start_agent
 from tests.support.env import cni_env
 from tests.support.observe import iptables, kernel, nftables
 
@@ -403,6 +403,9 @@ def test_an_agent_whose_package_changed_reexecutes_and_refuses_the_old_shims(tmp
     try:
         assert version(shims / "static").returncode == 0
         assert wait_for(lambda: len(served_lines(agent)) == 1)
+        # The pool at rest first: the agent checks the package whenever it wakes, and the
+        # first worker's exit must not be the wake that sees the change.
+        idle_workers(agent)
         init = site / "cni" / "__init__.py"
         init.write_text(init.read_text().replace(f'"{cni.__version__}"', '"99.0.0"'))
         # The next request is served by a worker of the old package, then the agent restarts.
