@@ -34,7 +34,10 @@ __all__ = [
     "portmap_iptables_stale",
     "spoofcheck_setup",
     "spoofcheck_teardown",
+    "read_sysctls",
+    "sysctl_path",
     "write_sysctl",
+    "write_sysctls",
     "warm_encode",
     "warm_finished",
     "warm_header",
@@ -403,7 +406,32 @@ def write_sysctl(key: str, value: str, netns: str | None = None) -> None:
     """Writes a sysctl under /proc/sys/net/ (dotted or slashed key) in `netns` or ours.
 
     Raises:
-        cni.errors.NetlinkError: the key leaves /proc/sys/net/, or the write failed.
+        cni.errors.InvalidValue: the key leaves /proc/sys/net/.
+        cni.errors.NetlinkError: the write failed (errno kept).
+    """
+
+def write_sysctls(entries: list[tuple[str, str]], netns: str | None = None) -> None:
+    """Writes (key, value) sysctls in order in `netns` or ours, all or nothing: when one
+    write fails, the ones already made get their earlier values back.
+
+    Raises:
+        cni.errors.InvalidValue: a key leaves /proc/sys/net/ (nothing is written).
+        cni.errors.NetlinkError: a write failed (errno kept, the operation names the file).
+    """
+
+def read_sysctls(keys: list[str], netns: str | None = None) -> list[str]:
+    """The values of sysctls under /proc/sys/net/ in `netns` or ours (trailing newline cut).
+
+    Raises:
+        cni.errors.InvalidValue: a key leaves /proc/sys/net/.
+        cni.errors.NetlinkError: a read failed (errno kept, the operation names the file).
+    """
+
+def sysctl_path(key: str) -> str:
+    """The file of sysctl `key` (dotted, or a path with slashes that keeps its dots).
+
+    Raises:
+        cni.errors.InvalidValue: the key would leave /proc/sys/net/.
     """
 
 def encode_veth_setup(host: str, peer: str, index: int, cidr: str, gateway: str) -> list[bytes]:

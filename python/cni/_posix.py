@@ -98,12 +98,23 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[posix.write(fd, view) :]
 
 
+def temporary_name(name: str) -> str:
+    """The temporary file :func:`replace_file` writes `name` through: one per name, so
+    whoever removes `name` can remove what a writer killed mid-write left."""
+    return f".{name}.tmp"
+
+
 def replace_file(directory: str, name: str, data: bytes, mode: int = 0o600) -> None:
-    """Makes `directory/name` hold `data`, atomically: a temporary file of a random name,
-    fsync, rename over the old one, fsync of the directory. A crash leaves the old file or
-    the new, never a part."""
-    tmp = join(directory, f".tmp-{posix.urandom(8).hex()}")
-    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC | posix.O_NOFOLLOW, mode)
+    """Makes `directory/name` hold `data`, atomically: a temporary file, fsync, rename over
+    the old one, fsync of the directory. A crash leaves the old file or the new, never a
+    part. One writer per name at a time (what the callers' records are: one attachment's)."""
+    tmp = join(directory, temporary_name(name))
+    flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC | posix.O_NOFOLLOW
+    try:
+        fd = posix.open(tmp, flags, mode)
+    except FileExistsError:
+        posix.unlink(tmp)  # left by a writer that was killed
+        fd = posix.open(tmp, flags, mode)
     try:
         write_all(fd, data)
         posix.fsync(fd)
@@ -118,3 +129,13 @@ def replace_file(directory: str, name: str, data: bytes, mode: int = 0o600) -> N
         posix.fsync(dir_fd)
     finally:
         posix.close(dir_fd)
+
+
+def remove_file(directory: str, name: str) -> None:
+    """Removes `directory/name` and the temporary file of a killed write of it; either may
+    be absent."""
+    for gone in (name, temporary_name(name)):
+        try:
+            posix.unlink(join(directory, gone))
+        except FileNotFoundError:
+            pass

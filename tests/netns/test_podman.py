@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Debian's podman (4.3, CNI backend) runs containers on our plugins alone: the network
 `podman network create` writes (bridge with ipMasq and hairpin, host-local, portmap,
-firewall, tuning; tuning is the reference's until ours lands), `podman run -p`, restart,
+firewall, tuning), with no other plugin directory, `podman run -p`, restart,
 `podman network reload` and `podman rm -f`, which leaves no rule, address, link or cache
 entry. podman runs in a node network namespace and a mount namespace of its own, with its
 storage, config and state under the test's directory."""
@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from tests.netns.test_portmap import NODE, mentions, ruleset
-from tests.support.env import REFERENCE_PLUGINS
 from tests.support.traffic import wire_outside
 
 pytestmark = [
@@ -48,7 +47,7 @@ class Podman:
         (tmp / "containers.conf").write_text(
             "[network]\n"
             'network_backend = "cni"\n'
-            f'cni_plugin_dirs = ["{our_bin}", "{REFERENCE_PLUGINS}"]\n'
+            f'cni_plugin_dirs = ["{our_bin}"]\n'
             f'network_config_dir = "{self.net_d}"\n'
             # This machine's bounding set lacks CAP_SYS_RESOURCE: limits may only go down.
             "[containers]\n"

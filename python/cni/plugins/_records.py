@@ -63,10 +63,7 @@ class Records:
         return True
 
     def remove(self, container_id: str, ifname: str) -> None:
-        try:
-            posix.unlink(_posix.join(self.directory, self._name(container_id, ifname)))
-        except FileNotFoundError:
-            pass
+        _posix.remove_file(self.directory, self._name(container_id, ifname))
 
     def stale(self, valid: set[tuple[str, str]]) -> Iterator[tuple[str, str]]:
         """The (containerID, ifname) of every record not in `valid`."""

@@ -66,6 +66,7 @@ PLUGINS: tuple[Entry, ...] = (
     Entry("static", "cni.plugins.static", IPAM),
     Entry("firewall", "cni.plugins.firewall", META),
     Entry("portmap", "cni.plugins.portmap", META),
+    Entry("tuning", "cni.plugins.tuning", META),
 )
 
 _BY_TYPE = {entry.type: entry for entry in PLUGINS}

@@ -29,7 +29,8 @@ mod _native {
     use super::json::{dumps, loads};
     #[pymodule_export]
     use super::netlink::{
-        create_tap, encode_veth_setup, write_sysctl, PyLink, PyNetlink, PyRoute, PyRule,
+        create_tap, encode_veth_setup, read_sysctls, sysctl_path, write_sysctl, write_sysctls,
+        PyLink, PyNetlink, PyRoute, PyRule,
     };
     // The warm path's protocol numbers, so the agent does not restate them.
     #[pymodule_export]

@@ -600,13 +600,49 @@ impl PyNetlink {
     }
 }
 
+fn sysctl_error(err: &sysctl::SysctlError) -> Error {
+    match &err.path {
+        None if err.error.kind() == std::io::ErrorKind::InvalidInput => Error::value(&err.error),
+        path => Error::io(
+            &format!("sysctl {}", path.as_deref().unwrap_or("namespace")),
+            &err.error,
+        ),
+    }
+}
+
 /// Writes `value` to a sysctl under /proc/sys/net/ in the namespace at `netns` (or ours).
 #[pyfunction]
 #[pyo3(signature = (key, value, netns=None))]
 pub fn write_sysctl(py: Python<'_>, key: &str, value: &str, netns: Option<&str>) -> Result<()> {
-    let (k, v, n) = (key.to_owned(), value.to_owned(), netns.map(str::to_owned));
-    py.detach(move || sysctl::write_sysctl(n.as_deref(), &k, &v))
-        .map_err(|e| Error::io(&format!("write sysctl {key}"), &e))
+    write_sysctls(py, vec![(key.to_owned(), value.to_owned())], netns)
+}
+
+/// Writes sysctls under /proc/sys/net/ in the namespace at `netns` (or ours), all or nothing.
+#[pyfunction]
+#[pyo3(signature = (entries, netns=None))]
+pub fn write_sysctls(
+    py: Python<'_>,
+    entries: Vec<(String, String)>,
+    netns: Option<&str>,
+) -> Result<()> {
+    let n = netns.map(str::to_owned);
+    py.detach(move || sysctl::write_sysctls(n.as_deref(), &entries))
+        .map_err(|e| sysctl_error(&e))
+}
+
+/// Reads sysctls under /proc/sys/net/ in the namespace at `netns` (or ours).
+#[pyfunction]
+#[pyo3(signature = (keys, netns=None))]
+pub fn read_sysctls(py: Python<'_>, keys: Vec<String>, netns: Option<&str>) -> Result<Vec<String>> {
+    let n = netns.map(str::to_owned);
+    py.detach(move || sysctl::read_sysctls(n.as_deref(), &keys))
+        .map_err(|e| sysctl_error(&e))
+}
+
+/// The file of sysctl `key` (dotted, or a path that keeps its dots) under /proc/sys/net/.
+#[pyfunction]
+pub fn sysctl_path(key: &str) -> Result<String> {
+    sysctl::sysctl_path(key).map_err(Error::value)
 }
 
 /// Creates a persistent tap device (VNET_HDR) in the namespace at `netns` (or ours).

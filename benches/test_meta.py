@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The chained plugins' ADD and DEL as a process, ours (launcher, and shim served by the
+agent) beside Debian's reference (v1.1.1), on a pod interface an interface plugin made.
+
+    .venv/bin/python -m pytest benches/test_meta.py --benchmark-enable
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+from tests.support.env import REFERENCE_PLUGINS
+
+pytestmark = pytest.mark.netns
+
+IMPLEMENTATIONS = ["ours", "ours-agent", "reference"]
+
+
+def plugin_dir(request: pytest.FixtureRequest, implementation: str, plugin: str) -> Path:
+    if implementation == "reference":
+        if not (REFERENCE_PLUGINS / plugin).exists():
+            pytest.skip("needs containernetworking-plugins")
+        return REFERENCE_PLUGINS
+    fixture = "agent_bin" if implementation == "ours-agent" else "our_bin"
+    directory: Path = request.getfixturevalue(fixture)
+    return directory
+
+
+def pod_with_veth(make_netns: Callable[[str], str]) -> tuple[str, str]:
+    node, pod = make_netns("metanode"), make_netns("metapod")
+    subprocess.run(["ip", "-n", pod, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0"], check=True)
+    subprocess.run(["ip", "-n", pod, "link", "set", "eth0", "up"], check=True)
+    return node, pod
+
+
+def runner(node: str, plugin: Path, pod: str, conf: dict[str, Any]) -> Callable[[str], None]:
+    stdin = json.dumps(conf).encode()
+    env = {
+        "CNI_CONTAINERID": "bench",
+        "CNI_NETNS": f"/var/run/netns/{pod}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(plugin.parent),
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    }
+
+    def run(command: str) -> None:
+        out = subprocess.run(
+            ["ip", "netns", "exec", node, str(plugin)],
+            env={**env, "CNI_COMMAND": command},
+            input=stdin,
+            capture_output=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout.decode()
+
+    return run
+
+
+def prev_result(pod: str) -> dict[str, Any]:
+    return {
+        "cniVersion": "1.0.0",
+        "interfaces": [{"name": "eth0", "sandbox": f"/var/run/netns/{pod}"}],
+        "ips": [{"address": "10.1.0.2/24", "interface": 0}],
+    }
+
+
+@pytest.mark.parametrize("verb", ["ADD", "DEL"])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_tuning_process(
+    benchmark: BenchmarkFixture,
+    request: pytest.FixtureRequest,
+    make_netns: Callable[[str], str],
+    tmp_path: Path,
+    implementation: str,
+    verb: str,
+) -> None:
+    """Two sysctls, MAC, MTU and promiscuous mode (what v1.1.1 knows of)."""
+    benchmark.group = f"tuning {verb} as a process"
+    node, pod = pod_with_veth(make_netns)
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "benchtuning",
+        "type": "tuning",
+        "dataDir": str(tmp_path / "tuning"),
+        "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2", "net.ipv4.conf.eth0.arp_notify": "1"},
+        "mac": "02:11:22:33:44:55",
+        "mtu": 1400,
+        "promisc": True,
+        "prevResult": prev_result(pod),
+    }
+    run = runner(node, plugin_dir(request, implementation, "tuning") / "tuning", pod, conf)
+    undo = "DEL" if verb == "ADD" else "ADD"
+    benchmark.pedantic(run, args=(verb,), setup=lambda: run(undo), rounds=25, warmup_rounds=1)
