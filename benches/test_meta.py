@@ -97,3 +97,50 @@ def test_tuning_process(
     run = runner(node, plugin_dir(request, implementation, "tuning") / "tuning", pod, conf)
     undo = "DEL" if verb == "ADD" else "ADD"
     benchmark.pedantic(run, args=(verb,), setup=lambda: run(undo), rounds=25, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("verb", ["ADD", "DEL"])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_bandwidth_process(
+    benchmark: BenchmarkFixture,
+    request: pytest.FixtureRequest,
+    make_netns: Callable[[str], str],
+    tmp_path: Path,
+    implementation: str,
+    verb: str,
+) -> None:
+    """Ingress and egress shaping (a TBF on the node's veth; an IFB, the redirect, its TBF)."""
+    benchmark.group = f"bandwidth {verb} as a process"
+    node, pod = make_netns("bwnode"), make_netns("bwpod")
+    subprocess.run(
+        ["ip", "-n", node, "link", "add", "vethbench", "type", "veth", "peer", "name", "eth0", "netns", pod], check=True
+    )
+    subprocess.run(["ip", "-n", node, "link", "set", "vethbench", "up"], check=True)
+    prev = prev_result(pod)
+    prev["interfaces"].insert(0, {"name": "vethbench"})
+    prev["ips"][0]["interface"] = 1
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "benchbw",
+        "type": "bandwidth",
+        "dataDir": str(tmp_path / "bandwidth"),
+        "ingressRate": 100_000_000,
+        "ingressBurst": 1_000_000,
+        "egressRate": 100_000_000,
+        "egressBurst": 1_000_000,
+        "prevResult": prev,
+    }
+    run = runner(node, plugin_dir(request, implementation, "bandwidth") / "bandwidth", pod, conf)
+    undo = "DEL" if verb == "ADD" else "ADD"
+
+    def setup() -> None:
+        if implementation == "reference":
+            # The reference's DEL leaves the veth's qdiscs (its interface plugin deletes
+            # the veth next): they go, untimed, as the veth's would.
+            run("DEL")
+            for parent in ("root", "ingress"):
+                tc_del = ["tc", "qdisc", "del", "dev", "vethbench", parent]
+                subprocess.run(["ip", "netns", "exec", node, *tc_del], capture_output=True, check=False)
+        run(undo)
+
+    benchmark.pedantic(run, args=(verb,), setup=setup, rounds=25, warmup_rounds=1)

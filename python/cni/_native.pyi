@@ -36,6 +36,8 @@ __all__ = [
     "spoofcheck_teardown",
     "read_sysctls",
     "sysctl_path",
+    "tbf_shaping",
+    "bandwidth_ifb_name",
     "write_sysctl",
     "write_sysctls",
     "warm_encode",
@@ -237,6 +239,10 @@ class Link:
     def alias(self) -> str | None: ...
     @property
     def txqlen(self) -> int: ...
+    @property
+    def link(self) -> int | None:
+        """The index of the link this one is tied to: a veth's peer (an index in the
+        peer's namespace), a macvlan's parent."""
 
 @final
 class Route:
@@ -340,6 +346,28 @@ class Netlink:
         """Flags of a bridge port: hairpin mode, port isolation."""
     def bridge_vlan(self, name: str, vid: int, *, pvid: bool = False, untagged: bool = False, add: bool = True) -> None:
         """Adds (or with `add=False` removes) a VLAN on a bridge port."""
+    def link_by_index(self, index: int) -> Link | None: ...
+    def add_tbf(self, name: str, rate: int, burst: int) -> None:
+        """A token bucket filter (handle 1:) as the root qdisc of `name`: `rate` bits/s,
+        `burst` bits, a 25 ms queue, as the reference shapes.
+
+        Raises:
+            cni.errors.NetlinkError: EEXIST when `name` has a root qdisc of its own.
+        """
+    def tbf(self, name: str) -> tuple[int, int, int] | None:
+        """The root TBF of `name` as (rate in bytes/s, buffer in ticks, limit in bytes),
+        or None when its root qdisc is not a TBF."""
+    def qdiscs(self, name: str) -> list[tuple[str, int, int]]:
+        """The qdiscs of `name` as (kind, handle, parent); the kernel's default root qdisc
+        (noqueue, pfifo_fast, ...) has handle 0."""
+    def add_ingress_redirect(self, name: str, to: str) -> None:
+        """The ingress qdisc (ffff:) of `name` with a u32 filter that redirects every
+        packet to link `to` (mirred egress redirect); the qdisc goes again if the filter
+        is refused."""
+    def redirect_targets(self, name: str) -> list[int]:
+        """The indexes of the links the ingress filters of `name` redirect to."""
+    def del_qdisc(self, name: str, *, ingress: bool = False) -> None:
+        """Removes the root (or the ingress) qdisc of `name`; absent is no error."""
     def del_link(self, name: str) -> None: ...
     def add_address(self, name: str, cidr: str) -> None: ...
     def del_address(self, name: str, cidr: str) -> None: ...
@@ -426,6 +454,14 @@ def read_sysctls(keys: list[str], netns: str | None = None) -> list[str]:
         cni.errors.InvalidValue: a key leaves /proc/sys/net/.
         cni.errors.NetlinkError: a read failed (errno kept, the operation names the file).
     """
+
+def bandwidth_ifb_name(network: str, container_id: str) -> str:
+    """`bwp` and the hex SHA-512 of network name and container ID, 15 characters: the
+    reference's name of the IFB that shapes an attachment's egress."""
+
+def tbf_shaping(rate: int, burst: int) -> tuple[int, int, int]:
+    """The kernel parameters of a TBF for `rate` bits/s and `burst` bits, as
+    (rate in bytes/s, buffer in ticks, limit in bytes): what `Netlink.tbf` reports."""
 
 def sysctl_path(key: str) -> str:
     """The file of sysctl `key` (dotted, or a path with slashes that keeps its dots).

@@ -64,6 +64,7 @@ PLUGINS: tuple[Entry, ...] = (
     Entry("vlan", "cni.plugins.vlan", INTERFACE),
     Entry("host-local", "cni.plugins.host_local", IPAM),
     Entry("static", "cni.plugins.static", IPAM),
+    Entry("bandwidth", "cni.plugins.bandwidth", META),
     Entry("firewall", "cni.plugins.firewall", META),
     Entry("portmap", "cni.plugins.portmap", META),
     Entry("tuning", "cni.plugins.tuning", META),

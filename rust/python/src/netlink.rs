@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::errors::{Error, Result};
 use cni_core::net::{self, Addr, Mac};
-use cni_core::netlink::{address, link, route, sysctl, tap};
+use cni_core::netlink::{address, link, route, sysctl, tap, tc};
 use cni_core::netlink::{
     BridgePortFlag, Handle, Link, LinkChange, LowerLink, NetlinkError, RouteSpec, RuleSpec,
     SimpleKind, StackedKind,
@@ -132,6 +132,8 @@ pub struct PyLink {
     kind: Option<String>,
     alias: Option<String>,
     txqlen: u32,
+    /// The index of the link this one is tied to (a veth's peer, in the peer's namespace).
+    link: Option<u32>,
 }
 
 impl From<&Link> for PyLink {
@@ -148,6 +150,7 @@ impl From<&Link> for PyLink {
             kind: link.kind.as_ref().map(|k| k.as_str().to_owned()),
             alias: link.alias.clone(),
             txqlen: link.txqlen,
+            link: link.link,
         }
     }
 }
@@ -413,6 +416,69 @@ impl PyNetlink {
         self.with(py, move |h| h.bridge_vlan(index, vid, pvid, untagged, add))
     }
 
+    /// The link with index `index`, or None.
+    fn link_by_index(&self, py: Python<'_>, index: u32) -> Result<Option<PyLink>> {
+        Ok(self
+            .with(py, move |h| h.link_by_index(index))?
+            .as_ref()
+            .map(PyLink::from))
+    }
+
+    /// A token bucket filter as the root qdisc of `name`: `rate` bits/s, `burst` bits, a
+    /// 25 ms queue (the reference's shaping).
+    fn add_tbf(&self, py: Python<'_>, name: &str, rate: u64, burst: u64) -> Result<()> {
+        let index = self.index(py, name)?;
+        let tbf = shaping(rate, burst)?;
+        self.with(py, move |h| h.add_tbf(index, &tbf))
+    }
+
+    /// The root TBF of `name` as (rate in bytes/s, buffer in ticks, limit in bytes), or
+    /// None when its root qdisc is not a TBF.
+    fn tbf(&self, py: Python<'_>, name: &str) -> Result<Option<(u64, u32, u32)>> {
+        let index = self.index(py, name)?;
+        let qdiscs = self.with(py, move |h| h.qdiscs(index))?;
+        Ok(qdiscs
+            .iter()
+            .find(|q| q.parent == tc::ROOT)
+            .and_then(|q| q.tbf)
+            .map(|t| (t.rate, t.buffer, t.limit)))
+    }
+
+    /// The qdiscs of `name` as (kind, handle, parent); a default root qdisc has handle 0.
+    fn qdiscs(&self, py: Python<'_>, name: &str) -> Result<Vec<(String, u32, u32)>> {
+        let index = self.index(py, name)?;
+        let qdiscs = self.with(py, move |h| h.qdiscs(index))?;
+        Ok(qdiscs
+            .into_iter()
+            .map(|q| (q.kind, q.handle, q.parent))
+            .collect())
+    }
+
+    /// The ingress qdisc of `name` with a filter redirecting every packet to `to`.
+    fn add_ingress_redirect(&self, py: Python<'_>, name: &str, to: &str) -> Result<()> {
+        let index = self.index(py, name)?;
+        let target = self.index(py, to)?;
+        self.with(py, move |h| h.add_ingress_redirect(index, target))
+    }
+
+    /// The indexes of the links the ingress filters of `name` redirect to.
+    fn redirect_targets(&self, py: Python<'_>, name: &str) -> Result<Vec<u32>> {
+        let index = self.index(py, name)?;
+        self.with(py, move |h| h.redirect_targets(index))
+    }
+
+    /// Removes the root (or the ingress) qdisc of `name`; absent is no error.
+    #[pyo3(signature = (name, *, ingress=false))]
+    fn del_qdisc(&self, py: Python<'_>, name: &str, ingress: bool) -> Result<()> {
+        let index = self.index(py, name)?;
+        let parent = if ingress {
+            tc::INGRESS_PARENT
+        } else {
+            tc::ROOT
+        };
+        self.with(py, move |h| h.del_qdisc(index, parent))
+    }
+
     fn del_link(&self, py: Python<'_>, name: &str) -> Result<()> {
         let index = self.index(py, name)?;
         self.with(py, move |h| h.del_link(index))
@@ -598,6 +664,35 @@ impl PyNetlink {
             })
             .collect())
     }
+}
+
+fn tick_in_usec() -> Result<f64> {
+    tc::tick_in_usec().map_err(|e| Error::io("read /proc/net/psched", &e))
+}
+
+/// The reference's name of the IFB that shapes the egress of an attachment.
+#[pyfunction]
+pub fn bandwidth_ifb_name(network: &str, container_id: &str) -> String {
+    cni_core::firewall::names::ifb_name(network, container_id)
+}
+
+/// A TBF's kernel parameters for `rate` bits/s and `burst` bits, as
+/// (rate in bytes/s, buffer in ticks, limit in bytes): what CHECK compares.
+#[pyfunction]
+pub fn tbf_shaping(rate: u64, burst: u64) -> Result<(u64, u32, u32)> {
+    let tbf = shaping(rate, burst)?;
+    Ok((tbf.rate, tbf.buffer, tbf.limit))
+}
+
+fn shaping(rate: u64, burst: u64) -> Result<tc::Tbf> {
+    let tick = tick_in_usec()?;
+    tc::Tbf::shaping(rate, burst, tick).ok_or_else(|| {
+        let most = f64::from(u32::MAX) / tick / 1e6;
+        Error::value(format!(
+            "rate {rate} bits/s with burst {burst} bits cannot be shaped: each must be at \
+             least 8, the burst at most {most:.0} s of traffic and the queue under 4 GiB"
+        ))
+    })
 }
 
 fn sysctl_error(err: &sysctl::SysctlError) -> Error {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Names the reference plugins give their iptables chains and rule comments. FROZEN: a node
-//! switches between their plugins and ours only while these stay byte-equal to theirs
-//! (`pkg/utils/utils.go`: `MustFormatChainNameWithPrefix`, `FormatComment`).
+//! Names the reference plugins give their iptables chains, rule comments and the bandwidth
+//! plugin's IFB devices. FROZEN: a node switches between their plugins and ours only while
+//! these stay byte-equal to theirs (`pkg/utils/utils.go`: `MustFormatChainNameWithPrefix`,
+//! `FormatComment`; `plugins/meta/bandwidth`: `getIfbDeviceName`).
 
 use std::fmt::Write as _;
 
@@ -29,6 +30,11 @@ pub fn chain_name(network: &str, container_id: &str, prefix: &str) -> String {
         &format!("CNI-{prefix}"),
         &format!("{network}{container_id}"),
     )
+}
+
+/// `bwp<hash of network name and container ID>`, 15 characters (an interface name).
+pub fn ifb_name(network: &str, container_id: &str) -> String {
+    hash_with_prefix(15, "bwp", &format!("{network}{container_id}"))
 }
 
 /// The comment the reference puts on an attachment's rules: Go's `%q` of both values.
@@ -60,5 +66,7 @@ mod tests {
         assert_eq!(name.len(), 28);
         assert!(name.starts_with("CNI-DN-"));
         assert_eq!(comment("net", "id"), "name: \"net\" id: \"id\"");
+        // What Debian's bandwidth v1.1.1 named the IFB of network "bwnet", container "c1".
+        assert_eq!(ifb_name("bwnet", "c1"), "bwp459546d14214");
     }
 }

@@ -36,6 +36,9 @@ pub struct Link {
     pub kind: Option<LinkKind>,
     pub alias: Option<String>,
     pub txqlen: u32,
+    /// IFLA_LINK: the link this one is tied to (a veth's peer, by its index in the peer's
+    /// namespace; a macvlan's parent).
+    pub link: Option<u32>,
 }
 
 /// Changes to apply to a link; `None` leaves an attribute alone.
@@ -235,6 +238,7 @@ fn parse_link(msg: LinkMessage) -> Link {
         kind: None,
         alias: None,
         txqlen: 0,
+        link: None,
     };
     for attr in msg.attributes {
         match attr {
@@ -244,6 +248,7 @@ fn parse_link(msg: LinkMessage) -> Link {
             LinkAttribute::Controller(master) => link.master = Some(master),
             LinkAttribute::IfAlias(alias) => link.alias = Some(alias),
             LinkAttribute::TxQueueLen(txqlen) => link.txqlen = txqlen,
+            LinkAttribute::Link(index) => link.link = Some(index),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     if let LinkInfo::Kind(kind) = info {
@@ -528,6 +533,24 @@ impl Handle {
             .socket
             .query(messages::get_link(name), &format!("get link {name}"))
         {
+            Ok(answer) => Ok(answer.into_iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(parse_link(l)),
+                _ => None,
+            })),
+            Err(err) if err.errno == libc::ENODEV => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The link with index `index`, or None.
+    ///
+    /// # Errors
+    /// [`NetlinkError`] other than "no such device".
+    pub fn link_by_index(&mut self, index: u32) -> Result<Option<Link>> {
+        match self.socket.query(
+            messages::get_link_by_index(index),
+            &format!("get link {index}"),
+        ) {
             Ok(answer) => Ok(answer.into_iter().find_map(|m| match m {
                 RouteNetlinkMessage::NewLink(l) => Some(parse_link(l)),
                 _ => None,

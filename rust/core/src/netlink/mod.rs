@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! rtnetlink for the interface plugins, one file per object: [`link`], [`address`],
-//! [`route`], [`rule`], plus [`sysctl`]s under `/proc/sys/net/` and persistent [`tap`]s.
+//! [`route`], [`rule`], [`tc`] (qdiscs and filters), plus [`sysctl`]s under `/proc/sys/net/`
+//! and persistent [`tap`]s.
 //! Each builds its messages apart from I/O and adds its operations to [`Handle`], a
 //! synchronous socket bound to one namespace ([`socket`], [`ns`]).
 
@@ -14,6 +15,7 @@ pub mod rule;
 pub mod socket;
 pub mod sysctl;
 pub mod tap;
+pub mod tc;
 
 #[cfg(test)]
 mod tests;
