@@ -144,3 +144,56 @@ def test_bandwidth_process(
         run(undo)
 
     benchmark.pedantic(run, args=(verb,), setup=setup, rounds=25, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("verb", ["ADD", "DEL"])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_sbr_process(
+    benchmark: BenchmarkFixture,
+    request: pytest.FixtureRequest,
+    make_netns: Callable[[str], str],
+    tmp_path: Path,
+    implementation: str,
+    verb: str,
+) -> None:
+    """A rule and a table for one address, the interface's routes moved there. The
+    reference's DEL leaves the routes in the table (the interface plugin deletes the link
+    next); before each of its timed ADDs they go back, untimed."""
+    benchmark.group = f"sbr {verb} as a process"
+    node, pod = pod_with_veth(make_netns)
+    for command in (
+        ["addr", "add", "10.1.0.2/24", "dev", "eth0"],
+        ["route", "add", "default", "via", "10.1.0.1", "dev", "eth0"],
+    ):
+        subprocess.run(["ip", "-n", pod, *command], check=True)
+    prev = prev_result(pod)
+    prev["ips"][0]["gateway"] = "10.1.0.1"
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "benchsbr",
+        "type": "sbr",
+        "dataDir": str(tmp_path / "sbr"),
+        "prevResult": prev,
+    }
+    run = runner(node, plugin_dir(request, implementation, "sbr") / "sbr", pod, conf)
+    undo = "DEL" if verb == "ADD" else "ADD"
+
+    def reset_reference() -> None:
+        run("DEL")
+        subprocess.run(["ip", "-n", pod, "route", "flush", "table", "100"], check=False)
+        for command in (
+            ["addr", "flush", "dev", "eth0"],
+            ["addr", "add", "10.1.0.2/24", "dev", "eth0"],
+            ["route", "add", "default", "via", "10.1.0.1", "dev", "eth0"],
+        ):
+            subprocess.run(["ip", "-n", pod, *command], check=True)
+
+    def setup() -> None:
+        if implementation != "reference":
+            run(undo)
+            return
+        reset_reference()
+        if verb == "DEL":
+            run("ADD")
+
+    benchmark.pedantic(run, args=(verb,), setup=setup, rounds=25, warmup_rounds=1)

@@ -243,6 +243,9 @@ class Link:
     def link(self) -> int | None:
         """The index of the link this one is tied to: a veth's peer (an index in the
         peer's namespace), a macvlan's parent."""
+    @property
+    def vrf_table(self) -> int | None:
+        """A VRF's routing table."""
 
 @final
 class Route:
@@ -261,6 +264,15 @@ class Route:
     def table(self) -> int: ...
     @property
     def scope(self) -> int: ...
+    @property
+    def src(self) -> str | None:
+        """The preferred source address (RTA_PREFSRC)."""
+    @property
+    def protocol(self) -> int:
+        """RTPROT_*: 2 kernel, 3 boot, 4 static, ..."""
+    @property
+    def kind(self) -> int:
+        """RTN_*: 1 unicast, 2 local, 3 broadcast, 5 multicast, ..."""
 
 @final
 class Rule:
@@ -384,8 +396,12 @@ class Netlink:
         scope: int | None = None,
         mtu: int | None = None,
         advmss: int | None = None,
+        src: str | None = None,
+        protocol: int | None = None,
         replace: bool = False,
-    ) -> None: ...
+    ) -> None:
+        """A route to `dst` (CIDR); `src` is the preferred source, `protocol` the RTPROT_*
+        it is marked with (boot, 3, unless given)."""
     def configure(self, name: str, *, addresses: list[str], routes: list[dict[str, object]], up: bool = True) -> None:
         """Brings `name` up, adds `addresses` (CIDR) and adds or replaces `routes` through
         it, as one batch: a single send, then every acknowledgement.
@@ -394,8 +410,17 @@ class Netlink:
         `mtu`, `advmss`. The kernel handles the requests in order, each on its own; the
         first failure is raised (NetlinkError naming that step) after all are answered.
         """
-    def del_route(self, dst: str, *, dev: str | None = None, table: int | None = None) -> None:
-        """Deletes the route to `dst`; NetlinkError with errno ESRCH when there is none."""
+    def del_route(
+        self,
+        dst: str,
+        *,
+        dev: str | None = None,
+        table: int | None = None,
+        gw: str | None = None,
+        priority: int | None = None,
+    ) -> None:
+        """Deletes the route to `dst` (each other argument given narrows the match);
+        NetlinkError with errno ESRCH when there is none."""
     def add_rule(
         self,
         *,

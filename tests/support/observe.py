@@ -54,7 +54,7 @@ def kernel(netns: str, infra: frozenset[str] | set[str] = frozenset()) -> dict[s
             f"table {r.get_attr('RTA_TABLE')} {r.get_attr('RTA_DST') or 'default'}/{r['dst_len']}"
             f" via {r.get_attr('RTA_GATEWAY')} dev {shown(r.get_attr('RTA_OIF'))}"
             for family in (2, 10)
-            for r in ns.get_routes(family=family, table=0)
+            for r in ns.get_routes(family=family)
             if (r.get_attr("RTA_OIF") is None or r.get_attr("RTA_OIF") in kept)
             and not _link_local(r.get_attr("RTA_DST"))
         )

@@ -62,30 +62,13 @@ class Lock:
         self.fd = -1
 
     def __enter__(self) -> Lock:
-        import fcntl
-        import time
+        from cni.plugins._flock import acquire
 
         _posix.makedirs(LOCK_DIR, 0o755)
-        self.fd = posix.open(
-            _posix.join(LOCK_DIR, LOCK_NAME),
-            posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW,
-            0o600,
-        )
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    posix.close(self.fd)
-                    raise TryAgainLater(
-                        f"another process has held {LOCK_DIR}/{LOCK_NAME} for {LOCK_WAIT:.0f} s"
-                    ) from None
-                time.sleep(0.005)
-            else:
-                global _saved
-                _saved = {}
-                return self
+        self.fd = acquire(_posix.join(LOCK_DIR, LOCK_NAME), LOCK_WAIT)
+        global _saved
+        _saved = {}
+        return self
 
     def __exit__(self, *exc: object) -> None:
         global _saved

@@ -28,6 +28,12 @@ class Records:
     def __init__(self, data_dir: str, network: str) -> None:
         self.directory = _posix.join(data_dir, network)
 
+    @classmethod
+    def of(cls, conf: dict[str, object], default_dir: str) -> Records:
+        """The records of the config's network, under its `dataDir` or `default_dir`."""
+        data_dir = conf.get("dataDir")
+        return cls(data_dir if isinstance(data_dir, str) else default_dir, str(conf["name"]))
+
     @staticmethod
     def _name(container_id: str, ifname: str) -> str:
         return f"{container_id}_{ifname}.json"
@@ -77,6 +83,13 @@ class Records:
             container_id, _, ifname = name.removesuffix(".json").rpartition("_")
             if container_id and (container_id, ifname) not in valid:
                 yield container_id, ifname
+
+
+def forget_lost(records: Records, attachments: list[dict[str, object]]) -> None:
+    """GC of a plugin whose leftovers lived in the pod's namespace, gone with it: the
+    records of attachments not in `attachments` go."""
+    for container_id, ifname in list(records.stale(valid_set(attachments))):
+        records.remove(container_id, ifname)
 
 
 def valid_set(attachments: list[dict[str, object]]) -> set[tuple[str, str]]:

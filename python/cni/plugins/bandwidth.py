@@ -87,15 +87,10 @@ class Limits:
                     raise InvalidNetworkConfig(f"bandwidth: {direction}: {err}") from None
 
 
-def _data_dir(conf: dict[str, object]) -> str:
-    value = conf.get("dataDir")
-    return value if isinstance(value, str) else DEFAULT_DATA_DIR
-
-
 def _records(args: skel.CmdArgs) -> Records:
     from cni.plugins._records import Records
 
-    return Records(_data_dir(args.conf), str(args.conf["name"]))
+    return Records.of(args.conf, DEFAULT_DATA_DIR)
 
 
 def _previous(args: skel.CmdArgs) -> dict[str, object]:

@@ -67,7 +67,9 @@ PLUGINS: tuple[Entry, ...] = (
     Entry("bandwidth", "cni.plugins.bandwidth", META),
     Entry("firewall", "cni.plugins.firewall", META),
     Entry("portmap", "cni.plugins.portmap", META),
+    Entry("sbr", "cni.plugins.sbr", META),
     Entry("tuning", "cni.plugins.tuning", META),
+    Entry("vrf", "cni.plugins.vrf", META),
 )
 
 _BY_TYPE = {entry.type: entry for entry in PLUGINS}

@@ -106,6 +106,7 @@ fn route_from_dict(route: &Bound<'_, PyDict>) -> Result<RouteSpec> {
         scope: optional(route, "scope")?,
         mtu: optional(route, "mtu")?,
         advmss: optional(route, "advmss")?,
+        ..RouteSpec::default()
     })
 }
 
@@ -134,6 +135,8 @@ pub struct PyLink {
     txqlen: u32,
     /// The index of the link this one is tied to (a veth's peer, in the peer's namespace).
     link: Option<u32>,
+    /// A VRF's routing table.
+    vrf_table: Option<u32>,
 }
 
 impl From<&Link> for PyLink {
@@ -151,6 +154,7 @@ impl From<&Link> for PyLink {
             alias: link.alias.clone(),
             txqlen: link.txqlen,
             link: link.link,
+            vrf_table: link.vrf_table,
         }
     }
 }
@@ -175,6 +179,12 @@ pub struct PyRoute {
     priority: Option<u32>,
     table: u32,
     scope: u8,
+    /// The preferred source address (RTA_PREFSRC).
+    src: Option<String>,
+    /// The routing protocol that made it (RTPROT_*: 2 kernel, 3 boot, 4 static, ...).
+    protocol: u8,
+    /// The route type (RTN_*: 1 unicast, 2 local, 3 broadcast, 5 multicast, ...).
+    kind: u8,
 }
 
 #[pymethods]
@@ -533,7 +543,7 @@ impl PyNetlink {
     }
 
     #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
-    #[pyo3(signature = (dst, *, gw=None, dev=None, priority=None, table=None, scope=None, mtu=None, advmss=None, replace=false))]
+    #[pyo3(signature = (dst, *, gw=None, dev=None, priority=None, table=None, scope=None, mtu=None, advmss=None, src=None, protocol=None, replace=false))]
     fn add_route(
         &self,
         py: Python<'_>,
@@ -545,10 +555,13 @@ impl PyNetlink {
         scope: Option<u8>,
         mtu: Option<u32>,
         advmss: Option<u32>,
+        src: Option<&str>,
+        protocol: Option<u8>,
         replace: bool,
     ) -> Result<()> {
         let (dst, v6) = route_destination(dst)?;
         let gateway = gw.map(parse_ip).transpose()?;
+        let prefsrc = src.map(parse_ip).transpose()?;
         let oif = dev.map(|d| self.index(py, d)).transpose()?;
         let spec = RouteSpec {
             dst,
@@ -560,26 +573,34 @@ impl PyNetlink {
             scope,
             mtu,
             advmss,
+            prefsrc,
+            protocol,
         };
         self.with(py, move |h| h.add_route(&spec, replace))
     }
 
-    /// Deletes the route to `dst` (on `dev`, in `table`); ESRCH when there is none.
-    #[pyo3(signature = (dst, *, dev=None, table=None))]
+    /// Deletes the route to `dst` (on `dev`, in `table`, via `gw`, with metric `priority`:
+    /// each given narrows the match); ESRCH when there is none.
+    #[pyo3(signature = (dst, *, dev=None, table=None, gw=None, priority=None))]
     fn del_route(
         &self,
         py: Python<'_>,
         dst: &str,
         dev: Option<&str>,
         table: Option<u32>,
+        gw: Option<&str>,
+        priority: Option<u32>,
     ) -> Result<()> {
         let (dst, v6) = route_destination(dst)?;
         let oif = dev.map(|d| self.index(py, d)).transpose()?;
+        let gateway = gw.map(parse_ip).transpose()?;
         let spec = RouteSpec {
             dst,
             v6,
             oif,
             table,
+            gateway,
+            priority,
             ..RouteSpec::default()
         };
         self.with(py, move |h| h.del_route(&spec))
@@ -661,6 +682,9 @@ impl PyNetlink {
                 priority: r.priority,
                 table: r.table,
                 scope: r.scope,
+                src: r.prefsrc.map(|a| a.to_string()),
+                protocol: r.protocol,
+                kind: r.kind,
             })
             .collect())
     }

@@ -39,6 +39,8 @@ pub struct Link {
     /// IFLA_LINK: the link this one is tied to (a veth's peer, by its index in the peer's
     /// namespace; a macvlan's parent).
     pub link: Option<u32>,
+    /// A VRF's routing table.
+    pub vrf_table: Option<u32>,
 }
 
 /// Changes to apply to a link; `None` leaves an attribute alone.
@@ -239,6 +241,7 @@ fn parse_link(msg: LinkMessage) -> Link {
         alias: None,
         txqlen: 0,
         link: None,
+        vrf_table: None,
     };
     for attr in msg.attributes {
         match attr {
@@ -251,8 +254,15 @@ fn parse_link(msg: LinkMessage) -> Link {
             LinkAttribute::Link(index) => link.link = Some(index),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        link.kind = Some(LinkKind::from(kind));
+                    match info {
+                        LinkInfo::Kind(kind) => link.kind = Some(LinkKind::from(kind)),
+                        LinkInfo::Data(InfoData::Vrf(data)) => {
+                            link.vrf_table = data.iter().find_map(|d| match d {
+                                InfoVrf::TableId(table) => Some(*table),
+                                _ => None,
+                            });
+                        }
+                        _ => {}
                     }
                 }
             }

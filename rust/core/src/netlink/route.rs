@@ -31,6 +31,10 @@ pub struct RouteSpec {
     pub scope: Option<u8>,
     pub mtu: Option<u32>,
     pub advmss: Option<u32>,
+    /// RTA_PREFSRC: the source address a local socket picks for the route.
+    pub prefsrc: Option<IpAddr>,
+    /// The routing protocol that made it (RTPROT_*); ours (boot) when None.
+    pub protocol: Option<u8>,
 }
 
 /// A route's destination for messages: `10.0.0.0/8`, or `default`.
@@ -48,6 +52,10 @@ pub struct RouteInfo {
     pub priority: Option<u32>,
     pub table: u32,
     pub scope: u8,
+    pub prefsrc: Option<IpAddr>,
+    pub protocol: u8,
+    /// RTN_*: unicast (1), local, broadcast, multicast, unreachable, ...
+    pub kind: u8,
 }
 
 fn route_ip(addr: &RouteAddress) -> Option<IpAddr> {
@@ -77,7 +85,9 @@ pub mod messages {
             },
             destination_prefix_length: spec.dst.map_or(0, |(_, p)| p),
             table: u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
-            protocol: RouteProtocol::Boot,
+            protocol: spec
+                .protocol
+                .map_or(RouteProtocol::Boot, RouteProtocol::from),
             scope: spec.scope.map_or(
                 if spec.gateway.is_some() || spec.dst.is_none() {
                     RouteScope::Universe
@@ -102,6 +112,10 @@ pub mod messages {
         }
         if let Some(oif) = spec.oif {
             msg.attributes.push(RouteAttribute::Oif(oif));
+        }
+        if let Some(src) = spec.prefsrc {
+            msg.attributes
+                .push(RouteAttribute::PrefSource(RouteAddress::from(src)));
         }
         if let Some(priority) = spec.priority {
             msg.attributes.push(RouteAttribute::Priority(priority));
@@ -224,6 +238,9 @@ impl Handle {
                     priority: None,
                     table: u32::from(r.header.table),
                     scope: u8::from(r.header.scope),
+                    prefsrc: None,
+                    protocol: u8::from(r.header.protocol),
+                    kind: u8::from(r.header.kind),
                 };
                 for attr in &r.attributes {
                     match attr {
@@ -235,6 +252,7 @@ impl Handle {
                         RouteAttribute::Oif(o) => info.oif = Some(*o),
                         RouteAttribute::Priority(p) => info.priority = Some(*p),
                         RouteAttribute::Table(t) => info.table = *t,
+                        RouteAttribute::PrefSource(a) => info.prefsrc = route_ip(a),
                         _ => {}
                     }
                 }
