@@ -38,6 +38,7 @@ __all__ = [
     "sysctl_path",
     "tbf_shaping",
     "bandwidth_ifb_name",
+    "socket_in_netns",
     "write_sysctl",
     "write_sysctls",
     "warm_encode",
@@ -478,6 +479,14 @@ def read_sysctls(keys: list[str], netns: str | None = None) -> list[str]:
     Raises:
         cni.errors.InvalidValue: a key leaves /proc/sys/net/.
         cni.errors.NetlinkError: a read failed (errno kept, the operation names the file).
+    """
+
+def socket_in_netns(netns: str, family: int, kind: int) -> int:
+    """A socket (`socket.AF_*`, `socket.SOCK_*`) made inside the network namespace at
+    `netns`, as a file descriptor the caller owns (close-on-exec): it stays in that namespace.
+
+    Raises:
+        cni.errors.NetlinkError: the namespace cannot be entered or the socket made.
     """
 
 def bandwidth_ifb_name(network: str, container_id: str) -> str:

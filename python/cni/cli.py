@@ -106,6 +106,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", default=DEFAULT_AGENT_SOCKET, help=f"unix socket path (default {DEFAULT_AGENT_SOCKET})")
     p.add_argument("--workers", type=int, default=4, help="idle workers kept ready (default 4)")
     p.add_argument("--verbose", action="store_true", help="log every request served (plugin, command, caller)")
+    p = sub.add_parser("dhcp", help="the dhcp IPAM plugin's daemon")
+    dhcp = p.add_subparsers(dest="dhcp_command", required=True)
+    p = dhcp.add_parser(
+        "daemon",
+        help="acquire, renew and release DHCP leases for the dhcp plugin",
+        description=(
+            "Acquire DHCP leases inside pods' network namespaces for the dhcp IPAM plugin, renew "
+            "them at T1, rebind at T2 and release them on DEL. Leases are kept on disk, so a restarted "
+            "daemon goes on maintaining them. Runs in the foreground until SIGTERM or SIGINT; under "
+            "systemd socket activation the socket systemd passes is served."
+        ),
+    )
+    p.add_argument("--socket", default="/run/cni/dhcp.sock", help="unix socket path (default /run/cni/dhcp.sock)")
+    p.add_argument("--state-dir", default="/var/lib/cni/dhcp", help="where leases are kept (default /var/lib/cni/dhcp)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds one exchange waits for the server (default 10)")
+    p.add_argument("--pidfile", help="write the daemon's pid here")
     return parser
 
 
@@ -360,6 +376,15 @@ def _cmd_agent(ns: argparse.Namespace) -> int:
     return serve(ns.socket, ns.workers, ns.verbose)
 
 
+def _cmd_dhcp(ns: argparse.Namespace) -> int:
+    from cni.dhcp.daemon import serve
+
+    if ns.pidfile:
+        with open(ns.pidfile, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    return serve(ns.socket, ns.state_dir, ns.timeout)
+
+
 _COMMANDS = {
     "add": _cmd_attach,
     "check": _cmd_attach,
@@ -372,6 +397,7 @@ _COMMANDS = {
     "version": _cmd_version,
     "install": _cmd_install,
     "agent": _cmd_agent,
+    "dhcp": _cmd_dhcp,
     "demo": _cmd_demo,
 }
 

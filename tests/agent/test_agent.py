@@ -358,7 +358,7 @@ def test_the_socket_is_private_and_one_agent_holds_it(tmp_path: Path, agent_ns: 
             check=False,
         )
         assert second.returncode == 1
-        assert b"another agent serves" in second.stderr
+        assert b"another process serves" in second.stderr
     finally:
         agent.stop(signal.SIGKILL)
     # Killed, it left its socket: the next agent replaces it.

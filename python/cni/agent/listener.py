@@ -79,10 +79,15 @@ def _private_directory(directory: str) -> None:
         )
 
 
-def bind(path: str, *, inherited_lock: int | None = None) -> Listener:
-    """Listens on `path`, replacing a stale socket; fails if another agent serves it."""
+def bind(path: str, *, inherited_lock: int | None = None, private_dir: bool = True) -> Listener:
+    """Listens on `path`, replacing a stale socket; fails if another process serves it.
+    Without `private_dir` (a path other tools share, as the dhcp daemon's `/run/cni`), the
+    directory is made 0755 when missing and the socket's own mode (0600) guards it."""
     path = os.path.abspath(path)
-    _private_directory(os.path.dirname(path))
+    if private_dir:
+        _private_directory(os.path.dirname(path))
+    else:
+        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
     if inherited_lock is not None:
         lock_fd = inherited_lock
     else:
@@ -91,7 +96,7 @@ def bind(path: str, *, inherited_lock: int | None = None) -> Listener:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(lock_fd)
-            raise ListenerError(f"another agent serves {path}") from None
+            raise ListenerError(f"another process serves {path}") from None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         try:

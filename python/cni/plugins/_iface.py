@@ -281,15 +281,25 @@ def finish_add(
     return result
 
 
+def releases_first(args: skel.CmdArgs) -> bool:
+    """Whether IPAM DEL must run while the interface is still there: dhcp gives its lease
+    back with a DHCPRELEASE from the pod's address, through that interface (the reference
+    deletes the interface first, and the lease stays taken until it expires)."""
+    return ipam_type(args) == "dhcp"
+
+
 def undo_add(args: skel.CmdArgs, *, ipam_done: bool, cause: BaseException) -> None:
     """After a failed ADD: remove the container's interface and release what IPAM gave,
     both whatever the other does; their failures go into `cause`'s details."""
     from cni.plugins._teardown import Teardown
 
     teardown = Teardown(str(args.conf.get("type") or "plugin"))
+    early = ipam_done and releases_first(args)
+    if early:
+        teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
     teardown.step("delete the container interface", delete_container_link, args)
     teardown.step("remove the masquerade rules", masq_teardown, args)
-    if ipam_done:
+    if ipam_done and not early:
         teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
     teardown.note_on(cause)
 
@@ -330,10 +340,14 @@ def interface_plugin(
 
         validate(args)
         teardown = Teardown(name)
+        early = releases_first(args)
+        if early:
+            teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
         teardown.step("delete the container interface", delete_container_link, args)
         if masquerade:
             teardown.step("remove the masquerade rules", masq_teardown, args)
-        teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
+        if not early:
+            teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
         teardown.finish()
 
     def common_check(args: skel.CmdArgs) -> None:

@@ -40,6 +40,7 @@ from cni.plugins._iface import (
     no_router_advertisements,
     open_free_pod,
     random_veth_name,
+    releases_first,
     requested_mac,
     result_ips,
 )
@@ -377,11 +378,15 @@ def cmd_del(args: skel.CmdArgs) -> None:
 
     config = Config(args)
     teardown = Teardown("bridge")
+    early = releases_first(args)
+    if early:
+        teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
     teardown.step("delete the container interface", delete_container_link, args)
     if config.spoofcheck:
         teardown.step("remove the MAC spoof check", _remove_spoofcheck, args)
     teardown.step("remove the masquerade rules", masq_teardown, args)
-    teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
+    if not early:
+        teardown.step("release the addresses (IPAM DEL)", ipam_del, args)
     teardown.finish()
 
 

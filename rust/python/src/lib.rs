@@ -29,8 +29,8 @@ mod _native {
     use super::json::{dumps, loads};
     #[pymodule_export]
     use super::netlink::{
-        bandwidth_ifb_name, create_tap, encode_veth_setup, read_sysctls, sysctl_path, tbf_shaping,
-        write_sysctl, write_sysctls, PyLink, PyNetlink, PyRoute, PyRule,
+        bandwidth_ifb_name, create_tap, encode_veth_setup, read_sysctls, socket_in_netns,
+        sysctl_path, tbf_shaping, write_sysctl, write_sysctls, PyLink, PyNetlink, PyRoute, PyRule,
     };
     // The warm path's protocol numbers, so the agent does not restate them.
     #[pymodule_export]

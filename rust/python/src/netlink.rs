@@ -694,6 +694,18 @@ fn tick_in_usec() -> Result<f64> {
     tc::tick_in_usec().map_err(|e| Error::io("read /proc/net/psched", &e))
 }
 
+/// A socket (`family`, `kind`: the socket module's numbers) made inside the network
+/// namespace at `netns`, as a file descriptor the caller owns: it stays in that namespace.
+#[pyfunction]
+pub fn socket_in_netns(py: Python<'_>, netns: &str, family: i32, kind: i32) -> Result<i32> {
+    use std::os::fd::IntoRawFd;
+
+    let path = netns.to_owned();
+    py.detach(move || cni_core::netlink::ns::socket_in(&path, family, kind))
+        .map(IntoRawFd::into_raw_fd)
+        .map_err(|e| Error::io(&format!("make a socket in {netns}"), &e))
+}
+
 /// The reference's name of the IFB that shapes the egress of an attachment.
 #[pyfunction]
 pub fn bandwidth_ifb_name(network: &str, container_id: &str) -> String {

@@ -36,3 +36,22 @@ where
     .join()
     .map_err(|_| io::Error::other("namespace worker thread panicked"))?
 }
+
+/// A socket of `family` and `kind` (SOCK_CLOEXEC added) made inside the network namespace
+/// at `path`: it stays bound to that namespace, whichever thread uses it later.
+///
+/// # Errors
+/// The error of entering the namespace or of `socket(2)`.
+pub fn socket_in(path: &str, family: i32, kind: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+
+    in_netns(Some(path), move || {
+        // SAFETY: socket(2) with plain integer arguments; the fd is owned from here on.
+        let fd = unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd was just returned by socket(2) and nothing else owns it.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    })
+}

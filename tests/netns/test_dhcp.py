@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The dhcp IPAM plugin and `cni dhcp daemon` against a real DHCP server: Debian's dnsmasq
+in a server namespace on the node's bridge, the daemon in the node namespace, pods attached
+by our bridge plugin. Every process is started here and stopped by pid; every wait is
+bounded. dnsmasq's T1 of 4 s makes renewals visible in its lease file within seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.world import World, ok
+
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="needs Debian's dnsmasq-base"),
+]
+
+BRIDGE = "dhbr0"
+SERVER = "10.70.0.1"
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+class Lab:
+    """The node (bridge, daemon), the server namespace (dnsmasq) and the test's files."""
+
+    def __init__(self, tmp: Path, make_netns: Callable[[str], str], our_bin: Path) -> None:
+        self.tmp = tmp
+        self.socket = tmp / "dhcp.sock"
+        self.state = tmp / "state"
+        self.leases = tmp / "dnsmasq.leases"
+        conflist = {
+            "cniVersion": "1.0.0",
+            "name": "dhnet",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": BRIDGE,
+                    "ipam": {"type": "dhcp", "daemonSocketPath": str(self.socket)},
+                }
+            ],
+        }
+        self.world = World("dh", tmp, make_netns, conflist, our_bin, pods=2)
+        self.server = make_netns("dhsrv")
+        node = self.world.node
+        for command in (
+            ["ip", "-n", node, "link", "add", BRIDGE, "type", "bridge"],
+            ["ip", "-n", node, "link", "set", BRIDGE, "up"],
+            ["ip", "-n", node, "link", "add", "dhsv", "type", "veth", "peer", "name", "srv0", "netns", self.server],
+            ["ip", "-n", node, "link", "set", "dhsv", "master", BRIDGE, "up"],
+            ["ip", "-n", self.server, "link", "set", "srv0", "up"],
+            ["ip", "-n", self.server, "addr", "add", f"{SERVER}/24", "dev", "srv0"],
+        ):
+            subprocess.run(command, check=True)
+        self.dnsmasq = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.server,
+                "dnsmasq",
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--port=0",
+                "--interface=srv0",
+                "--bind-interfaces",
+                "--dhcp-range=10.70.0.50,10.70.0.99,255.255.255.0,2m",
+                f"--dhcp-option=option:router,{SERVER}",
+                "--dhcp-option=option:T1,4",
+                "--dhcp-option=option:T2,8",
+                f"--dhcp-leasefile={self.leases}",
+                "--dhcp-authoritative",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        self.daemon: subprocess.Popen[bytes] | None = None
+
+    def start_daemon(self) -> None:
+        with (self.tmp / "daemon.log").open("a") as log:
+            self.daemon = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.world.node,
+                    sys.executable,
+                    "-m",
+                    "cni.cli",
+                    "dhcp",
+                    "daemon",
+                    "--socket",
+                    str(self.socket),
+                    "--state-dir",
+                    str(self.state),
+                    "--timeout",
+                    "5",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        wait_for(self.socket.exists, 20, "the daemon's socket")
+
+    def stop_daemon(self, sig: int = signal.SIGTERM) -> None:
+        if self.daemon is not None:
+            self.daemon.send_signal(sig)
+            self.daemon.wait(timeout=20)
+            self.daemon = None
+
+    def close(self) -> None:
+        self.stop_daemon(signal.SIGKILL)
+        self.dnsmasq.kill()
+        self.dnsmasq.wait(timeout=10)
+
+    def leased(self) -> dict[str, int]:
+        """dnsmasq's leases: address -> expiry."""
+        if not self.leases.exists():
+            return {}
+        rows = [line.split() for line in self.leases.read_text().splitlines() if line.strip()]
+        return {row[2]: int(row[0]) for row in rows}
+
+
+@pytest.fixture
+def lab(tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path) -> Iterator[Lab]:
+    lab = Lab(tmp_path, make_netns, our_bin)
+    try:
+        lab.start_daemon()
+        yield lab
+    finally:
+        lab.close()
+
+
+def address_of(result: dict[str, Any]) -> str:
+    return str(result["ips"][0]["address"]).split("/")[0]
+
+
+def test_acquire_renew_restart_release(lab: Lab) -> None:
+    result = ok(lab.world.cni("add"))
+    address = address_of(result)
+    assert result["ips"][0]["address"].endswith("/24")
+    assert result["ips"][0]["gateway"] == SERVER
+    assert {"dst": "0.0.0.0/0", "gw": SERVER} in result["routes"]
+    assert address in lab.leased()
+    ping = ["ip", "netns", "exec", lab.world.pods[0], "ping", "-c", "1", "-W", "1", SERVER]
+    assert subprocess.run(ping, capture_output=True, check=False, timeout=10).returncode == 0
+    # Renewed at T1 (4 s): the expiry in dnsmasq's lease file moves on.
+    first = lab.leased()[address]
+    wait_for(lambda: lab.leased().get(address, 0) > first, 15, "a renewal")
+    assert lab.world.cni("check").returncode == 0
+    # A daemon killed in the middle of the lease: the next one goes on renewing it.
+    lab.stop_daemon(signal.SIGKILL)
+    lab.start_daemon()
+    renewed = lab.leased()[address]
+    wait_for(lambda: lab.leased().get(address, 0) > renewed, 15, "a renewal by the restarted daemon")
+    # DEL gives the lease back at once (the DHCPRELEASE leaves before the interface goes).
+    assert lab.world.cni("del").returncode == 0
+    wait_for(lambda: address not in lab.leased(), 5, "dnsmasq to drop the lease")
+    assert not [p for p in lab.state.iterdir() if p.suffix == ".json"]
+
+
+def test_two_pods_get_two_leases(lab: Lab) -> None:
+    first, second = ok(lab.world.cni("add", 0, "a")), ok(lab.world.cni("add", 1, "b"))
+    assert address_of(first) != address_of(second)
+    assert {address_of(first), address_of(second)} <= set(lab.leased())
+    for n, cid in ((0, "a"), (1, "b")):
+        assert lab.world.cni("del", n, cid).returncode == 0
+    wait_for(lambda: not lab.leased(), 5, "both leases released")
+
+
+def plugin(lab: Lab, command: str, conf: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": lab.world.pod_path(0),
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(lab.world.cni_path),
+        "PATH": os.environ["PATH"],
+    }
+    return subprocess.run(
+        ["ip", "netns", "exec", lab.world.node, str(lab.world.cni_path / "dhcp")],
+        input=json.dumps(conf).encode(),
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_del_with_the_daemon_down_releases_when_it_returns(lab: Lab) -> None:
+    address = address_of(ok(lab.world.cni("add")))
+    lab.stop_daemon()
+    # The interface stays (only the IPAM DEL runs), as when the daemon is down for a while.
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "dhnet",
+        "type": "bridge",
+        "ipam": {"type": "dhcp", "daemonSocketPath": str(lab.socket)},
+    }
+    status = plugin(lab, "STATUS", conf)
+    assert status.returncode == 1
+    assert json.loads(status.stdout)["code"] == 50
+    assert plugin(lab, "DEL", conf).returncode == 0
+    assert address in lab.leased()
+    lab.start_daemon()
+    wait_for(lambda: address not in lab.leased(), 10, "the pending release")
+    assert plugin(lab, "STATUS", conf).returncode == 0
+    assert lab.world.cni("del").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("ipam", "named"),
+    [
+        ({"daemonSocketPath": ""}, "daemonSocketPath"),
+        ({"request": [{"option": "no-such-option"}]}, "request"),
+        ({"request": "routers"}, "request"),
+        ({"provide": [{"value": "x"}]}, "provide"),
+        ({"provide": [{"option": "host-name", "value": "x" * 300}]}, "provide"),
+        ({"priority": -1}, "priority"),
+    ],
+)
+def test_bad_values_are_refused_and_change_nothing(lab: Lab, ipam: dict[str, Any], named: str) -> None:
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "dhnet",
+        "type": "bridge",
+        "ipam": {"type": "dhcp", "daemonSocketPath": str(lab.socket), **ipam},
+    }
+    out = plugin(lab, "ADD", conf)
+    assert out.returncode == 1
+    error = json.loads(out.stdout)
+    assert error["code"] == 7, error
+    assert named in error["msg"], error
+    assert lab.leased() == {}
+
+
+def test_provided_options_reach_the_server(lab: Lab) -> None:
+    conf = json.loads(lab.world.conf_file.read_text())
+    conf["plugins"][0]["ipam"]["provide"] = [{"option": "host-name", "fromArg": "K8S_POD_NAME"}]
+    conf["plugins"][0]["ipam"]["priority"] = 50
+    lab.world.conf_file.write_text(json.dumps(conf))
+    result = ok(lab.world.cni("add", 0, "c1", "--args", "IgnoreUnknown=1;K8S_POD_NAME=web-0"))
+    assert all(route.get("priority") == 50 for route in result["routes"])
+    wait_for(lambda: "web-0" in lab.leases.read_text(), 5, "the host name in the lease file")
+    assert lab.world.cni("del", 0, "c1", "--args", "IgnoreUnknown=1;K8S_POD_NAME=web-0").returncode == 0
