@@ -33,12 +33,12 @@ def server_reply(xid: int, kind: int, options: bytes) -> bytes:
     return header + packet.MAGIC + bytes((53, 1, kind)) + options + b"\xff"
 
 
-def test_the_client_id_is_the_references():
+def test_the_client_id_is_the_references() -> None:
     assert packet.client_id("c1", "net", "eth0") == b"\x00c1/net/eth0"
     assert len(packet.client_id("x" * 300, "net", "eth0")) == 255
 
 
-def test_a_request_carries_its_type_flags_and_options():
+def test_a_request_carries_its_type_flags_and_options() -> None:
     message = packet.build(packet.REQUEST, 0x1234, MAC, [(packet.CLIENT_ID, b"\x00id"), (12, b"h" * 300)])
     assert len(message) >= 300
     assert message[0] == 1
@@ -51,7 +51,7 @@ def test_a_request_carries_its_type_flags_and_options():
     assert bytes((12, 45)) in options
 
 
-def test_a_reply_is_read_with_its_lease_routes_and_dns():
+def test_a_reply_is_read_with_its_lease_routes_and_dns() -> None:
     options = (
         bytes((1, 4))
         + socket.inet_aton("255.255.255.0")
@@ -77,7 +77,7 @@ def test_a_reply_is_read_with_its_lease_routes_and_dns():
     assert packet.parse(b"short", 7, MAC) is None
 
 
-def test_classless_routes_replace_the_router_and_mark_on_link_ones():
+def test_classless_routes_replace_the_router_and_mark_on_link_ones() -> None:
     classless = bytes((24, 10, 9, 0)) + socket.inet_aton("10.0.0.1") + bytes((16, 10, 8)) + bytes(4)
     options = bytes((3, 4)) + socket.inet_aton("10.0.0.1") + bytes((121, len(classless))) + classless
     reply = packet.parse(server_reply(1, packet.ACK, options), 1, MAC)
@@ -85,7 +85,7 @@ def test_classless_routes_replace_the_router_and_mark_on_link_ones():
     assert reply.routes() == [{"dst": "10.9.0.0/24", "gw": "10.0.0.1"}, {"dst": "10.8.0.0/16", "scope": 253}]
 
 
-def test_option_names_and_numbers():
+def test_option_names_and_numbers() -> None:
     assert packet.option_code("routers") == 3
     assert packet.option_code("121") == 121
     assert packet.option_code("0") is None
