@@ -145,24 +145,24 @@ def _copy(source: str, target: str) -> None:
 
 
 _SOCKET_UNIT = """[Unit]
-Description=cni warm plugin agent socket
+Description={description} socket
 
 [Socket]
 ListenStream={socket}
 SocketMode=0600
-DirectoryMode=0700
+DirectoryMode={directory_mode}
 
 [Install]
 WantedBy=sockets.target
 """
 
 _SERVICE_UNIT = """[Unit]
-Description=cni warm plugin agent: CNI plugins without a Python start per operation
-Requires=cni-agent.socket
-After=cni-agent.socket
+Description={description}
+Requires={unit}.socket
+After={unit}.socket
 
 [Service]
-ExecStart={interpreter} -m cni.cli agent --socket {socket}
+ExecStart={interpreter} -m cni.cli {command} --socket {socket}
 Environment=PYTHONPATH={paths}
 KillMode=process
 Restart=on-failure
@@ -173,16 +173,36 @@ WantedBy=multi-user.target
 
 
 def write_units(directory: str, agent_socket: str = DEFAULT_SOCKET) -> list[str]:
-    """Writes `cni-agent.socket` and `cni-agent.service` into `directory` (systemd socket
+    """Writes the socket and service units of the agent (`cni-agent`) and of the dhcp
+    plugin's daemon (`cni-dhcp`, on the reference's socket) into `directory` (systemd socket
     activation). `KillMode=process`: stopping the agent lets running requests finish."""
+    from cni.dhcp import DEFAULT_SOCKET as DHCP_SOCKET
+
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    socket_path = os.path.abspath(agent_socket)
-    units = {
-        "cni-agent.socket": _SOCKET_UNIT.format(socket=socket_path),
-        "cni-agent.service": _SERVICE_UNIT.format(
-            interpreter=os.path.realpath(sys.executable), socket=socket_path, paths=":".join(package_paths())
+    interpreter, paths = os.path.realpath(sys.executable), ":".join(package_paths())
+    services = (
+        (
+            "cni-agent",
+            "cni warm plugin agent: CNI plugins without a Python start per operation",
+            "agent",
+            os.path.abspath(agent_socket),
+            "0700",
         ),
-    }
+        ("cni-dhcp", "cni dhcp daemon: DHCP leases for the dhcp IPAM plugin", "dhcp daemon", DHCP_SOCKET, "0755"),
+    )
+    units = {}
+    for unit, description, command, socket_path, directory_mode in services:
+        units[f"{unit}.socket"] = _SOCKET_UNIT.format(
+            description=description.split(":")[0], socket=socket_path, directory_mode=directory_mode
+        )
+        units[f"{unit}.service"] = _SERVICE_UNIT.format(
+            description=description,
+            unit=unit,
+            interpreter=interpreter,
+            command=command,
+            socket=socket_path,
+            paths=paths,
+        )
     for name, text in units.items():
         _replace(os.path.join(directory, name), text, 0o644)
     return sorted(units)

@@ -337,12 +337,15 @@ def test_socket_activation(tmp_path: Path, agent_ns: str) -> None:
     finally:
         agent.stop()
     units = write_units(str(tmp_path / "units"), str(sock))
-    assert units == ["cni-agent.service", "cni-agent.socket"]
+    assert units == ["cni-agent.service", "cni-agent.socket", "cni-dhcp.service", "cni-dhcp.socket"]
     text = (tmp_path / "units" / "cni-agent.socket").read_text()
     assert f"ListenStream={sock}" in text
     assert "SocketMode=0600" in text
     assert "DirectoryMode=0700" in text
     assert "-m cni.cli agent" in (tmp_path / "units" / "cni-agent.service").read_text()
+    dhcp = (tmp_path / "units" / "cni-dhcp.service").read_text()
+    assert "-m cni.cli dhcp daemon --socket /run/cni/dhcp.sock" in dhcp
+    assert "ListenStream=/run/cni/dhcp.sock" in (tmp_path / "units" / "cni-dhcp.socket").read_text()
 
 
 def test_the_socket_is_private_and_one_agent_holds_it(tmp_path: Path, agent_ns: str) -> None:

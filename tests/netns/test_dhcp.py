@@ -258,3 +258,108 @@ def test_provided_options_reach_the_server(lab: Lab) -> None:
     assert all(route.get("priority") == 50 for route in result["routes"])
     wait_for(lambda: "web-0" in lab.leases.read_text(), 5, "the host name in the lease file")
     assert lab.world.cni("del", 0, "c1", "--args", "IgnoreUnknown=1;K8S_POD_NAME=web-0").returncode == 0
+
+
+def test_gc_releases_the_leases_of_lost_attachments(lab: Lab) -> None:
+    kept, lost = address_of(ok(lab.world.cni("add", 0, "keep"))), address_of(ok(lab.world.cni("add", 1, "lost")))
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "dhnet",
+        "type": "bridge",
+        "ipam": {"type": "dhcp", "daemonSocketPath": str(lab.socket)},
+        "cni.dev/valid-attachments": [{"containerID": "keep", "ifname": "eth0"}],
+    }
+    assert plugin(lab, "GC", conf).returncode == 0
+    wait_for(lambda: lost not in lab.leased(), 5, "the lost attachment's lease released")
+    assert kept in lab.leased()
+    assert lab.world.cni("del", 0, "keep").returncode == 0
+
+
+def test_the_daemon_under_socket_activation(lab: Lab, tmp_path: Path) -> None:
+    if shutil.which("systemd-socket-activate") is None:
+        pytest.skip("needs systemd-socket-activate")
+    lab.stop_daemon()
+    activated = tmp_path / "activated.sock"
+    lab.socket = activated
+    conf = json.loads(lab.world.conf_file.read_text())
+    conf["plugins"][0]["ipam"]["daemonSocketPath"] = str(activated)
+    lab.world.conf_file.write_text(json.dumps(conf))
+    with (tmp_path / "activated.log").open("w") as log:
+        lab.daemon = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                lab.world.node,
+                "systemd-socket-activate",
+                "-l",
+                str(activated),
+                sys.executable,
+                "-m",
+                "cni.cli",
+                "dhcp",
+                "daemon",
+                "--socket",
+                str(activated),
+                "--state-dir",
+                str(lab.state),
+                "--timeout",
+                "5",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+    wait_for(activated.exists, 20, "systemd-socket-activate's socket")
+    address = address_of(ok(lab.world.cni("add")))
+    assert address in lab.leased()
+    assert lab.world.cni("del").returncode == 0
+    wait_for(lambda: address not in lab.leased(), 5, "the release")
+
+
+def test_beside_the_reference_protocols_are_told_apart(lab: Lab, tmp_path: Path) -> None:
+    """The reference's plugin and daemon speak Go net/rpc: each side names the mismatch
+    instead of hanging or mis-reading."""
+    reference = Path("/usr/lib/cni/dhcp")
+    if not reference.exists():
+        pytest.skip("needs containernetworking-plugins")
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "dhnet",
+        "type": "bridge",
+        "ipam": {"type": "dhcp", "daemonSocketPath": str(lab.socket)},
+    }
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": lab.world.pod_path(0),
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/usr/lib/cni",
+        "PATH": os.environ["PATH"],
+    }
+    theirs = subprocess.run(
+        ["ip", "netns", "exec", lab.world.node, str(reference)],
+        input=json.dumps(conf).encode(),
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert theirs.returncode == 1
+    assert "cni package" in theirs.stdout.decode(), theirs.stdout
+    # Their daemon, our plugin.
+    their_socket = tmp_path / "ref" / "dhcp.sock"
+    their_socket.parent.mkdir()
+    daemon = subprocess.Popen(
+        ["ip", "netns", "exec", lab.world.node, str(reference), "daemon", "-socketpath", str(their_socket)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(their_socket.exists, 20, "the reference daemon's socket")
+        ours = plugin(lab, "ADD", {**conf, "ipam": {"type": "dhcp", "daemonSocketPath": str(their_socket)}})
+        assert ours.returncode == 1
+        assert "Go net/rpc" in json.loads(ours.stdout)["msg"]
+    finally:
+        daemon.kill()
+        daemon.wait(timeout=10)
+    assert lab.leased() == {}

@@ -133,13 +133,21 @@ def acquire(sock: socket.socket, mac: bytes, client_id: bytes, extra: list[tuple
 
 
 def extend(
-    sock: socket.socket, mac: bytes, client_id: bytes, extra: list[tuple[int, bytes]], held: Offer, timeout: float
+    sock: socket.socket,
+    mac: bytes,
+    client_id: bytes,
+    extra: list[tuple[int, bytes]],
+    held: Offer,
+    timeout: float,
+    server: str | None = None,
 ) -> Offer | None:
-    """A REQUEST for the address held (RENEWING or REBINDING): the new lease, None on a
-    NAK or no answer."""
+    """A REQUEST for the address held: to `server` from the address (RENEWING), or to all
+    (REBINDING, `server` None). The new lease, or None on a NAK or no answer."""
     xid = secrets.randbits(32)
-    message = packet.build(packet.REQUEST, xid, mac, [(packet.CLIENT_ID, client_id), *extra], ciaddr=held.address)
-    reply = _exchange(sock, message, xid, mac, (packet.ACK, packet.NAK), time.monotonic() + timeout)
+    options = [(packet.CLIENT_ID, client_id), *extra]
+    message = packet.build(packet.REQUEST, xid, mac, options, ciaddr=held.address, broadcast=server is None)
+    to = server or "255.255.255.255"
+    reply = _exchange(sock, message, xid, mac, (packet.ACK, packet.NAK), time.monotonic() + timeout, to)
     if reply is None or reply.kind != packet.ACK:
         return None
     return Offer(reply)

@@ -9,7 +9,7 @@ file in `<socket>.pending/`; the daemon releases those leases when it starts. Th
 a path, 0600, one daemon per path (a lock beside it: a stale socket of a killed daemon is
 replaced); under systemd socket activation, systemd's socket is served.
 
-Protocol: one JSON request per connection (`method`: allocate, release or status, and the
+Protocol: one JSON request per connection (`method`: allocate, release, gc or status, and the
 invocation's containerID, netns, ifname, args, and the config), one JSON answer
 (`result` or `error` with a CNI code and message).
 """
@@ -142,7 +142,9 @@ class Lease:
             try:
                 mac, cid, extra = self.args()
                 with client.open_socket(self.record["netns"], self.record["ifname"]) as sock:
-                    fresh = client.extend(sock, mac, cid, extra, offer, self.daemon.timeout)
+                    # RENEWING asks the server that gave the lease; REBINDING asks them all.
+                    server = offer.server if stage == "renewing" else None
+                    fresh = client.extend(sock, mac, cid, extra, offer, self.daemon.timeout, server)
             except (CNIError, OSError) as err:
                 log.warning("%s: %s failed: %s", self.record["key"], stage, err)
                 continue
@@ -269,6 +271,21 @@ class Daemon:
             self._release(lease)
         return {}
 
+    def collect(self, request: dict[str, Any]) -> dict[str, Any]:
+        """GC: the leases of the network's attachments that are not in the valid list go."""
+        network = request["conf"]["name"]
+        valid = {(str(a.get("containerID")), str(a.get("ifname"))) for a in request.get("valid") or []}
+        with self.lock:
+            lost = [
+                lease
+                for lease in self.leases.values()
+                if lease.record["network"] == network
+                and (lease.record["containerID"], lease.record["ifname"]) not in valid
+            ]
+        for lease in lost:
+            self._release(lease)
+        return {}
+
     def handle(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(self.timeout * 3)
@@ -276,8 +293,8 @@ class Daemon:
                 data = b""
                 while len(data) <= MAX_REQUEST and (chunk := conn.recv(65536)):
                     data += chunk
-                    if data.startswith(b"CONNECT ") and b"\r\n\r\n" in data:
-                        break
+                    if data.startswith(b"CONNECT ") and b"\n\n" in data.replace(b"\r\n", b"\n"):
+                        break  # Go's net/rpc handshake: it waits for our answer
                 if data.startswith(b"CONNECT "):
                     # Go's net/rpc: a reference dhcp plugin. Its protocol is not ours.
                     conn.sendall(b"HTTP/1.0 501 this is the cni package's dhcp daemon (JSON, not Go net/rpc)\r\n\r\n")
@@ -292,7 +309,7 @@ class Daemon:
 
     def dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
         method = request.get("method")
-        if method not in ("status", "allocate", "release"):
+        if method not in ("status", "allocate", "release", "gc"):
             return {"error": {"code": 4, "msg": f"dhcp daemon: unknown method {method!r}"}}
         try:
             if method == "status":
@@ -300,6 +317,8 @@ class Daemon:
             self.release_pending()
             if method == "allocate":
                 return {"result": self.allocate(request)}
+            if method == "gc":
+                return {"result": self.collect(request)}
             return {"result": self.release(request)}
         except CNIError as err:
             return {"error": err.to_dict()}

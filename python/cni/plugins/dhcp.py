@@ -8,7 +8,8 @@ CNI_ARGS key whose value is sent), `priority` (the metric of the routes the leas
 The daemon runs the DHCP client inside the pod's namespace (see :mod:`cni.dhcp`).
 
 ADD and CHECK ask the daemon for the attachment's lease (CHECK: that prevResult holds it);
-DEL has it released. With no daemon answering, DEL still succeeds: the release waits in
+DEL has it released, GC those of the network's attachments the runtime no longer lists.
+With no daemon answering, DEL still succeeds: the release waits in
 `<socket>.pending/` for the next daemon; STATUS fails with code 50. The interface plugins
 of this package run a dhcp DEL before they delete the pod's interface, so the DHCPRELEASE
 leaves from the pod's address and the lease is free at once.
@@ -146,6 +147,14 @@ def cmd_del(args: skel.CmdArgs) -> None:
         _posix.replace_file(directory, name, dumps(request).encode())
 
 
+def cmd_gc(args: skel.CmdArgs) -> None:
+    request = {**_request(args, "gc"), "valid": args.valid_attachments()}
+    try:
+        _call(_socket_path(args), request)
+    except Unreachable as err:
+        raise TryAgainLater(f"dhcp: {err}: the leases are kept until a daemon can collect them") from None
+
+
 def cmd_status(args: skel.CmdArgs) -> None:
     try:
         _call(_socket_path(args), {"method": "status"})
@@ -158,6 +167,7 @@ PLUGIN = skel.Plugin(
     add=cmd_add,
     delete=cmd_del,
     check=cmd_check,
+    gc=cmd_gc,
     status=cmd_status,
     about=ABOUT,
     fields=fields,
