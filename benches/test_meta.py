@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 from tests.support.env import REFERENCE_PLUGINS
+from tests.support.world import kernel_supports
 
 pytestmark = pytest.mark.netns
 
@@ -197,3 +198,36 @@ def test_sbr_process(
             run("ADD")
 
     benchmark.pedantic(run, args=(verb,), setup=setup, rounds=25, warmup_rounds=1)
+
+
+@pytest.mark.skipif(not kernel_supports("type", "vrf", "table", "10"), reason="this kernel has no VRF links")
+@pytest.mark.parametrize("verb", ["ADD", "DEL"])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_vrf_process(
+    benchmark: BenchmarkFixture,
+    request: pytest.FixtureRequest,
+    make_netns: Callable[[str], str],
+    tmp_path: Path,
+    implementation: str,
+    verb: str,
+) -> None:
+    """A VRF made, the interface enslaved with its address and default route, and back."""
+    benchmark.group = f"vrf {verb} as a process"
+    node, pod = pod_with_veth(make_netns)
+    for command in (
+        ["addr", "add", "10.1.0.2/24", "dev", "eth0"],
+        ["route", "add", "default", "via", "10.1.0.1", "dev", "eth0"],
+    ):
+        subprocess.run(["ip", "-n", pod, *command], check=True)
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "benchvrf",
+        "type": "vrf",
+        "vrfname": "blue",
+        "table": 10,
+        "dataDir": str(tmp_path / "vrf"),
+        "prevResult": prev_result(pod),
+    }
+    run = runner(node, plugin_dir(request, implementation, "vrf") / "vrf", pod, conf)
+    undo = "DEL" if verb == "ADD" else "ADD"
+    benchmark.pedantic(run, args=(verb,), setup=lambda: run(undo), rounds=25, warmup_rounds=1)

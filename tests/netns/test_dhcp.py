@@ -271,3 +271,20 @@ def test_beside_the_reference_protocols_are_told_apart(lab: Lab, tmp_path: Path)
         daemon.kill()
         daemon.wait(timeout=10)
     assert lab.leased() == {}
+
+
+def test_check_fails_when_the_result_does_not_hold_the_lease(lab: Lab) -> None:
+    result = ok(lab.world.cni("add"))
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "dhnet",
+        "type": "bridge",
+        "ipam": {"type": "dhcp", "daemonSocketPath": str(lab.socket)},
+        "prevResult": result,
+    }
+    assert plugin(lab, "CHECK", conf).returncode == 0
+    other = {**result, "ips": [{**result["ips"][0], "address": "10.70.0.250/24"}]}
+    out = plugin(lab, "CHECK", {**conf, "prevResult": other})
+    assert out.returncode == 1
+    assert "not in the result" in json.loads(out.stdout)["msg"]
+    assert lab.world.cni("del").returncode == 0

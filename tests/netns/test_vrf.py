@@ -188,3 +188,12 @@ def test_beside_the_reference(pod: Pod, make_netns: Callable[[str], str], tmp_pa
     succeeded(pod.run("DEL", pod.conf(table=10)))
     succeeded(reference.run("DEL", reference.conf(table=10)))
     assert pod.details("blue") == reference.details("blue") == ""
+
+
+def test_gc_drops_the_records_of_lost_attachments(pod: Pod) -> None:
+    ok(pod.run("ADD", pod.conf()))
+    ok(pod.run("ADD", pod.conf(), ifname="net1"))
+    gc = {**pod.conf(version="1.1.0"), "cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}]}
+    del gc["prevResult"]
+    succeeded(pod.run("GC", gc))
+    assert sorted(p.name for p in (pod.data / "vrfnet").iterdir()) == ["c1_eth0.json"]

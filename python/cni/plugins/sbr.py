@@ -70,10 +70,11 @@ def _gateways_problem(value: object) -> str | None:
 
 
 def fields() -> tuple[Field, ...]:
-    from cni.plugins._fields import Field, boolean, path_string
+    from cni.plugins._fields import UINT32, Field, boolean, path_string
 
+    table_schema: dict[str, object] = {"type": "integer", "minimum": 1, "maximum": UINT32}
     keys = (
-        Field("table", _table_problem, {"type": "integer"}, "the routing table of the rules (routes left alone)"),
+        Field("table", _table_problem, table_schema, "the routing table of the rules (routes left alone)"),
         Field("gateways", _gateways_problem, {"type": "array"}, "default gateways, one per family, over prevResult's"),
         boolean("addSourceHints", "keep the subnet routes in main with the address as source"),
     )
