@@ -18,7 +18,7 @@ import pytest
 from tests.support.env import REFERENCE_PLUGINS, cni_env
 from tests.support.faults import kill_at_each_point, plugin_runner
 from tests.support.observe import kernel
-from tests.support.world import ok
+from tests.support.world import failed, ok, succeeded
 
 pytestmark = pytest.mark.netns
 
@@ -88,17 +88,6 @@ class Pod:
 @pytest.fixture
 def pod(make_netns: Callable[[str], str], tmp_path: Path, our_bin: Path) -> Pod:
     return Pod(make_netns, tmp_path, our_bin)
-
-
-def succeeded(out: subprocess.CompletedProcess[bytes]) -> None:
-    assert out.returncode == 0, (out.stdout.decode(), out.stderr.decode())
-
-
-def failed(out: subprocess.CompletedProcess[bytes], code: int) -> str:
-    assert out.returncode == 1, (out.stdout.decode(), out.stderr.decode())
-    error = json.loads(out.stdout)
-    assert error["code"] == code, error
-    return str(error["msg"])
 
 
 def rules(state: dict[str, Any]) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.env import REFERENCE_PLUGINS, cni_env
 from tests.support.faults import kill_at_each_point, plugin_runner
-from tests.support.world import World, ok
+from tests.support.world import World, failed, ok, succeeded
 
 pytestmark = pytest.mark.netns
 
@@ -106,18 +106,6 @@ class Pod:
 @pytest.fixture
 def pod(make_netns: Callable[[str], str], tmp_path: Path, our_bin: Path) -> Pod:
     return Pod(make_netns, tmp_path, our_bin)
-
-
-def succeeded(out: subprocess.CompletedProcess[bytes]) -> None:
-    assert out.returncode == 0, (out.stdout.decode(), out.stderr.decode())
-    assert out.stdout.strip() == b"", out.stdout
-
-
-def failed(out: subprocess.CompletedProcess[bytes], code: int) -> str:
-    assert out.returncode == 1, (out.stdout.decode(), out.stderr.decode())
-    error = json.loads(out.stdout)
-    assert error["code"] == code, error
-    return str(error["msg"])
 
 
 FULL: dict[str, Any] = {"sysctl": SYSCTLS, "mac": MAC, "mtu": 1400, "promisc": True, "allmulti": True, "txQLen": 2000}

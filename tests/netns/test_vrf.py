@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.env import REFERENCE_PLUGINS, cni_env
 from tests.support.observe import kernel
-from tests.support.world import kernel_supports, ok
+from tests.support.world import failed, kernel_supports, ok, succeeded
 
 pytestmark = [
     pytest.mark.netns,
@@ -91,17 +91,6 @@ class Pod:
 @pytest.fixture
 def pod(make_netns: Callable[[str], str], tmp_path: Path, our_bin: Path) -> Pod:
     return Pod(make_netns, tmp_path, our_bin)
-
-
-def succeeded(out: subprocess.CompletedProcess[bytes]) -> None:
-    assert out.returncode == 0, (out.stdout.decode(), out.stderr.decode())
-
-
-def failed(out: subprocess.CompletedProcess[bytes], code: int) -> str:
-    assert out.returncode == 1, (out.stdout.decode(), out.stderr.decode())
-    error = json.loads(out.stdout)
-    assert error["code"] == code, error
-    return str(error["msg"])
 
 
 def test_add_check_del_keeps_addresses_and_routes(pod: Pod) -> None:

@@ -103,6 +103,20 @@ class World:
         return sorted(f for f in os.listdir(directory) if not f.startswith(("lock", "last_reserved_ip", ".")))
 
 
+def succeeded(out: subprocess.CompletedProcess[bytes]) -> None:
+    """A plugin verb that prints nothing on success (DEL, CHECK, GC, STATUS) succeeded."""
+    assert out.returncode == 0, (out.stdout.decode(), out.stderr.decode())
+    assert out.stdout.strip() == b"", out.stdout
+
+
+def failed(out: subprocess.CompletedProcess[bytes], code: int) -> str:
+    """A plugin failed with the spec's error object of `code`; its message."""
+    assert out.returncode == 1, (out.stdout.decode(), out.stderr.decode())
+    error = json.loads(out.stdout)
+    assert error["code"] == code, error
+    return str(error["msg"])
+
+
 def ok(out: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
     assert out.returncode == 0, (out.stdout.decode(), out.stderr.decode())
     data: dict[str, Any] = json.loads(out.stdout)
