@@ -15,7 +15,7 @@ APT_PKGS  := iproute2=6.1.0-3 iptables=1.8.9-2 nftables=1.0.6-2+deb12u2 \
              golang-github-appc-cni-dev=1.1.2-1 hyperfine=1.15.0-2 \
              iputils-ping=3:20221126-1+deb12u1 strace=6.1-0.1 \
              podman=4.3.1+ds1-8+deb12u1+b3 busybox-static=1:1.35.0-4+deb12u1+b1 \
-             dnsmasq-base=2.90-4~deb12u2
+             dnsmasq-base=2.90-4~deb12u2 etcd-server=3.4.23-4+b4
 STAMP     := $(VENV)/.installed
 
 .PHONY: help
