@@ -241,3 +241,15 @@ def test_show_and_reclaim_a_dead_nodes_blocks(cluster: Cluster, tmp_path: Path) 
     shown = json.loads(cli(cluster, "show", "clusternet", "--json").stdout)
     assert [i["node"] for i in shown["blocks"].values()] == ["alive"]
     assert sum(i["used"] for i in shown["blocks"].values()) == 2
+
+
+def test_gc_releases_lost_attachments_and_empty_blocks_go_back(cluster: Cluster, tmp_path: Path) -> None:
+    config = conf(cluster, ["10.104.0.0/16"])
+    finish(node(cluster, config, "n1", tmp_path, count=70))  # two blocks
+    assert len([k for k in etcd_keys(cluster) if "/blocks/" in k]) == 2
+    gc = {**config, "cni.dev/valid-attachments": [{"containerID": "n1-0", "ifname": "eth0"}]}
+    assert finish(node(cluster, gc, "n1", tmp_path, "GC"))["results"] == [{"status": 0}]
+    keys = etcd_keys(cluster)
+    assert [v for k, v in keys.items() if "/ips/" in k] == ["n1-0/eth0"]
+    # The block left empty went back; the one still in use stays.
+    assert len([k for k in keys if "/blocks/" in k]) == 1
