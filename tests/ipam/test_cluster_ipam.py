@@ -253,3 +253,34 @@ def test_gc_releases_lost_attachments_and_empty_blocks_go_back(cluster: Cluster,
     assert [v for k, v in keys.items() if "/ips/" in k] == ["n1-0/eth0"]
     # The block left empty went back; the one still in use stays.
     assert len([k for k in keys if "/blocks/" in k]) == 1
+
+
+def test_over_tls_with_client_certificates(tmp_path: Path, make_netns: Callable[[str], str]) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    from tests.support.etcd import make_certificates
+
+    files = make_certificates(tmp_path / "pki")
+    cluster = Cluster(tmp_path, make_netns("cipamtls"), tls=files)
+    try:
+        etcd = {
+            "endpoints": cluster.endpoints,
+            "caFile": str(files["ca"]),
+            "certFile": str(files["client"]),
+            "keyFile": str(files["client-key"]),
+        }
+        config = {
+            **conf(cluster, ["10.105.0.0/16"]),
+            "ipam": {**conf(cluster, ["10.105.0.0/16"])["ipam"], "etcd": etcd},
+        }
+        results = finish(node(cluster, config, "n1", tmp_path, count=3))["results"]
+        assert len(set(addresses(results))) == 3
+        # Without a client certificate, etcd refuses the node (client-cert-auth).
+        anonymous = {
+            **config,
+            "ipam": {**config["ipam"], "etcd": {"endpoints": cluster.endpoints, "caFile": str(files["ca"])}},
+        }
+        refused = finish(node(cluster, anonymous, "n2", tmp_path))["results"][0]
+        assert refused["code"] == 51, refused
+    finally:
+        cluster.stop()
