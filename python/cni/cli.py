@@ -106,6 +106,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", default=DEFAULT_AGENT_SOCKET, help=f"unix socket path (default {DEFAULT_AGENT_SOCKET})")
     p.add_argument("--workers", type=int, default=4, help="idle workers kept ready (default 4)")
     p.add_argument("--verbose", action="store_true", help="log every request served (plugin, command, caller)")
+    p = sub.add_parser("ipam", help="cluster-ipam's blocks in etcd: show them, reclaim a dead node's")
+    ipam = p.add_subparsers(dest="ipam_command", required=True)
+    for name, text in (
+        ("show", "print the network's blocks, owners and use"),
+        ("reclaim", "free the blocks of NODE, a node that is gone"),
+    ):
+        q = ipam.add_parser(name, help=text)
+        q.add_argument("network")
+        if name == "reclaim":
+            q.add_argument("node")
+            q.add_argument(
+                "--grace", type=float, default=3600.0, help="seconds since the node was last seen (default 3600)"
+            )
+        q.add_argument("--etcd", required=True, help="endpoints, comma-separated (http://host:port)")
+        q.add_argument("--prefix", default="/cni-ipam", help="the etcd key prefix (default /cni-ipam)")
+        q.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("dhcp", help="the dhcp IPAM plugin's daemon")
     dhcp = p.add_subparsers(dest="dhcp_command", required=True)
     p = dhcp.add_parser(
@@ -376,6 +392,31 @@ def _cmd_agent(ns: argparse.Namespace) -> int:
     return serve(ns.socket, ns.workers, ns.verbose)
 
 
+def _cmd_ipam(ns: argparse.Namespace) -> int:
+    from cni.ipam.etcd import Etcd
+    from cni.plugins.cluster_ipam import reclaim, show
+
+    client = Etcd(ns.etcd.split(","))
+    if ns.ipam_command == "reclaim":
+        freed = reclaim(client, ns.prefix, ns.network, ns.node, ns.grace)
+        if ns.json:
+            _print_json({"reclaimed": freed})
+        else:
+            print(f"reclaimed {len(freed)} blocks of {ns.node}: {' '.join(freed)}")
+        return 0
+    state = show(client, ns.prefix, ns.network)
+    if ns.json:
+        _print_json(state)
+        return 0
+    blocks = state["blocks"]
+    assert isinstance(blocks, dict)
+    print(f"{'block':<24} {'node':<20} used")
+    for block, info in sorted(blocks.items()):
+        print(f"{block:<24} {info.get('node')!s:<20} {info.get('used')}")
+    print(f"nodes alive: {', '.join(state['alive']) or '-'}")  # type: ignore[arg-type]
+    return 0
+
+
 def _cmd_dhcp(ns: argparse.Namespace) -> int:
     from cni.dhcp.daemon import serve
 
@@ -398,6 +439,7 @@ _COMMANDS = {
     "install": _cmd_install,
     "agent": _cmd_agent,
     "dhcp": _cmd_dhcp,
+    "ipam": _cmd_ipam,
     "demo": _cmd_demo,
 }
 

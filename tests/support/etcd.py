@@ -15,11 +15,74 @@ from pathlib import Path
 PEER_BASE, CLIENT_BASE = 23800, 23790
 
 
+def make_certificates(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        name: directory / f"{name}.pem" for name in ("ca", "ca-key", "server", "server-key", "client", "client-key")
+    }
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cni-test-ca",
+        "-keyout",
+        str(files["ca-key"]),
+        "-out",
+        str(files["ca"]),
+    )
+    for name, extra in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        csr = directory / f"{name}.csr"
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            str(files[f"{name}-key"]),
+            "-out",
+            str(csr),
+        )
+        ext = directory / f"{name}.ext"
+        ext.write_text(extra + "\n")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(files["ca"]),
+            "-CAkey",
+            str(files["ca-key"]),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
+            "-out",
+            str(files[name]),
+        )
+    return files
+
+
 class Cluster:
-    def __init__(self, tmp: Path, netns: str, members: int = 3) -> None:
+    def __init__(self, tmp: Path, netns: str, members: int = 3, tls: dict[str, Path] | None = None) -> None:
         self.tmp, self.netns = tmp, netns
         self.names = [f"m{n}" for n in range(members)]
-        self.endpoints = [f"http://127.0.0.1:{CLIENT_BASE + n}" for n in range(members)]
+        scheme = "https" if tls else "http"
+        self.endpoints = [f"{scheme}://127.0.0.1:{CLIENT_BASE + n}" for n in range(members)]
+        self.tls = tls
         initial = ",".join(f"{name}=http://127.0.0.1:{PEER_BASE + n}" for n, name in enumerate(self.names))
         self.commands = {
             name: [
@@ -52,6 +115,7 @@ class Cluster:
                 "50",
                 "--election-timeout",
                 "500",
+                *self._tls_flags(),
             ]
             for n, name in enumerate(self.names)
         }
@@ -59,6 +123,19 @@ class Cluster:
         for name in self.names:
             self.start(name)
         self.wait_healthy()
+
+    def _tls_flags(self) -> list[str]:
+        if not self.tls:
+            return []
+        return [
+            "--cert-file",
+            str(self.tls["server"]),
+            "--key-file",
+            str(self.tls["server-key"]),
+            "--trusted-ca-file",
+            str(self.tls["ca"]),
+            "--client-cert-auth",
+        ]
 
     def start(self, name: str) -> None:
         with (self.tmp / f"etcd-{name}.log").open("a") as log:
@@ -79,7 +156,8 @@ class Cluster:
         deadline = time.monotonic() + timeout
         endpoints = [e for n, e in zip(self.names, self.endpoints, strict=True) if n in self.procs]
         while True:
-            out = run_in(self.netns, HEALTH, json.dumps(endpoints), check=False)
+            tls = {k: str(v) for k, v in (self.tls or {}).items()}
+            out = run_in(self.netns, HEALTH, json.dumps(endpoints), json.dumps(tls), check=False)
             if out.returncode == 0:
                 return
             if time.monotonic() > deadline:
@@ -90,8 +168,10 @@ class Cluster:
 HEALTH = """
 import json, sys
 from cni.ipam.etcd import Etcd
+tls = json.loads(sys.argv[2])
 for endpoint in json.loads(sys.argv[1]):
-    client = Etcd([endpoint], timeout=1)
+    client = Etcd([endpoint], timeout=1, ca_file=tls.get("ca"), cert_file=tls.get("client"),
+                  key_file=tls.get("client-key"))
     client.put(b"/health", b"ok")
 """
 

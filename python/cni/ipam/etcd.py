@@ -20,6 +20,7 @@ from cni.errors import CNIError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 
 class Unavailable(CNIError):
@@ -28,7 +29,8 @@ class Unavailable(CNIError):
     code = 11
 
 
-def _b64(data: bytes) -> str:
+def encode(data: bytes) -> str:
+    """A key or value as the gateway carries it (base64)."""
     return b2a_base64(data, newline=False).decode()
 
 
@@ -188,49 +190,68 @@ class Etcd:
         return found[0] if found else None
 
     def range(self, key: bytes, end: bytes | None = None) -> list[KeyValue]:
-        body: dict[str, object] = {"key": _b64(key)}
+        body: dict[str, object] = {"key": encode(key)}
         if end is not None:
-            body["range_end"] = _b64(end)
+            body["range_end"] = encode(end)
         answer = self.call("/v3/kv/range", body)
         kvs = answer.get("kvs")
         return [KeyValue(kv) for kv in kvs if isinstance(kv, dict)] if isinstance(kvs, list) else []
 
     def put(self, key: bytes, value: bytes, lease: int = 0) -> None:
-        body: dict[str, object] = {"key": _b64(key), "value": _b64(value)}
+        body: dict[str, object] = {"key": encode(key), "value": encode(value)}
         if lease:
             body["lease"] = str(lease)
         self.call("/v3/kv/put", body)
 
     def create(self, key: bytes, value: bytes, lease: int = 0) -> bool:
         """Puts `key` only when it does not exist (one transaction); whether it did."""
-        put: dict[str, object] = {"key": _b64(key), "value": _b64(value)}
+        put: dict[str, object] = {"key": encode(key), "value": encode(value)}
         if lease:
             put["lease"] = str(lease)
         return self.txn(
-            [{"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}], [{"request_put": put}]
+            [{"key": encode(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
+            [{"request_put": put}],
         )
 
     def swap(self, key: bytes, revision: int, value: bytes | None, lease: int = 0) -> bool:
         """Replaces (or with None deletes) `key` only when its mod revision is still
         `revision` (compare-and-swap); whether it was."""
         if value is None:
-            operation: dict[str, object] = {"request_delete_range": {"key": _b64(key)}}
+            operation: dict[str, object] = {"request_delete_range": {"key": encode(key)}}
         else:
-            put: dict[str, object] = {"key": _b64(key), "value": _b64(value)}
+            put: dict[str, object] = {"key": encode(key), "value": encode(value)}
             if lease:
                 put["lease"] = str(lease)
             operation = {"request_put": put}
         compare: dict[str, object] = {
-            "key": _b64(key),
+            "key": encode(key),
             "target": "MOD",
             "result": "EQUAL",
             "mod_revision": str(revision),
         }
         return self.txn([compare], [operation])
 
-    def txn(self, compare: list[dict[str, object]], success: list[dict[str, object]]) -> bool:
-        answer = self.call("/v3/kv/txn", {"compare": compare, "success": success})
-        return answer.get("succeeded") is True
+    def txn(
+        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], failure: list[dict[str, Any]] | None = None
+    ) -> bool:
+        return self.txn_answer(compare, success, failure)[0]
+
+    def txn_answer(
+        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], failure: list[dict[str, Any]] | None = None
+    ) -> tuple[bool, list[KeyValue]]:
+        """Whether the comparisons held, and the keys the branch that ran read (its
+        `request_range` operations)."""
+        body: dict[str, object] = {"compare": compare, "success": success}
+        if failure:
+            body["failure"] = failure
+        answer = self.call("/v3/kv/txn", body)
+        read: list[KeyValue] = []
+        responses = answer.get("responses")
+        for response in responses if isinstance(responses, list) else []:
+            ranged = response.get("response_range") if isinstance(response, dict) else None
+            kvs = ranged.get("kvs") if isinstance(ranged, dict) else None
+            read += [KeyValue(kv) for kv in kvs if isinstance(kv, dict)] if isinstance(kvs, list) else []
+        return answer.get("succeeded") is True, read
 
     def lease_grant(self, ttl: int) -> int:
         answer = self.call("/v3/lease/grant", {"TTL": str(ttl)})

@@ -62,6 +62,7 @@ PLUGINS: tuple[Entry, ...] = (
     Entry("ptp", "cni.plugins.ptp", INTERFACE),
     Entry("tap", "cni.plugins.tap", INTERFACE),
     Entry("vlan", "cni.plugins.vlan", INTERFACE),
+    Entry("cluster-ipam", "cni.plugins.cluster_ipam", IPAM),
     Entry("dhcp", "cni.plugins.dhcp", IPAM),
     Entry("host-local", "cni.plugins.host_local", IPAM),
     Entry("static", "cni.plugins.static", IPAM),
