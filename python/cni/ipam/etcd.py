@@ -57,6 +57,9 @@ class KeyValue:
 class Etcd:
     """A connection to one etcd cluster, kept open between requests (HTTP/1.1 keep-alive)."""
 
+    #: Requests sent by every client of this process (the benchmarks' round-trip counts).
+    total = 0
+
     def __init__(
         self,
         endpoints: list[str],
@@ -119,6 +122,7 @@ class Etcd:
                     self.sock = self._connect(index)
                     self.current = index
                 self.requests += 1
+                Etcd.total += 1
                 return self._exchange(path, payload)
             except (OSError, _Broken) as err:
                 failures.append(f"{self.endpoints[index][1]}:{self.endpoints[index][2]}: {err}")
