@@ -281,6 +281,32 @@ def finish_add(
     return result
 
 
+def add_recorded_route(pod: Netlink, ifname: str, route: dict[str, object], table: int | None = None) -> None:
+    """Adds (or replaces) through `ifname` a route as a plugin recorded it (`dst`, and
+    optionally `gw`, `priority`, `scope`, `src`, `protocol`, `table`; `table` given here
+    overrides the record's)."""
+
+    def number(key: str) -> int | None:
+        value = route.get(key)
+        return value if isinstance(value, int) else None
+
+    def text(key: str) -> str | None:
+        value = route.get(key)
+        return value if isinstance(value, str) else None
+
+    pod.add_route(
+        str(route["dst"]),
+        gw=text("gw"),
+        dev=ifname,
+        priority=number("priority"),
+        table=table if table is not None else number("table"),
+        scope=number("scope"),
+        src=text("src"),
+        protocol=number("protocol"),
+        replace=True,
+    )
+
+
 def releases_first(args: skel.CmdArgs) -> bool:
     """Whether IPAM DEL must run while the interface is still there: dhcp gives its lease
     back with a DHCPRELEASE from the pod's address, through that interface (the reference

@@ -46,20 +46,7 @@ class Records:
 
     def read(self, container_id: str, ifname: str) -> dict[str, object] | None:
         """The record, or None when there is none or it cannot be read."""
-        from cni._native import loads
-
-        path = _posix.join(self.directory, self._name(container_id, ifname))
-        try:
-            fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW | posix.O_NONBLOCK)
-        except OSError:
-            return None
-        try:
-            data = loads(_posix.read_all(fd))
-        except (CNIError, OSError):
-            return None  # unreadable: the caller falls back on the config
-        finally:
-            posix.close(fd)
-        return data if isinstance(data, dict) else None
+        return read_object(_posix.join(self.directory, self._name(container_id, ifname)))
 
     def exists(self, container_id: str, ifname: str) -> bool:
         try:
@@ -83,6 +70,24 @@ class Records:
             container_id, _, ifname = name.removesuffix(".json").rpartition("_")
             if container_id and (container_id, ifname) not in valid:
                 yield container_id, ifname
+
+
+def read_object(path: str) -> dict[str, object] | None:
+    """The JSON object in the file at `path`; None when there is none, or it cannot be read
+    or is not an object (the caller falls back on what it knows without it)."""
+    from cni._native import loads
+
+    try:
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW | posix.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        data = loads(_posix.read_all(fd))
+    except (CNIError, OSError):
+        return None
+    finally:
+        posix.close(fd)
+    return data if isinstance(data, dict) else None
 
 
 def forget_lost(records: Records, attachments: list[dict[str, object]]) -> None:

@@ -165,7 +165,9 @@ class Record:
         self.node_refreshed = 0.0
         #: Blocks other nodes held when this node last looked: where a claim need not try.
         self.taken: list[str] = []
-        data = _read_json(_posix.join(self.directory, self.name))
+        from cni.plugins._records import read_object
+
+        data = read_object(_posix.join(self.directory, self.name))
         if isinstance(data, dict):
             blocks, pending = data.get("blocks"), data.get("pending")
             self.blocks = {str(k): str(v) for k, v in blocks.items()} if isinstance(blocks, dict) else {}
@@ -193,23 +195,6 @@ class Record:
 
         mine = sorted(b for b in self.blocks if (":" in b) == (family == 6))
         return RangeSet([{"subnet": b} for b in mine]) if mine else None
-
-
-def _read_json(path: str) -> object:
-    import posix
-
-    from cni._native import loads
-
-    try:
-        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    try:
-        return loads(_posix.read_all(fd))
-    except CNIError:
-        return None
-    finally:
-        posix.close(fd)
 
 
 class Cluster:

@@ -217,25 +217,6 @@ def _plan(args: skel.CmdArgs, pod: Netlink, index: int, ips: list[dict[str, obje
     return {"index": index, "rules": rules, "added": added, "removed": removed}
 
 
-def _add_route(pod: Netlink, ifname: str, route: dict[str, object]) -> None:
-    def get(key: str) -> object:
-        return route.get(key)
-
-    scope, priority, protocol, table = get("scope"), get("priority"), get("protocol"), get("table")
-    gw, src = get("gw"), get("src")
-    pod.add_route(
-        str(route["dst"]),
-        gw=gw if isinstance(gw, str) else None,
-        dev=ifname,
-        priority=priority if isinstance(priority, int) else None,
-        table=table if isinstance(table, int) else None,
-        scope=scope if isinstance(scope, int) else None,
-        src=src if isinstance(src, str) else None,
-        protocol=protocol if isinstance(protocol, int) else None,
-        replace=True,
-    )
-
-
 def _del_route(pod: Netlink, ifname: str, route: dict[str, object]) -> None:
     gw, priority, table = route.get("gw"), route.get("priority"), route.get("table")
     try:
@@ -256,12 +237,14 @@ def _rule_family(rule: dict[str, object]) -> int:
 
 
 def _apply(pod: Netlink, ifname: str, plan: dict[str, object]) -> None:
+    from cni.plugins._iface import add_recorded_route
+
     for rule in _items(plan, "rules"):
         table = rule.get("table")
         assert isinstance(table, int)
         pod.add_rule(table=table, src=str(rule["src"]), family=_rule_family(rule))
     for route in _items(plan, "added"):
-        _add_route(pod, ifname, route)
+        add_recorded_route(pod, ifname, route)
     for route in _items(plan, "removed"):
         if not _replaced(plan, route):
             _del_route(pod, ifname, route)
@@ -274,6 +257,8 @@ def _replaced(plan: dict[str, object], route: dict[str, object]) -> bool:
 
 def _undo(pod: Netlink, ifname: str, plan: dict[str, object]) -> None:
     """Takes back what the plan says ADD did, whatever part of it is done."""
+    from cni.plugins._iface import add_recorded_route
+
     for rule in _items(plan, "rules"):
         table = rule.get("table")
         if not isinstance(table, int):
@@ -291,7 +276,7 @@ def _undo(pod: Netlink, ifname: str, plan: dict[str, object]) -> None:
     # The routes of the link before those via a gateway, which need them to be reachable.
     for route in sorted(_items(plan, "removed"), key=lambda r: r.get("gw") is not None):
         try:
-            _add_route(pod, ifname, route)
+            add_recorded_route(pod, ifname, route)
         except NetlinkError as err:
             if err.errno != _EEXIST:
                 raise

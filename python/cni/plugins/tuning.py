@@ -195,21 +195,9 @@ def _record_name(container_id: str, ifname: str) -> str:
 
 
 def _read_record(data_dir: str, name: str) -> dict[str, object] | None:
-    import posix
+    from cni.plugins._records import read_object
 
-    from cni._native import loads
-
-    try:
-        fd = posix.open(_posix.join(data_dir, name), posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        data = loads(_posix.read_all(fd))
-    except (CNIError, OSError):
-        return None  # unreadable: there is nothing we could restore from it
-    finally:
-        posix.close(fd)
-    return data if isinstance(data, dict) else None
+    return read_object(_posix.join(data_dir, name))
 
 
 def _link_settings(link: Link) -> dict[str, object]:

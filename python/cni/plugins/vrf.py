@@ -65,19 +65,6 @@ def _route(route: Route) -> dict[str, object]:
     return {"dst": route.dst, "gw": route.gw, "priority": route.priority, "scope": route.scope}
 
 
-def _add_route(pod: Netlink, ifname: str, route: dict[str, object], table: int | None) -> None:
-    gw, priority, scope = route.get("gw"), route.get("priority"), route.get("scope")
-    pod.add_route(
-        str(route["dst"]),
-        gw=gw if isinstance(gw, str) else None,
-        dev=ifname,
-        priority=priority if isinstance(priority, int) else None,
-        scope=scope if isinstance(scope, int) else None,
-        table=table,
-        replace=True,
-    )
-
-
 def _find_vrf(pod: Netlink, name: str) -> int | None:
     """The VRF's table, or None when there is no link of that name."""
     link = pod.link(name)
@@ -111,6 +98,7 @@ def _wait_for_local_route(pod: Netlink, address: str, table: int, index: int) ->
 def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
     from cni._native import Netlink
     from cni.conversion import convert
+    from cni.plugins._iface import add_recorded_route
 
     name = _vrfname(args)
     prev = args.conf.get("prevResult")
@@ -151,7 +139,7 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
                 pod.add_address(args.ifname, address)
                 _wait_for_local_route(pod, address, table, link.index)
         for route in routes:
-            _add_route(pod, args.ifname, route, table)
+            add_recorded_route(pod, args.ifname, route, table)
     except BaseException:
         _undo(pod, args.ifname, record)
         records.remove(args.container_id, args.ifname)
@@ -161,6 +149,8 @@ def cmd_add(args: skel.CmdArgs) -> dict[str, object]:
 
 def _undo(pod: Netlink, ifname: str, record: dict[str, object]) -> None:
     """Frees the interface as it was, and the VRF once it is empty."""
+    from cni.plugins._iface import add_recorded_route
+
     name = record.get("vrf")
     if not isinstance(name, str):
         return
@@ -185,7 +175,7 @@ def _undo(pod: Netlink, ifname: str, record: dict[str, object]) -> None:
         for route in routes if isinstance(routes, list) else []:
             if isinstance(route, dict):
                 try:
-                    _add_route(pod, ifname, route, None)
+                    add_recorded_route(pod, ifname, route)
                 except NetlinkError as err:
                     if err.errno not in (_EEXIST, _ENODEV):
                         raise
