@@ -54,8 +54,30 @@ def conf(cluster: Cluster, pools: list[str], **ipam: Any) -> dict[str, Any]:
     }
 
 
+# The first block claim commits, then its answer is lost, as when the member that
+# served it is killed right after the commit: the client asks the next member again.
+LOSE_FIRST_CLAIM_ANSWER = """
+from cni.ipam import etcd as _etcd
+_exchange, _lost = _etcd.Etcd._exchange, []
+def _losing(self, path, payload):
+    answer = _exchange(self, path, payload)
+    if path == "/v3/kv/txn" and b"create_revision" in payload and not _lost:
+        _lost.append(path)
+        raise OSError("connection reset after the commit")
+    return answer
+_etcd.Etcd._exchange = _losing
+"""
+
+
 def node(
-    cluster: Cluster, config: dict[str, Any], name: str, tmp: Path, verb: str = "ADD", first: int = 0, count: int = 1
+    cluster: Cluster,
+    config: dict[str, Any],
+    name: str,
+    tmp: Path,
+    verb: str = "ADD",
+    first: int = 0,
+    count: int = 1,
+    prelude: str = "",
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
@@ -65,7 +87,7 @@ def node(
             cluster.netns,
             sys.executable,
             "-c",
-            NODE,
+            prelude + NODE,
             json.dumps(config),
             name,
             str(tmp / name),
@@ -151,6 +173,19 @@ def test_ten_nodes_in_parallel_get_distinct_addresses_and_survive_a_member_kill(
     print(f"{len(blocks)} blocks, {requests / len(got):.3f} etcd requests per ADD")
     assert len(blocks) < len(got) / 50
     assert len([k for k in keys if "/ips/" in k]) == len(got)
+
+
+def test_a_claim_whose_answer_was_lost_is_recognised_as_won(cluster: Cluster, tmp_path: Path) -> None:
+    config = conf(cluster, ["10.103.0.0/16"])
+    results = finish(node(cluster, config, "n1", tmp_path, count=2, prelude=LOSE_FIRST_CLAIM_ANSWER))["results"]
+    got = addresses(results)
+    keys = etcd_keys(cluster)
+    # One block (the retried claim's own), holding both addresses; no orphaned address.
+    import ipaddress
+
+    block = ipaddress.ip_interface(f"{got[0]}/26").network
+    assert [k for k in keys if "/blocks/" in k] == [f"/cni-ipam/clusternet/blocks/{block}"]
+    assert sorted(k.rsplit("/", 1)[1] for k in keys if "/ips/" in k) == sorted(got)
 
 
 def test_with_every_member_stopped_owned_blocks_serve_and_dels_sync_later(cluster: Cluster, tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     from cni._native import RangeSet
-    from cni.ipam.etcd import Etcd
+    from cni.ipam.etcd import Etcd, KeyValue
     from cni.ipam.store import DiskStore, Owner
     from cni.plugins._fields import Field
 
@@ -345,18 +345,32 @@ class Cluster:
         compare = [{"key": block_key, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}]
         address = {"key": encode(self.config.key("ips", ip)), "value": encode(_owner_text(owner).encode())}
         success = [{"request_put": {"key": block_key, "value": encode(claim.encode())}}, {"request_put": address}]
-        failure = [{"request_range": {"key": encode(start), "range_end": encode(prefix_end(start))}}]
+        failure = [
+            {"request_range": {"key": encode(start), "range_end": encode(prefix_end(start))}},
+            {"request_range": {"key": address["key"]}},
+        ]
         try:
             won, read = self._ask(lambda c: c.txn_answer(compare, success, failure), family)
         except BaseException:
             self.store.release_ip(ip, owner)
             raise
-        if not won:
+        if not won and not self._committed_before(read, block, claim, ip, owner):
             self.store.release_ip(ip, owner)
-            return {kv.key[len(start) :].decode() for kv in read} | {block}
+            return {kv.key[len(start) :].decode() for kv in read if kv.key.startswith(start)} | {block}
         self.record.blocks[block] = claim
         self.record.save()
         return ip, range_set.range_info(index)[0]
+
+    def _committed_before(self, read: list[KeyValue], block: str, claim: str, ip: str, owner: Owner) -> bool:
+        """Whether a claim that failed its comparison is this very claim, committed by an
+        earlier attempt whose answer was lost (a member killed after the commit, so the
+        client asked the next one): the block then holds this node's claim and the address
+        this owner. Taking that for a loss would orphan the block and the address."""
+        found = {kv.key: kv.value for kv in read}
+        return (
+            found.get(self.config.key("blocks", block)) == claim.encode()
+            and found.get(self.config.key("ips", ip)) == _owner_text(owner).encode()
+        )
 
     def claimed(self, client: Etcd) -> set[str]:
         """The blocks some node owns."""
@@ -378,10 +392,6 @@ class Cluster:
         if self.etcd(lambda c: c.txn([compare], [{"request_delete_range": {"key": key}}]))[0]:
             del self.record.blocks[block]
             self.record.save()
-
-
-def _create(key: bytes, value: bytes, client: Etcd) -> bool:
-    return client.create(key, value)
 
 
 def _blocks(pool: str, size: int, start: str = "") -> Iterator[str]:
