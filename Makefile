@@ -46,6 +46,9 @@ venv: $(STAMP)
 build: venv ## build the shim and the extension (release); install the package into .venv, editable
 	$(PY) packaging/backend.py
 	$(VENV)/bin/maturin develop --release -q
+	@# An editable install writes no bytecode, and where PYTHONDONTWRITEBYTECODE is set
+	@# nothing does: every plugin start and agent worker would compile its modules again.
+	$(PY) -m compileall -q python/cni
 
 .PHONY: demo
 demo: system-deps build ## three pods on a bridge in throwaway namespaces (root); leaves nothing behind
