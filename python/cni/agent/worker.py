@@ -328,7 +328,7 @@ def _install_stdio(fds: list[int]) -> None:
         os.dup2(fd, target)  # inheritable, as a launcher's stdio is
         os.close(fd)
     # Not the agent's stream objects: those were made for its own stdio (a tty, say).
-    sys.stdin, sys.stdout, sys.stderr = _STREAMS or _streams()
+    sys.stdin, sys.stdout, sys.stderr = _STREAMS
 
 
 def _run(entry: registry.Entry) -> int:
