@@ -425,3 +425,15 @@ def test_an_agent_whose_package_changed_reexecutes_and_refuses_the_old_shims(tmp
     finally:
         agent.stop()
     assert not children(agent.pid) or wait_for(lambda: not children(agent.pid))
+
+
+def test_the_pause_before_replacing_dying_workers_grows_and_stays_bounded() -> None:
+    """Workers that keep dying (a broken installation) are replaced after a doubling pause;
+    after thousands of deaths the pause is still a number (2**1100 as a float overflowed)."""
+    from cni.agent.pool import refill_pause
+
+    pauses = [refill_pause(n) for n in range(1, 12)]
+    assert pauses == sorted(pauses)
+    assert pauses[0] == 0.02
+    assert pauses[-1] == 2.0
+    assert refill_pause(10_000) == 2.0

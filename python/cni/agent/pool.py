@@ -190,7 +190,7 @@ class Pool:
             if pid in self.idle and not self.stopping:
                 worker.log(f"idle worker {pid} ended ({_describe(status)})")
                 self.failures += 1
-                self.refill_at = time.monotonic() + min(0.01 * 2**self.failures, 2.0)
+                self.refill_at = time.monotonic() + refill_pause(self.failures)
             self.idle.discard(pid)
             self.busy.discard(pid)
 
@@ -211,6 +211,13 @@ class Pool:
             env[REEXEC_LOCK] = str(self.listener.lock_fd)
         signal.set_wakeup_fd(-1)
         os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
+def refill_pause(failures: int) -> float:
+    """Seconds before replacing idle workers after `failures` died in a row: doubling from
+    20 ms to 2 s (the exponent capped: a float of 2**1100 overflows, which once stopped an
+    agent whose workers kept dying)."""
+    return min(0.01 * 2 ** min(failures, 8), 2.0)
 
 
 def _note(signum: int, frame: object) -> None:
