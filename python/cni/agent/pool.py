@@ -217,7 +217,7 @@ def refill_pause(failures: int) -> float:
     """Seconds before replacing idle workers after `failures` died in a row: doubling from
     20 ms to 2 s (the exponent capped: a float of 2**1100 overflows, which once stopped an
     agent whose workers kept dying)."""
-    return min(0.01 * 2 ** min(failures, 8), 2.0)
+    return min(0.01 * 2.0 ** min(failures, 8), 2.0)
 
 
 def _note(signum: int, frame: object) -> None:
