@@ -651,7 +651,8 @@ def warm_encode(version: bytes, plugin: bytes, cwd: bytes, umask: int, argv: lis
     """A request as the shim sends it (header and body)."""
 
 def warm_watch(conn_fd: int) -> None:
-    """Starts the worker's watcher thread: forwarded signals raised here, a hang-up kills."""
+    """Arms the worker's watch on the connection (O_ASYNC, a SIGIO handler in Rust): forwarded
+    signals raised here, a hang-up kills."""
 
 def warm_finished() -> None:
     """The plugin is done: the shim's hanging up no longer kills this process."""

@@ -183,7 +183,8 @@ def test_a_shim_stopped_while_its_add_waits_takes_the_worker_with_it(
     """host-local's ADD waits for its store's lock, which the test holds. The shim is then
     SIGKILLed (the worker must die with it, as an exec'd plugin would: the pool is back at
     rest while the lock is still held) or sent SIGHUP or SIGINT (forwarded: the ADD ends as
-    an exec'd one would, and the shim with the same signal). Nothing was reserved."""
+    an exec'd one would, and the shim with the same signal). Nothing was reserved. The worker
+    watches its connection without a thread."""
     import fcntl
 
     agent = SERVING[agent_bin]
@@ -213,11 +214,18 @@ def test_a_shim_stopped_while_its_add_waits_takes_the_worker_with_it(
         deadline = time.monotonic() + 10
         while not busy_workers(agent) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert len(busy_workers(agent)) == 1
+        (worker,) = busy_workers(agent)
         time.sleep(0.1)  # well inside the ADD's wait
+        # No watcher thread: the kernel signals the worker when the shim sends or hangs up.
+        assert _threads(worker) == 1
         proc.send_signal(sig)
         proc.communicate(timeout=10)
         assert proc.returncode == -sig
         # Still holding the lock: the worker is gone anyway.
         idle_workers(agent)
     assert files(store / "locked", skip=("lock", ".cni-index")) == []
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))

@@ -10,8 +10,9 @@ anything else: a mount namespace can only be entered by a single-threaded proces
 working directory. Then the worker takes the request's token (one byte in a pipe the shim
 made: whoever reads it owns the invocation, so a shim that gave up waiting and execs the
 launcher never runs alongside us), installs the caller's umask, environment, argv and stdio,
-starts the watcher thread (a signal the shim forwards is raised here; the shim hanging up,
-say SIGKILLed on a runtime's timeout, kills this process at once, as the runtime meant),
+arms the watch on the connection (no thread: a SIGIO handler in Rust; a signal the shim
+forwards is raised here; the shim hanging up, say SIGKILLed on a runtime's timeout, kills
+this process at once, as the runtime meant),
 and runs the plugin's `main` exactly as its launcher would run it.
 """
 

@@ -19,6 +19,9 @@
 //! or, once the plugin is done, [`EXIT`] with its status; meanwhile the shim forwards the
 //! signals it gets ([`SIGNAL`]).
 
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
 /// First bytes of a request.
 pub const MAGIC: [u8; 4] = *b"CNIW";
 /// The protocol this build speaks; an agent refuses other versions and the shim falls back.
@@ -179,43 +182,87 @@ pub fn decode_frame(frame: [u8; FRAME_LEN]) -> (u32, i32) {
     (kind, value)
 }
 
-static FINISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static FINISHED: AtomicBool = AtomicBool::new(false);
+/// The connection [`watch`] armed; -1 before.
+static WATCHED: AtomicI32 = AtomicI32::new(-1);
+/// What the kernel raises when the connection becomes readable or the shim hangs up
+/// (`O_ASYNC`; nothing else in a worker uses it).
+const WATCH_SIGNAL: libc::c_int = libc::SIGIO;
 
-/// In a worker that has taken the token: a thread that raises each signal the shim forwards
-/// (SIGTERM, SIGINT, SIGHUP) in this process, and kills this process when the shim hangs up
-/// before [`finished`] (a runtime SIGKILLed it on a timeout: the operation must die with it,
-/// or the runtime's DEL would race it). A plain OS thread: it needs no interpreter.
+/// In a worker that has taken the token: from now on each signal the shim forwards
+/// (SIGTERM, SIGINT, SIGHUP) is raised in this process, and the shim's hanging up before
+/// [`finished`] (a runtime SIGKILLed it on a timeout: the operation must die with it, or the
+/// runtime's DEL would race it) kills this process.
+///
+/// No thread does the watching (starting one cost a request 0.1 ms): the connection is
+/// switched to `O_ASYNC`, so the kernel raises SIGIO in this process when a frame or the
+/// hang-up arrives, and the handler acts on it with async-signal-safe calls only. Without
+/// SA_RESTART: a blocking call the plugin is in fails with EINTR, as it would if the
+/// forwarded signal had reached an exec'd plugin (so Python raises KeyboardInterrupt there
+/// for a SIGINT). The signal comes only when the shim forwards one or goes away; during a
+/// DEL, which ignores SIGTERM and SIGINT, the shim keeps those two to itself.
 ///
 /// # Errors
-/// The thread could not be started.
-pub fn watch(conn: std::os::fd::RawFd) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("cni-agent-watch".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut frame = [0u8; FRAME_LEN];
-            loop {
-                let mut got = 0;
-                while got < FRAME_LEN {
-                    // SAFETY: reading into the rest of a live buffer from a descriptor the worker
-                    // keeps open until it exits.
-                    let n = unsafe {
-                        libc::read(conn, frame[got..].as_mut_ptr().cast(), FRAME_LEN - got)
-                    };
-                    match n {
-                        n if n > 0 => got += n.unsigned_abs(),
-                        n if n < 0
-                            && std::io::Error::last_os_error().kind()
-                                == std::io::ErrorKind::Interrupted => {}
-                        _ => {
-                            if !FINISHED.load(std::sync::atomic::Ordering::SeqCst) {
-                                // SAFETY: killing ourselves.
-                                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-                            }
-                            return;
-                        }
-                    }
-                }
+/// The handler could not be installed or the connection not switched to `O_ASYNC`.
+pub fn watch(conn: RawFd) -> std::io::Result<()> {
+    WATCHED.store(conn, Ordering::SeqCst);
+    // SAFETY: a zeroed sigaction is valid; the handler only makes async-signal-safe calls;
+    // the fcntls change flags of a descriptor the worker keeps open until it exits.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_connection as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&raw mut action.sa_mask);
+        let flags = libc::fcntl(conn, libc::F_GETFL);
+        if libc::sigaction(WATCH_SIGNAL, &raw const action, std::ptr::null_mut()) != 0
+            || libc::fcntl(conn, libc::F_SETOWN, libc::getpid()) != 0
+            || flags < 0
+            || libc::fcntl(conn, libc::F_SETFL, flags | libc::O_ASYNC) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    // Whatever arrived before O_ASYNC was set raised nothing.
+    act_on(conn);
+    Ok(())
+}
+
+extern "C" fn on_connection(_: libc::c_int) {
+    // SAFETY: errno is this thread's; the handler must leave it as the interrupted code had it.
+    let errno = unsafe { *libc::__errno_location() };
+    let conn = WATCHED.load(Ordering::SeqCst);
+    if conn >= 0 {
+        act_on(conn);
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// Takes every whole frame waiting on the connection, raising the signals they forward;
+/// on the hang-up (or a broken connection) before [`finished`], kills this process.
+/// Async-signal-safe: recv, kill and getpid only, never blocking.
+fn act_on(conn: RawFd) {
+    loop {
+        let mut frame = [0u8; FRAME_LEN];
+        // SAFETY: receiving into a live buffer of its length, without waiting.
+        let peeked = unsafe {
+            libc::recv(
+                conn,
+                frame.as_mut_ptr().cast(),
+                FRAME_LEN,
+                libc::MSG_DONTWAIT | libc::MSG_PEEK,
+            )
+        };
+        match usize::try_from(peeked) {
+            Ok(FRAME_LEN) => {
+                // SAFETY: as above; the frame is whole, so this takes exactly it.
+                unsafe {
+                    libc::recv(
+                        conn,
+                        frame.as_mut_ptr().cast(),
+                        FRAME_LEN,
+                        libc::MSG_DONTWAIT,
+                    )
+                };
                 if let (SIGNAL, signum @ (libc::SIGTERM | libc::SIGINT | libc::SIGHUP)) =
                     decode_frame(frame)
                 {
@@ -223,14 +270,30 @@ pub fn watch(conn: std::os::fd::RawFd) -> std::io::Result<()> {
                     unsafe { libc::kill(libc::getpid(), signum) };
                 }
             }
-        })?;
-    Ok(())
+            Ok(0) => return hung_up(),
+            // Part of a frame: its rest raises the signal again.
+            Ok(_) => return,
+            // SAFETY: this thread's errno, just set by recv.
+            Err(_) => match unsafe { *libc::__errno_location() } {
+                libc::EINTR => {}
+                libc::EAGAIN => return,
+                _ => return hung_up(),
+            },
+        }
+    }
+}
+
+fn hung_up() {
+    if !FINISHED.load(Ordering::SeqCst) {
+        // SAFETY: killing ourselves.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
 }
 
 /// The plugin is done and its status about to be sent: the shim's hanging up from now on is
 /// the normal end, not a reason to kill.
 pub fn finished() {
-    FINISHED.store(true, std::sync::atomic::Ordering::SeqCst);
+    FINISHED.store(true, Ordering::SeqCst);
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {

@@ -64,10 +64,10 @@ pub fn warm_encode(
     PyBytes::new(py, &request.encode())
 }
 
-/// Starts the worker's watcher thread on the connection (`cni_core::warm::watch`).
+/// Arms the worker's watch on the connection (`cni_core::warm::watch`).
 #[pyfunction]
 pub fn warm_watch(conn_fd: RawFd) -> Result<()> {
-    warm::watch(conn_fd).map_err(|err| Error::io("start the watcher thread", &err))
+    warm::watch(conn_fd).map_err(|err| Error::io("watch the connection", &err))
 }
 
 /// The plugin is done: the shim's hanging up no longer kills this process.

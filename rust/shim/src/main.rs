@@ -165,7 +165,12 @@ fn give_up(token: &OwnedFd, otherwise: impl FnOnce() -> Outcome) -> Outcome {
 
 /// Forwards signals until the worker's exit status arrives. Until the worker is known to have
 /// the token, waits at most `timeout_ms`, then takes the token back if it can.
+///
+/// A DEL's SIGTERM and SIGINT stay here: the plugin ignores both during DEL (skel does, so a
+/// DEL is never cut short), and the worker learns of a forwarded signal by a SIGIO that
+/// interrupts whatever call it is in.
 fn supervise(stream: &UnixStream, signals: &OwnedFd, token: &OwnedFd, timeout_ms: i32) -> Outcome {
+    let deleting = std::env::var_os("CNI_COMMAND").is_some_and(|c| c == "DEL");
     let mut forwarded = None;
     let mut wait = timeout_ms.max(1);
     loop {
@@ -183,7 +188,9 @@ fn supervise(stream: &UnixStream, signals: &OwnedFd, token: &OwnedFd, timeout_ms
             continue;
         }
         if signalled {
-            if let Some(signum) = sys::read_signal(signals) {
+            if let Some(signum) = sys::read_signal(signals)
+                .filter(|&s| !(deleting && (s == libc::SIGTERM || s == libc::SIGINT)))
+            {
                 forwarded = Some(signum);
                 // A worker already gone shows as EOF on the next poll.
                 let _ = sys::send(stream, &warm::encode_frame(warm::SIGNAL, signum));

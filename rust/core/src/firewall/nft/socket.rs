@@ -94,6 +94,18 @@ impl NftSocket {
         })
     }
 
+    /// One datagram from the kernel; a signal's interruption (the agent's worker is told of
+    /// a forwarded signal by SIGIO) is retried.
+    fn receive(&mut self, buf: &mut [u8], operation: &str) -> Result<usize, NetlinkError> {
+        loop {
+            match self.socket.recv(&mut &mut buf[..], 0) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(operation, &e)),
+            }
+        }
+    }
+
     /// Reads replies until every sequence number in `pending` is answered, calling `reply`
     /// for each message that is not an acknowledgement.
     fn collect(
@@ -107,10 +119,7 @@ impl NftSocket {
         let mut failures = Vec::new();
         let mut buf = vec![0u8; 256 * 1024];
         while left > 0 {
-            let n = self
-                .socket
-                .recv(&mut &mut buf[..], 0)
-                .map_err(|e| io_error(operation, &e))?;
+            let n = self.receive(&mut buf, operation)?;
             for (kind, seq, body) in messages(&buf[..n]) {
                 if let Some(index) = seqs.iter().position(|s| *s == seq) {
                     if kind == NLMSG_ERROR && body.len() >= 4 {
@@ -225,10 +234,7 @@ impl NftSocket {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = self
-                .socket
-                .recv(&mut &mut buf[..], 0)
-                .map_err(|e| io_error(operation, &e))?;
+            let n = self.receive(&mut buf, operation)?;
             for (msg_kind, msg_seq, body) in messages(&buf[..n]) {
                 if msg_seq != seq {
                     continue;
