@@ -315,6 +315,24 @@ def test_index_missing_or_stale_is_rebuilt(hl: Path, tmp_path: Path) -> None:
     assert reservations(tmp_path) == {"10.40.0.3": "b\r\neth0", "10.40.0.5": "d\r\neth0"}
 
 
+def test_a_state_file_a_crash_cut_short_is_not_trusted(hl: Path, tmp_path: Path) -> None:
+    """The index's state is rewritten in place: a write cut short can leave the new stamp
+    over the older pool (here: one saying the range is full after its second address was
+    freed). Its checksum fails, and the reservation files decide."""
+    two = {"subnet": "10.40.0.0/24", "rangeStart": "10.40.0.2", "rangeEnd": "10.40.0.3"}
+    conf = host_local_conf(tmp_path, ranges=[[two]])
+    state = tmp_path / "hlnet" / ".cni-index" / "state"
+    assert run_plugin(hl, "ADD", conf, "a").status == 0
+    assert run_plugin(hl, "ADD", conf, "b").status == 0
+    full_pool = state.read_bytes().partition(b"\n")[2]
+    assert run_plugin(hl, "DEL", conf, "b").status == 0
+    header, _, pool = state.read_bytes().partition(b"\n")
+    assert pool != full_pool
+    state.write_bytes(header + b"\n" + full_pool)
+    assert run_plugin(hl, "ADD", conf, "c").ips() == ["10.40.0.3/24"]
+    assert reservations(tmp_path) == {"10.40.0.2": "a\r\neth0", "10.40.0.3": "c\r\neth0"}
+
+
 @pytest.mark.parametrize("tmpfile", [True, False], ids=["O_TMPFILE", "named-temp-fallback"])
 def test_reservations_appear_whole_and_leave_no_temp_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmpfile: bool

@@ -9,10 +9,10 @@ The reference reads every reservation on every ADD and DEL. We keep an index ins
 network's directory, in `<dataDir>/<network>/.cni-index/`, so removing the network's store
 removes its index too: one small file per attachment naming its addresses, and a `state`
 file holding a stamp of the network directory (inode, modification and change times) taken
-after our last change, followed by the used addresses as a compact pool. If the stamp no
-longer matches, someone else changed the directory (or we were killed between a change and
-the stamp) and the index is rebuilt from the files; otherwise ADD and DEL touch only the
-files they need. The reference walks the network directory recursively when it releases
+after our last change and a checksum, followed by the used addresses as a compact pool. If
+the stamp no longer matches, someone else changed the directory (or we were killed between
+a change and the stamp) and the index is rebuilt from the files; otherwise ADD and DEL touch
+only the files they need. The reference walks the network directory recursively when it releases
 or looks up by ID, matching file contents against `containerID\r\nifname`; our index files
 hold addresses and pool bytes, which never match, so it skips them.
 
@@ -27,9 +27,9 @@ the name exists, like O_EXCL); a process killed before the link leaves nothing b
 Where `O_TMPFILE` is unsupported a named temporary file stands in, and GC removes any such
 file a crash left. `last_reserved_ip.<set>` is a hint for round-robin order, rewritten in
 place as the reference does (an unreadable one only restarts the scan). Attachment files
-are written in place too: the stamp, written last, is what makes them count. The state
-file is replaced by rename from one fixed temporary name, which is safe because every
-writer holds the lock; a crash leaves at most that one file, overwritten by the next write.
+are written in place too: the stamp, written last, is what makes them count. So is the
+state file, under the lock: a write a crash cut short fails its checksum, and the next
+operation rebuilds.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import posix
+import zlib
 
 from cni import _posix
 from cni._native import AddressPool, parse_ip_text
@@ -55,7 +56,8 @@ LINE_BREAK = "\r\n"
 # directory and takes any file whose whole content is `<id>` or `<id>\r\n<ifname>`; a
 # container ID may look like an address, never like this line.
 _HEADER = "# cni index: addresses of one attachment"
-# File names are at most 255 bytes; the fixed temporary prefix of `_replace` must fit too.
+# File names are at most 255 bytes; keys longer than this become digests (as they always have:
+# an index written by an earlier version names its files so).
 _KEY_MAX = 200
 
 _O_READ = posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NOFOLLOW
@@ -123,23 +125,28 @@ class DiskStore:
     # --- locking and the index's freshness ---------------------------------------------------
 
     def __enter__(self) -> DiskStore:
-        try:
-            _posix.makedirs(self.dir, 0o755)
-        except OSError as err:
-            raise _fail("create", self.dir, err) from None
-        try:
-            _posix.makedirs(_posix.join(self.index_dir, "attachments"), 0o700)
-        except OSError:
-            self._index_broken = True
         lock_path = _posix.join(self.dir, LOCK)
+        flags = posix.O_RDONLY | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW
         try:
-            self._lock_fd = posix.open(
-                lock_path, posix.O_RDONLY | posix.O_CREAT | posix.O_CLOEXEC | posix.O_NOFOLLOW, 0o600
-            )
+            try:
+                self._lock_fd = posix.open(lock_path, flags, 0o600)
+            except FileNotFoundError:
+                # The network's first operation (the directories exist from then on).
+                try:
+                    _posix.makedirs(self.dir, 0o755)
+                except OSError as err:
+                    raise _fail("create", self.dir, err) from None
+                self._lock_fd = posix.open(lock_path, flags, 0o600)
         except OSError as err:
             raise _fail("open lock", lock_path, err) from None
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         if not self._index_fresh():
+            # A fresh index was written into existing directories; a stale one is rebuilt
+            # into directories that may not exist yet.
+            try:
+                _posix.makedirs(_posix.join(self.index_dir, "attachments"), 0o700)
+            except OSError:
+                self._index_broken = True
             self.rebuild()
         return self
 
@@ -147,7 +154,7 @@ class DiskStore:
         try:
             if self._dirty and not self._index_broken:
                 try:
-                    self._replace(self.index_dir, STATE, self._stamp() + b"\n" + self.pool.to_bytes())
+                    self._write_state()
                 except IOFailure:
                     self._index_broken = True
             if self._index_broken:
@@ -173,14 +180,36 @@ class DiskStore:
         state = self._read(_posix.join(self.index_dir, STATE))
         if state is None:
             return False
-        stamp, _, pool_bytes = state.partition(b"\n")
-        if stamp != self._stamp():
+        header, _, pool_bytes = state.partition(b"\n")
+        if header != self._state_header(pool_bytes):
             return False
         pool = AddressPool.from_bytes(pool_bytes)
         if pool is None:
             return False
         self.pool = pool
         return True
+
+    def _state_header(self, pool_bytes: bytes) -> bytes:
+        """The stamp and the checksum of the pool: the state file is rewritten in place (a
+        rename costs more than the rest of the write), so a write a crash cut short, or
+        one longer file's tail behind a shorter one, shows as a checksum that does not
+        match, and the index is rebuilt. An earlier version's header (no checksum) never
+        matches either."""
+        return self._stamp() + b" %08x" % zlib.crc32(pool_bytes)
+
+    def _write_state(self) -> None:
+        path = _posix.join(self.index_dir, STATE)
+        pool_bytes = self.pool.to_bytes()
+        data = self._state_header(pool_bytes) + b"\n" + pool_bytes
+        try:
+            fd = posix.open(path, _O_WRITE, 0o600)
+            try:
+                _posix.write_all(fd, data)
+                posix.ftruncate(fd, len(data))
+            finally:
+                posix.close(fd)
+        except OSError as err:
+            raise _fail("write", path, err) from None
 
     # --- small file helpers ---------------------------------------------------------------------
 
@@ -196,24 +225,6 @@ class DiskStore:
             return None
         finally:
             posix.close(fd)
-
-    def _replace(self, directory: str, name: str, data: bytes) -> None:
-        """Replaces a file by rename (under the lock, so one fixed temporary name)."""
-        path = _posix.join(directory, name)
-        tmp = _posix.join(directory, f"{TMP_PREFIX}{name}")
-        try:
-            fd = posix.open(tmp, _O_WRITE | posix.O_TRUNC, 0o600)
-            try:
-                _posix.write_all(fd, data)
-            finally:
-                posix.close(fd)
-            posix.rename(tmp, path)
-        except OSError as err:
-            try:
-                posix.unlink(tmp)
-            except OSError:
-                pass
-            raise _fail("write", path, err) from None
 
     def _create(self, directory: str, name: str, data: bytes) -> None:
         """Makes `directory/name` appear with `data` whole and synced; FileExistsError if it
