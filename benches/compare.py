@@ -39,11 +39,17 @@ def ratios(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         out[bench["fullname"]] = {
             "group": bench["group"],
-            "median_ms": round(bench["stats"]["median"] * 1000, 4),
+            "median_ms": _significant(bench["stats"]["median"] * 1000),
             "anchor": anchor["name"],
-            "ratio": round(bench["stats"]["median"] / anchor["stats"]["median"], 4),
+            "ratio": _significant(bench["stats"]["median"] / anchor["stats"]["median"]),
         }
     return out
+
+
+def _significant(value: float) -> float:
+    """Four significant digits: an allocator's pair is 1/30,000 of the interpreter's start,
+    which four decimals recorded as a ratio of 0."""
+    return float(f"{value:.4g}")
 
 
 def compare(baseline: dict[str, dict[str, Any]], latest: dict[str, dict[str, Any]]) -> list[str]:
@@ -52,7 +58,7 @@ def compare(baseline: dict[str, dict[str, Any]], latest: dict[str, dict[str, Any
     print(f"{'benchmark':<{width}}  baseline  now     change")
     for name, now in sorted(latest.items()):
         before = baseline.get(name)
-        if before is None or before["anchor"] != now["anchor"]:
+        if before is None or before["anchor"] != now["anchor"] or not before["ratio"]:
             print(f"{name:<{width}}  {'-':>8}  {now['ratio']:<7.3f} (new)")
             continue
         change = now["ratio"] / before["ratio"] - 1
