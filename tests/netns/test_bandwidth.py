@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.env import REFERENCE_PLUGINS
-from tests.support.faults import LAUNCHERS_ONLY, kill_at_each_point, plugin_runner
+from tests.support.faults import kill_at_each_point, plugin_runner
 from tests.support.world import World, ok
 
 pytestmark = pytest.mark.netns
@@ -309,10 +309,8 @@ def bandwidth_alone(
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (fault injection)")
 def test_killed_at_any_point_of_add_then_del_leaves_nothing(
-    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, plugin_mode: str
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path
 ) -> None:
-    if plugin_mode == "agent":
-        pytest.skip(LAUNCHERS_ONLY)
     world, run = bandwidth_alone(tmp_path, make_netns, our_bin)
     before = world.snapshot(infra={BRIDGE})
 

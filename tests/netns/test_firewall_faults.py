@@ -68,12 +68,8 @@ CASES = [
 
 @pytest.mark.parametrize(("kind", "backend"), CASES)
 def test_kill_at_each_point_then_del_restores_the_ruleset(
-    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, kind: str, backend: str, plugin_mode: str
+    tmp_path: Path, make_netns: Callable[[str], str], our_bin: Path, kind: str, backend: str
 ) -> None:
-    if plugin_mode == "agent" and backend == "nftables":
-        # strace counts a kill point per thread and process; under the agent the nf_tables
-        # socket's release runs in a detached child, and the count at #2 is not reliably met.
-        pytest.skip("nftables kill points under the agent: per-tracee counts vary (see issue 11's note)")
     node, pod = make_netns("fnode"), make_netns("fpod")
     conf = bridge(backend, tmp_path) if kind == "bridge" else chained(kind, backend, tmp_path)
     stdin = json.dumps(conf).encode()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.env import REFERENCE_PLUGINS, cni_env
-from tests.support.faults import LAUNCHERS_ONLY, kill_at_each_point, plugin_runner
+from tests.support.faults import kill_at_each_point, plugin_runner
 from tests.support.observe import kernel
 from tests.support.world import failed, ok, succeeded
 
@@ -227,9 +227,7 @@ def test_del_when_the_netns_is_gone_and_gc(pod: Pod) -> None:
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (fault injection)")
-def test_killed_at_any_point_of_add_then_del_restores_everything(pod: Pod, our_bin: Path, plugin_mode: str) -> None:
-    if plugin_mode == "agent":
-        pytest.skip(LAUNCHERS_ONLY)
+def test_killed_at_any_point_of_add_then_del_restores_everything(pod: Pod, our_bin: Path) -> None:
     conf = pod.conf(addSourceHints=True)
     run = plugin_runner(pod.node, our_bin / "sbr", json.dumps(conf).encode(), pod.env("ADD"), our_bin)
     before = pod.state()

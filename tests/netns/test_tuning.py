@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.env import REFERENCE_PLUGINS, cni_env
-from tests.support.faults import LAUNCHERS_ONLY, kill_at_each_point, plugin_runner
+from tests.support.faults import kill_at_each_point, plugin_runner
 from tests.support.world import World, failed, ok, succeeded
 
 pytestmark = pytest.mark.netns
@@ -308,9 +308,7 @@ def test_the_allowlist_is_honoured(pod: Pod, allowlist: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (fault injection)")
-def test_killed_at_any_point_of_add_then_del_restores_everything(pod: Pod, our_bin: Path, plugin_mode: str) -> None:
-    if plugin_mode == "agent":
-        pytest.skip(LAUNCHERS_ONLY)
+def test_killed_at_any_point_of_add_then_del_restores_everything(pod: Pod, our_bin: Path) -> None:
     conf = pod.conf(**FULL)
     stdin = json.dumps(conf).encode()
     run = plugin_runner(pod.node, our_bin / "tuning", stdin, pod.env("ADD"), our_bin)

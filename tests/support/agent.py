@@ -70,15 +70,25 @@ def busy_workers(agent: Agent) -> set[int]:
 
 def idle_workers(agent: Agent, timeout: float = 10.0) -> set[int]:
     """The agent's workers once the pool is at rest: as many as it keeps, each still holding
-    the listening socket (a busy one has closed it), and no busy one left."""
+    the listening socket (a busy one has closed it) and waiting for a connection (a new one
+    first rehearses: its calls are not a request's), and no busy one left."""
     deadline = time.monotonic() + timeout
     listener = _sockets(agent.pid)
     while time.monotonic() < deadline:
         found = agent.workers()
-        if len(found) == agent.pool and all(listener & _sockets(pid) for pid in found):
+        if len(found) == agent.pool and all(listener & _sockets(pid) and _waiting(pid) for pid in found):
             return found
         time.sleep(0.02)
     raise RuntimeError(f"the agent's pool is not at rest: workers {sorted(agent.workers())}")
+
+
+def _waiting(pid: int) -> bool:
+    """Asleep in epoll_wait: an idle worker that has finished its rehearsal."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return f.read() == "do_epoll_wait"
+    except OSError:
+        return False
 
 
 def children(pid: int) -> set[int]:

@@ -10,6 +10,7 @@ the shim exec the launcher, which is one more kill point, not the end of the loo
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import tempfile
 import time
@@ -20,11 +21,6 @@ import pytest
 from tests.support.agent import SERVING, idle_workers
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
-#: Why the chained plugins' kill-point tests skip in agent mode.
-LAUNCHERS_ONLY = (
-    "the chained plugins' kill points run as launchers: the agent's workers under fault injection are "
-    "covered by test_f1.py and test_firewall_faults.py, and the plugin code is the same"
-)
 #: How often a kill point is tried again when the ADD left no trace (see kill_at_each_point).
 UNTRACED_RETRIES = 3
 
@@ -76,10 +72,32 @@ def traced_workers(cni_path: Path, options: tuple[str, ...]) -> Iterator[None]:
             time.sleep(0.01)
         yield
     finally:
+        # The shim returns as soon as its worker dies; strace may not have written the
+        # worker's end ("killed by SIGKILL") yet, and that line is how a cut ADD is told.
+        if "-o" in options:
+            _until_ends_are_logged(Path(options[options.index("-o") + 1]), workers)
         # SIGKILL, not SIGTERM: strace 6.1 can hang detaching from a worker that exited
         # meanwhile; when the tracer dies the kernel detaches its tracees itself.
         tracer.kill()
         tracer.wait(timeout=10)
+
+
+def _until_ends_are_logged(log: Path, workers: set[int], timeout: float = 5.0) -> None:
+    """Until each traced worker that has ended has its end in the log (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if all(re.search(rf"^{pid} +\+\+\+ ", text, re.M) for pid in workers if not _running(pid)):
+            return
+        time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except OSError:
+        return False
 
 
 def _traced(pid: int) -> bool:
