@@ -91,17 +91,20 @@ def _waiting(pid: int) -> bool:
         return False
 
 
+def proc_stat(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat's fields after the command name (the state first, then the parent),
+    or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+
+
 def children(pid: int) -> set[int]:
     found = set()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rpartition(b")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
+        if entry.isdigit() and (fields := proc_stat(int(entry))) is not None and int(fields[1]) == pid:
             found.add(int(entry))
     return found
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.agent import SERVING, idle_workers
+from tests.support.agent import SERVING, idle_workers, proc_stat
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 #: How often a kill point is tried again when the ADD left no trace (see kill_at_each_point).
@@ -93,11 +93,8 @@ def _until_ends_are_logged(log: Path, workers: set[int], timeout: float = 5.0) -
 
 
 def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] != b"Z"
-    except OSError:
-        return False
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != b"Z"
 
 
 def _traced(pid: int) -> bool:

@@ -12,9 +12,9 @@ file holding a stamp of the network directory (inode, modification and change ti
 after our last change and a checksum, followed by the used addresses as a compact pool. If
 the stamp no longer matches, someone else changed the directory (or we were killed between
 a change and the stamp) and the index is rebuilt from the files; otherwise ADD and DEL touch
-only the files they need. The reference walks the network directory recursively when it releases
-or looks up by ID, matching file contents against `containerID\r\nifname`; our index files
-hold addresses and pool bytes, which never match, so it skips them.
+only the files they need. The reference walks the network directory recursively when it
+releases or looks up by ID, matching file contents against `containerID\r\nifname`; our
+index files hold addresses and pool bytes, which never match, so it skips them.
 
 The index is a cache of the reservation files: when it cannot be written (a full disk),
 the operation goes on from what it read, and the state file is removed so the next one

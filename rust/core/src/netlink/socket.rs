@@ -357,13 +357,8 @@ impl NetlinkSocket {
         operation: &str,
         wanted: impl Fn(u32) -> bool,
     ) -> Result<Vec<(u32, u16, NetlinkPayload<RouteNetlinkMessage>)>> {
-        let size = loop {
-            match self.socket.recv(&mut &mut self.buf[..], 0) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(NetlinkError::io(operation, &e)),
-            }
-        };
+        let size = recv_datagram(&self.socket, &mut self.buf)
+            .map_err(|e| NetlinkError::io(operation, &e))?;
         let mut out = Vec::new();
         let mut offset = 0;
         while offset < size {
@@ -389,5 +384,16 @@ impl NetlinkSocket {
             offset += (length + 3) & !3;
         }
         Ok(out)
+    }
+}
+
+/// One datagram from a netlink socket (route or netfilter), its wait retried when a signal
+/// interrupts it: the agent's worker learns of a forwarded signal by a SIGIO that does.
+pub(crate) fn recv_datagram(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match socket.recv(&mut &mut buf[..], 0) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
     }
 }

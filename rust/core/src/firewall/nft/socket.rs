@@ -12,6 +12,7 @@ use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 use super::batch::{encode_elements, push_message, Batch, Element, Op, NLM_F_ACK, NLM_F_REQUEST};
 use super::rule::Family;
 use super::wire::{self, Writer};
+use crate::netlink::socket::recv_datagram;
 use crate::netlink::NetlinkError;
 
 const NLMSG_ERROR: u16 = 2;
@@ -94,18 +95,6 @@ impl NftSocket {
         })
     }
 
-    /// One datagram from the kernel; a signal's interruption (the agent's worker is told of
-    /// a forwarded signal by SIGIO) is retried.
-    fn receive(&mut self, buf: &mut [u8], operation: &str) -> Result<usize, NetlinkError> {
-        loop {
-            match self.socket.recv(&mut &mut buf[..], 0) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_error(operation, &e)),
-            }
-        }
-    }
-
     /// Reads replies until every sequence number in `pending` is answered, calling `reply`
     /// for each message that is not an acknowledgement.
     fn collect(
@@ -119,7 +108,7 @@ impl NftSocket {
         let mut failures = Vec::new();
         let mut buf = vec![0u8; 256 * 1024];
         while left > 0 {
-            let n = self.receive(&mut buf, operation)?;
+            let n = recv_datagram(&self.socket, &mut buf).map_err(|e| io_error(operation, &e))?;
             for (kind, seq, body) in messages(&buf[..n]) {
                 if let Some(index) = seqs.iter().position(|s| *s == seq) {
                     if kind == NLMSG_ERROR && body.len() >= 4 {
@@ -234,7 +223,7 @@ impl NftSocket {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = self.receive(&mut buf, operation)?;
+            let n = recv_datagram(&self.socket, &mut buf).map_err(|e| io_error(operation, &e))?;
             for (msg_kind, msg_seq, body) in messages(&buf[..n]) {
                 if msg_seq != seq {
                     continue;
