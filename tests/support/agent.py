@@ -33,9 +33,14 @@ class Agent:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def pool_process(self) -> int | None:
+        """The supervisor's child that forks the workers (None between two of them)."""
+        found = children(self.pid)
+        return min(found) if found else None
+
     def workers(self) -> set[int]:
-        """The agent's children now (idle and busy workers)."""
-        return children(self.pid)
+        """The pool process's children now (idle and busy workers)."""
+        return {pid for pool in children(self.pid) for pid in children(pool)}
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:

@@ -1,16 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The agent's parent process: imports the plugin path, keeps the pool of idle workers full,
-reaps them, and never runs plugin code or starts a thread (it forks).
+"""The agent's pool process: rehearses the plugin path once, then keeps the pool of idle
+workers full by forking them from itself, reaps them, and stops when told to or when the
+supervisor (:mod:`cni.agent.supervisor`) is gone.
 
-A worker tells the parent over a pipe the moment it accepts a connection. While other idle
+The rehearsal (:func:`cni.agent.worker.rehearse`) walks the paths a request walks, without
+their effects; every worker forked afterwards starts from its result (modules' lazy state,
+specialised bytecode), so neither the worker nor its request pays those first-time costs.
+Nothing of an operation is in it: it runs before any request, and each worker still serves
+exactly one. The process is single-threaded when it forks (checked after the rehearsal).
+
+A worker tells the pool over a pipe the moment it accepts a connection. While other idle
 workers remain, the replacement is forked once that request is over, so the fork (page
 tables copied, a CPU busy) is off the path of a runtime's sequential operations; when the
-last idle worker is taken, at once, so a burst or a slow ADD never leaves the pool empty. Idle workers watch a
-second pipe whose write end only the parent holds; when the parent dies, is stopped or
-re-executes itself, that end closes and the idle workers leave, while busy ones finish their
-request. When the installed package changes under a running agent (an upgrade, a rebuild),
-the parent re-executes itself on the same socket after the next request, so a plugin never
-runs against another version of itself; the shim's version check covers the moment between.
+last idle worker is taken, at once, so a burst or a slow ADD never leaves the pool empty.
+Idle workers watch a second pipe whose write end only the pool holds; when the pool ends,
+that end closes and the idle workers leave, while busy ones finish their request. When the
+installed package changes under a running agent (an upgrade, a rebuild), the pool ends
+after the next request with :data:`REEXEC_STATUS` and the supervisor re-executes itself on
+the same socket, so a plugin never runs against another version of itself; the shim's
+version check covers the moment between.
 """
 
 from __future__ import annotations
@@ -19,16 +27,15 @@ import gc
 import os
 import select
 import signal
+import socket
 import struct
 import sys
 import time
 
 from cni.agent import worker
-from cni.agent.listener import SD_LISTEN_FDS_START, Listener
 
-#: Set when re-executing: the lock descriptor to keep (the socket is systemd's fd 3 then).
-REEXEC_LOCK = "CNI_AGENT_LOCK_FD"
-REEXEC_PATH = "CNI_AGENT_SOCKET_PATH"
+#: The pool's exit status when the installed package changed: the supervisor re-executes.
+REEXEC_STATUS = 75
 
 
 #: The packages whose every module a plugin operation may import, at function level too.
@@ -89,53 +96,73 @@ def package_identity() -> list[tuple[int, int, int, int]]:
     return out
 
 
+def run(sock: socket.socket, link_fd: int, identity: list[tuple[int, int, int, int]], size: int, verbose: bool) -> int:
+    """The pool process's life, in a child of the supervisor: the exit status to leave with."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    worker.rehearse()
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        # A fork copies only the forking thread: a lock another one held stays locked.
+        worker.log(f"the rehearsal left {threads} threads: not forking workers from here")
+        return 1
+    gc.freeze()  # the rehearsal's objects too: shared by every worker, like the imports
+    return Pool(sock, link_fd, identity, size, verbose).run()
+
+
 class Pool:
-    def __init__(self, listener: Listener, size: int, verbose: bool = False) -> None:
-        self.listener = listener
+    def __init__(
+        self, sock: socket.socket, link_fd: int, identity: list[tuple[int, int, int, int]], size: int, verbose: bool
+    ) -> None:
+        self.sock = sock
+        self.link_fd = link_fd
+        self.identity = identity
         self.size = size
         self.verbose = verbose
         self.idle: set[int] = set()
         self.busy: set[int] = set()
-        self.identity = package_identity()
         self.alive_r, self.alive_w = os.pipe2(os.O_CLOEXEC)
         self.busy_r, self.busy_w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(self.busy_r, False)
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.stopping = False
+        self.status = 0
         # Idle workers that die without serving (a broken installation, say) are replaced
         # after a growing pause, not in a fork loop.
         self.failures = 0
         self.refill_at = 0.0
-        listener.sock.setblocking(False)
         signal.set_wakeup_fd(self.wake_w)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(signum, _note)
+            signal.signal(signum, note_signal)
 
     def run(self) -> int:
         poller = select.poll()
         poller.register(self.busy_r, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
-        # What exists now lives as long as the agent: kept out of the collector's sight, so a
-        # worker's collections do not write to (and so copy) every page the parent shares.
-        gc.freeze()
+        poller.register(self.link_fd, select.POLLIN)
         self._fill(self.size)
         while not self.stopping:
             pause = self.refill_at - time.monotonic()
             for fd, _ in poller.poll(max(0, int(pause * 1000) + 1) if pause > 0 else None):
                 if fd == self.busy_r:
                     self._note_busy()
-                else:
+                elif fd == self.wake_r:
                     self._on_signals()
+                else:
+                    self.stopping = True  # the supervisor is gone
             if self.stopping:
                 break
             if package_identity() != self.identity:
-                self._reexec()
+                self.stopping, self.status = True, REEXEC_STATUS
+                break
             if time.monotonic() >= self.refill_at:
                 # Back to full once requests are over; meanwhile never empty.
                 self._fill(self.size if len(self.idle) + len(self.busy) < self.size else 1)
+        self._reap()
         worker.log(f"stopping; {len(self.busy)} request(s) still running finish on their own")
         os.close(self.alive_w)
-        self.listener.close()
-        return 0
+        return self.status
 
     def _fill(self, wanted: int) -> None:
         while len(self.idle) < wanted:
@@ -154,17 +181,18 @@ class Pool:
                 signal.signal(signum, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.set_wakeup_fd(-1)
-            for fd in (self.alive_w, self.busy_r, self.wake_r, self.wake_w):
+            for fd in (self.alive_w, self.busy_r, self.wake_r, self.wake_w, self.link_fd):
                 os.close(fd)
-            if self.listener.lock_fd is not None:
-                os.close(self.listener.lock_fd)
-            code = worker.wait_and_serve(self.listener.sock, self.alive_r, self.busy_w, self.verbose)
-        except BaseException as err:  # noqa: BLE001 - a worker never returns into the parent's loop
+            code = worker.wait_and_serve(self.sock, self.alive_r, self.busy_w, self.verbose)
+        except BaseException as err:  # noqa: BLE001 - a worker never returns into the pool's loop
             worker.log(f"worker failed: {type(err).__name__}: {err}")
         os._exit(code)
 
     def _note_busy(self) -> None:
-        data = os.read(self.busy_r, 4096)
+        try:
+            data = os.read(self.busy_r, 4096)
+        except BlockingIOError:
+            return
         for (pid,) in struct.iter_unpack("i", data[: len(data) - len(data) % 4]):
             self.idle.discard(pid)
             self.busy.add(pid)
@@ -187,30 +215,15 @@ class Pool:
                 return
             if pid == 0:
                 return
+            if pid in self.idle:
+                # It may have taken a request after the loop's poll: its note precedes its end.
+                self._note_busy()
             if pid in self.idle and not self.stopping:
-                worker.log(f"idle worker {pid} ended ({_describe(status)})")
+                worker.log(f"idle worker {pid} ended ({describe(status)})")
                 self.failures += 1
                 self.refill_at = time.monotonic() + refill_pause(self.failures)
             self.idle.discard(pid)
             self.busy.discard(pid)
-
-    def _reexec(self) -> None:
-        """Starts over as the package now installed, on the same socket and lock."""
-        worker.log("the installed package changed: re-executing")
-        sock_fd = self.listener.sock.fileno()
-        if self.listener.lock_fd == SD_LISTEN_FDS_START:
-            self.listener.lock_fd = os.dup(SD_LISTEN_FDS_START)  # out of the socket's way
-        if sock_fd != SD_LISTEN_FDS_START:
-            os.dup2(sock_fd, SD_LISTEN_FDS_START)  # inheritable
-        else:
-            os.set_inheritable(sock_fd, True)
-        env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1")
-        env[REEXEC_PATH] = self.listener.path
-        if self.listener.lock_fd is not None:
-            os.set_inheritable(self.listener.lock_fd, True)
-            env[REEXEC_LOCK] = str(self.listener.lock_fd)
-        signal.set_wakeup_fd(-1)
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
 def refill_pause(failures: int) -> float:
@@ -220,11 +233,11 @@ def refill_pause(failures: int) -> float:
     return min(0.01 * 2.0 ** min(failures, 8), 2.0)
 
 
-def _note(signum: int, frame: object) -> None:
+def note_signal(signum: int, frame: object) -> None:
     """Signals are handled from the wakeup pipe, in the loop."""
 
 
-def _describe(status: int) -> str:
+def describe(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"signal {os.WTERMSIG(status)}"
     return f"status {os.waitstatus_to_exitcode(status)}"

@@ -63,7 +63,6 @@ def log(message: str) -> None:
 def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int, verbose: bool = False) -> int:
     """The worker's life: the exit status to leave with. Returns 0 without serving when the
     agent has gone away (its end of `alive_fd` closed) before a connection came."""
-    rehearse()
     # EPOLLEXCLUSIVE: a connection wakes one idle worker, not the whole pool (which, on a
     # small machine, costs the request more than it takes to serve it).
     poller = select.epoll(2)
@@ -92,12 +91,12 @@ def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int, verbose
 
 
 def rehearse() -> None:
-    """Walks, while idle, the paths a request will walk, without its effects: every page
-    of the agent's memory they touch is copied (copy-on-write) now rather than during the
-    request, where those faults were most of a VERSION's cost. Each plugin answers VERSION
+    """Walks, once in the pool process before it forks a worker, the paths a request will
+    walk, without their effects: their first-time costs (lazy state, bytecode specialised on
+    first runs) are then paid for every worker at once. Each plugin answers VERSION
     and refuses an ADD whose netns does not exist, after parsing and checking its config;
-    the environment is installed as a request's would be (the worker's own, which is then
-    emptied: a request then only adds the caller's). The stream objects a request installs
+    the environment is installed as a request's would be (the pool's own, which is then
+    emptied: a worker's request then only adds the caller's). The stream objects a request installs
     as `sys.stdin`/`stdout`/`stderr` are made here too; they name fds 0-2, whatever those
     will refer to."""
     import io
