@@ -44,6 +44,9 @@ __all__ = [
     "warm_encode",
     "warm_finished",
     "warm_header",
+    "warm_pages_populate",
+    "warm_pages_union",
+    "warm_pages_written",
     "warm_request",
     "warm_watch",
     "REFUSE_BAD_REQUEST",
@@ -659,3 +662,13 @@ def warm_finished() -> None:
 
 def enter_namespaces(net_fd: int, mnt_fd: int) -> None:
     """Moves this (single-threaded) process into these network and mount namespaces."""
+
+def warm_pages_written() -> bytes:
+    """The pages this process alone maps (written since its fork, or new), as encoded runs."""
+
+def warm_pages_union(lists: list[bytes]) -> bytes:
+    """The union of encoded runs, encoded; InvalidValue for bytes that are not runs."""
+
+def warm_pages_populate(runs: bytes) -> int:
+    """Takes the write faults of these pages now (MADV_POPULATE_WRITE); returns how many
+    pages; runs no longer mapped writable are skipped."""

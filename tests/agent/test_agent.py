@@ -452,6 +452,7 @@ pool = Pool.__new__(Pool)
 pool.busy_r, busy_w = os.pipe2(os.O_CLOEXEC)
 os.set_blocking(pool.busy_r, False)
 pool.idle, pool.busy, pool.stopping, pool.failures, pool.refill_at = set(), set(), False, 0, 0.0
+pool.learner = None
 pid = os.fork()
 if pid == 0:
     os.write(busy_w, struct.pack("i", os.getpid()))
@@ -472,3 +473,28 @@ def test_a_worker_that_ended_before_its_busy_note_was_read_is_not_a_failure() ->
     pause before the pool was refilled (3 times in 1,500 back-to-back requests)."""
     out = subprocess.run([sys.executable, "-c", REAP_RACE], capture_output=True, text=True, timeout=30, check=True)
     assert out.stdout.split() == ["0", "[]", "[]"], out.stderr
+
+
+def _private_dirty_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith("Private_Dirty:"))
+
+
+def test_idle_workers_write_in_advance_the_pages_a_request_wrote(served: tuple[Path, Agent]) -> None:
+    """The first worker to serve reports the pages its request wrote; every idle worker
+    forked after takes their copy-on-write faults while it waits (its private memory holds
+    them before any request), so its request does not."""
+    shims, agent = served
+    before = {pid: _private_dirty_kib(pid) for pid in idle_workers(agent)}
+    for _ in range(agent.pool):  # one of the first pool is the learner
+        assert version(shims / "host-local").returncode == 0
+        if wait_for(lambda: "in advance" in agent.log(), timeout=1):
+            break
+    (line,) = [line for line in agent.log().splitlines() if "in advance" in line]
+    learned = int(line.split(" write ")[1].split()[0])
+    assert all(kib < learned for kib in before.values()), (before, learned)
+    for _ in range(agent.pool + 1):  # every worker of the first pool served and replaced
+        assert version(shims / "host-local").returncode == 0
+    after = {pid: _private_dirty_kib(pid) for pid in idle_workers(agent)}
+    assert not after.keys() & before.keys()
+    assert all(kib >= learned * 0.9 for kib in after.values()), (after, learned)

@@ -60,9 +60,23 @@ def log(message: str) -> None:
         pass
 
 
-def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int, verbose: bool = False) -> int:
+def wait_and_serve(
+    listener: socket.socket,
+    alive_fd: int,
+    busy_fd: int,
+    verbose: bool = False,
+    *,
+    populate: bytes = b"",
+    report_fd: int | None = None,
+) -> int:
     """The worker's life: the exit status to leave with. Returns 0 without serving when the
-    agent has gone away (its end of `alive_fd` closed) before a connection came."""
+    agent has gone away (its end of `alive_fd` closed) before a connection came.
+
+    While idle, the worker takes the copy-on-write faults of the pages in `populate` (those
+    earlier requests wrote, `cni_core::pages`); with a `report_fd` it takes none in advance
+    and, once its request is over, writes there the pages it did write."""
+    if populate:
+        native.warm_pages_populate(populate)
     # EPOLLEXCLUSIVE: a connection wakes one idle worker, not the whole pool (which, on a
     # small machine, costs the request more than it takes to serve it).
     poller = select.epoll(2)
@@ -87,7 +101,19 @@ def wait_and_serve(listener: socket.socket, alive_fd: int, busy_fd: int, verbose
     listener.close()
     for fd in (alive_fd, busy_fd):
         os.close(fd)
-    return serve(conn, verbose)
+    code = serve(conn, verbose)
+    if report_fd is not None:
+        _report_pages(report_fd)
+    return code
+
+
+def _report_pages(fd: int) -> None:
+    try:
+        written = memoryview(native.warm_pages_written())
+        while written:
+            written = written[os.write(fd, written) :]
+    except (OSError, CNIError) as err:
+        log(f"cannot report the pages this request wrote: {err}")
 
 
 def rehearse() -> None:

@@ -59,6 +59,7 @@ mod _native {
     const REFUSE_NAMESPACES: i32 = cni_core::warm::Refusal::Namespaces as i32;
     #[pymodule_export]
     use super::warm::{
-        enter_namespaces, warm_encode, warm_finished, warm_header, warm_request, warm_watch,
+        enter_namespaces, warm_encode, warm_finished, warm_header, warm_pages_populate,
+        warm_pages_union, warm_pages_written, warm_request, warm_watch,
     };
 }

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::errors::{Error, Result};
+use cni_core::pages;
 use cni_core::warm::{self, Request};
 
 /// The body length a 12-byte request header announces (magic, protocol and size checked).
@@ -94,4 +95,28 @@ pub fn enter_namespaces(net_fd: RawFd, mnt_fd: RawFd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pages this process alone maps (`cni_core::pages::written`), as encoded runs.
+#[pyfunction]
+pub fn warm_pages_written(py: Python<'_>) -> Result<Bound<'_, PyBytes>> {
+    let runs = pages::written().map_err(|err| Error::io("read /proc/self/pagemap", &err))?;
+    Ok(PyBytes::new(py, &pages::encode(&runs)))
+}
+
+/// The union of encoded lists of runs, encoded.
+#[pyfunction]
+pub fn warm_pages_union(py: Python<'_>, lists: Vec<Vec<u8>>) -> Result<Bound<'_, PyBytes>> {
+    let decoded = lists
+        .into_iter()
+        .map(|bytes| pages::decode(&bytes).ok_or_else(|| Error::value("not a list of page runs")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PyBytes::new(py, &pages::encode(&pages::union(&decoded))))
+}
+
+/// Takes the write faults of the pages of encoded runs now; returns how many pages.
+#[pyfunction]
+pub fn warm_pages_populate(runs: &[u8]) -> Result<usize> {
+    let runs = pages::decode(runs).ok_or_else(|| Error::value("not a list of page runs"))?;
+    Ok(pages::populate(&runs))
 }
