@@ -31,7 +31,8 @@ operation). After a power loss a name may come back without its content, an owne
 reservation that GC reclaims, or not at all, which frees an address whose container is gone.
 Where `O_TMPFILE` is unsupported a named temporary file stands in, and GC removes any such
 file a crash left. `last_reserved_ip.<set>` is a hint for round-robin order, rewritten in
-place as the reference does (an unreadable one only restarts the scan). Attachment files
+place (the reference truncates it first; either way an unreadable or torn one only changes
+where the scan starts). Attachment files
 are written in place too: the stamp, written last, is what makes them count. So is the
 state file, under the lock: a write a crash cut short fails its checksum, and the next
 operation rebuilds.
@@ -205,16 +206,7 @@ class DiskStore:
     def _write_state(self) -> None:
         path = _posix.join(self.index_dir, STATE)
         pool_bytes = self.pool.to_bytes()
-        data = self._state_header(pool_bytes) + b"\n" + pool_bytes
-        try:
-            fd = posix.open(path, _O_WRITE, 0o600)
-            try:
-                _posix.write_all(fd, data)
-                posix.ftruncate(fd, len(data))
-            finally:
-                posix.close(fd)
-        except OSError as err:
-            raise _fail("write", path, err) from None
+        self._overwrite(path, self._state_header(pool_bytes) + b"\n" + pool_bytes)
 
     # --- small file helpers ---------------------------------------------------------------------
 
@@ -268,10 +260,18 @@ class DiskStore:
                 pass
 
     def _write_attachment(self, path: str, ips: list[str]) -> None:
+        self._overwrite(path, "\n".join([_HEADER, *ips]).encode())
+
+    @staticmethod
+    def _overwrite(path: str, data: bytes) -> None:
+        """Rewrites a small file in place, then cuts it to `data`'s length: not O_TRUNC,
+        which on ext4 starts the old content's write-out first (auto_da_alloc; 300 µs a
+        file here, against 10). What a crash leaves mid-way the file's reader tolerates."""
         try:
-            fd = posix.open(path, _O_WRITE | posix.O_TRUNC, 0o600)
+            fd = posix.open(path, _O_WRITE, 0o600)
             try:
-                _posix.write_all(fd, "\n".join([_HEADER, *ips]).encode())
+                _posix.write_all(fd, data)
+                posix.ftruncate(fd, len(data))
             finally:
                 posix.close(fd)
         except OSError as err:
@@ -444,15 +444,7 @@ class DiskStore:
         return data.decode(errors="replace").strip() if data else None
 
     def set_last_reserved(self, set_index: int, ip: str) -> None:
-        path = _posix.join(self.dir, f"{LAST_RESERVED}{set_index}")
-        try:
-            fd = posix.open(path, _O_WRITE | posix.O_TRUNC, 0o600)
-            try:
-                _posix.write_all(fd, ip.encode())
-            finally:
-                posix.close(fd)
-        except OSError as err:
-            raise _fail("write", path, err) from None
+        self._overwrite(_posix.join(self.dir, f"{LAST_RESERVED}{set_index}"), ip.encode())
         self._dirty = True
 
     def remove_strays(self, strays: list[str]) -> None:
