@@ -45,8 +45,9 @@ __all__ = [
     "warm_finished",
     "warm_header",
     "warm_pages_populate",
+    "warm_pages_sizes",
+    "warm_pages_touched",
     "warm_pages_union",
-    "warm_pages_written",
     "warm_request",
     "warm_watch",
     "REFUSE_BAD_REQUEST",
@@ -663,12 +664,18 @@ def warm_finished() -> None:
 def enter_namespaces(net_fd: int, mnt_fd: int) -> None:
     """Moves this (single-threaded) process into these network and mount namespaces."""
 
-def warm_pages_written() -> bytes:
-    """The pages this process alone maps (written since its fork, or new), as encoded runs."""
+def warm_pages_touched() -> bytes:
+    """The pages this process touched since its fork (private ones it alone maps, read-only
+    file pages it maps), as encoded runs."""
 
 def warm_pages_union(lists: list[bytes]) -> bytes:
     """The union of encoded runs, encoded; InvalidValue for bytes that are not runs."""
 
+def warm_pages_sizes(runs: bytes) -> tuple[int, int]:
+    """The bytes of these runs in this process's private writable mappings, and in its
+    read-only file mappings."""
+
 def warm_pages_populate(runs: bytes) -> int:
-    """Takes the write faults of these pages now (MADV_POPULATE_WRITE); returns how many
-    pages; runs no longer mapped writable are skipped."""
+    """Takes the faults of these pages now (MADV_POPULATE_WRITE in private writable
+    mappings, MADV_POPULATE_READ in read-only file mappings); returns how many pages;
+    pages no longer mapped so are skipped."""

@@ -10,11 +10,13 @@ Nothing of an operation is in it: it runs before any request, and each worker st
 exactly one. The process is single-threaded when it forks (checked after the rehearsal).
 
 A worker still shares every page with the pool and pays a copy-on-write fault for each one
-it writes (3 µs a page here; ~300 for a VERSION). So the pool learns which pages requests
-write: every :data:`LEARN_EVERY`-th worker, the first included, takes no faults in advance
-and, once its request is over, reports the pages it holds alone (`cni_core::pages`); each
-idle worker forked afterwards writes the union of the last :data:`LEARNED_SETS` reports in
-advance (`MADV_POPULATE_WRITE`) while it waits, off the request's path.
+it writes (3 µs a page here; ~300 for a VERSION), and a fault for each page of code or
+read-only data it reads (fork copies no page tables for file mappings). So the pool learns
+which pages requests touch: every :data:`LEARN_EVERY`-th worker, the first included, takes
+no faults in advance and, once its request is over, reports the pages it touched
+(`cni_core::pages`); each idle worker forked afterwards takes the faults of the union of
+the last :data:`LEARNED_SETS` reports in advance (`MADV_POPULATE_WRITE`, `MADV_POPULATE_READ`)
+while it waits, off the request's path.
 
 A worker tells the pool over a pipe the moment it accepts a connection. While other idle
 workers remain, the replacement is forked once that request is over, so the fork (page
@@ -45,7 +47,7 @@ from cni.agent import worker
 
 #: The pool's exit status when the installed package changed: the supervisor re-executes.
 REEXEC_STATUS = 75
-#: Every LEARN_EVERY-th worker, the first included, reports the pages its request wrote;
+#: Every LEARN_EVERY-th worker, the first included, reports the pages its request touched;
 #: idle workers take the faults of the pages the last LEARNED_SETS reports name.
 LEARN_EVERY = 16
 LEARNED_SETS = 4
@@ -139,7 +141,7 @@ class Pool:
         self.busy_r, self.busy_w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self.busy_r, False)
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        # The pages requests wrote, reported by one worker at a time (the learner).
+        # The pages requests touched, reported by one worker at a time (the learner).
         self.learn_r, self.learn_w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self.learn_r, False)
         self.learner: int | None = None
@@ -279,8 +281,8 @@ class Pool:
             self.learned.append(bytes(self.report))
             self.pages = native.warm_pages_union(list(self.learned))
             if self.verbose:
-                size = sum(length for _, length in struct.iter_unpack("<QQ", self.pages)) // 1024
-                worker.log(f"idle workers now write {size} KiB in advance, as the last requests did")
+                written, read = (size // 1024 for size in native.warm_pages_sizes(self.pages))
+                worker.log(f"idle workers now write {written} KiB and read {read} KiB in advance, as requests did")
         self.report = bytearray()
 
 

@@ -72,9 +72,9 @@ def wait_and_serve(
     """The worker's life: the exit status to leave with. Returns 0 without serving when the
     agent has gone away (its end of `alive_fd` closed) before a connection came.
 
-    While idle, the worker takes the copy-on-write faults of the pages in `populate` (those
-    earlier requests wrote, `cni_core::pages`); with a `report_fd` it takes none in advance
-    and, once its request is over, writes there the pages it did write."""
+    While idle, the worker takes the faults of the pages in `populate` (those earlier
+    requests touched, `cni_core::pages`); with a `report_fd` it takes none in advance and,
+    once its request is over, writes there the pages it did touch."""
     if populate:
         native.warm_pages_populate(populate)
     # EPOLLEXCLUSIVE: a connection wakes one idle worker, not the whole pool (which, on a
@@ -109,11 +109,11 @@ def wait_and_serve(
 
 def _report_pages(fd: int) -> None:
     try:
-        written = memoryview(native.warm_pages_written())
-        while written:
-            written = written[os.write(fd, written) :]
+        touched = memoryview(native.warm_pages_touched())
+        while touched:
+            touched = touched[os.write(fd, touched) :]
     except (OSError, CNIError) as err:
-        log(f"cannot report the pages this request wrote: {err}")
+        log(f"cannot report the pages this request touched: {err}")
 
 
 def rehearse() -> None:

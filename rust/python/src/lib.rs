@@ -60,6 +60,6 @@ mod _native {
     #[pymodule_export]
     use super::warm::{
         enter_namespaces, warm_encode, warm_finished, warm_header, warm_pages_populate,
-        warm_pages_union, warm_pages_written, warm_request, warm_watch,
+        warm_pages_sizes, warm_pages_touched, warm_pages_union, warm_request, warm_watch,
     };
 }

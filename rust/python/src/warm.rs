@@ -97,10 +97,11 @@ pub fn enter_namespaces(net_fd: RawFd, mnt_fd: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// The pages this process alone maps (`cni_core::pages::written`), as encoded runs.
+/// The pages this process touched since its fork (`cni_core::pages::touched`), as encoded
+/// runs.
 #[pyfunction]
-pub fn warm_pages_written(py: Python<'_>) -> Result<Bound<'_, PyBytes>> {
-    let runs = pages::written().map_err(|err| Error::io("read /proc/self/pagemap", &err))?;
+pub fn warm_pages_touched(py: Python<'_>) -> Result<Bound<'_, PyBytes>> {
+    let runs = pages::touched().map_err(|err| Error::io("read /proc/self/pagemap", &err))?;
     Ok(PyBytes::new(py, &pages::encode(&runs)))
 }
 
@@ -114,7 +115,16 @@ pub fn warm_pages_union(py: Python<'_>, lists: Vec<Vec<u8>>) -> Result<Bound<'_,
     Ok(PyBytes::new(py, &pages::encode(&pages::union(&decoded))))
 }
 
-/// Takes the write faults of the pages of encoded runs now; returns how many pages.
+/// The bytes of encoded runs in this process's private writable mappings and in its
+/// read-only file mappings (`cni_core::pages::sizes`).
+#[pyfunction]
+pub fn warm_pages_sizes(runs: &[u8]) -> Result<(usize, usize)> {
+    let runs = pages::decode(runs).ok_or_else(|| Error::value("not a list of page runs"))?;
+    pages::sizes(&runs).map_err(|err| Error::io("read /proc/self/maps", &err))
+}
+
+/// Takes the faults of the pages of encoded runs now (`cni_core::pages::populate`);
+/// returns how many pages.
 #[pyfunction]
 pub fn warm_pages_populate(runs: &[u8]) -> Result<usize> {
     let runs = pages::decode(runs).ok_or_else(|| Error::value("not a list of page runs"))?;

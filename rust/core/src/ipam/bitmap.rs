@@ -26,7 +26,11 @@ impl Leaf {
         while at < hi {
             let (index, offset) = ((at / 64) as usize, at % 64);
             let span = (64 - offset).min(hi - at);
-            let mask = if span == 64 { u64::MAX } else { ((1u64 << span) - 1) << offset };
+            let mask = if span == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << span) - 1) << offset
+            };
             total += u128::from((self.words[index] & mask).count_ones());
             at += span;
         }
@@ -218,7 +222,11 @@ impl SparseBitmap {
         let whole = |leaf: &Leaf| u128::from(leaf.count);
         let mut outside: u128 = self.leaves.range(..first_key).map(|(_, l)| whole(l)).sum();
         if let Some(after) = last_key.checked_add(1) {
-            outside += self.leaves.range(after..).map(|(_, l)| whole(l)).sum::<u128>();
+            outside += self
+                .leaves
+                .range(after..)
+                .map(|(_, l)| whole(l))
+                .sum::<u128>();
         }
         if let Some(leaf) = self.leaves.get(&first_key) {
             outside += leaf.count_bits(0, first_bit);
@@ -368,8 +376,19 @@ mod tests {
         for v in 0..3 * 4096 + 70 {
             full.insert(v);
         }
-        for (from, to) in [(0, 12357), (1, 12356), (63, 64), (64, 127), (4095, 8192), (5, 5)] {
-            assert_eq!(full.count_in(from, to), (to.min(3 * 4096 + 69) - from + 1), "{from}..={to}");
+        for (from, to) in [
+            (0, 12357),
+            (1, 12356),
+            (63, 64),
+            (64, 127),
+            (4095, 8192),
+            (5, 5),
+        ] {
+            assert_eq!(
+                full.count_in(from, to),
+                (to.min(3 * 4096 + 69) - from + 1),
+                "{from}..={to}"
+            );
         }
         assert_eq!(
             b.iter_range(3, 9000).collect::<Vec<_>>(),
