@@ -36,9 +36,9 @@ fn resolve_all<'a>(keys: impl Iterator<Item = &'a str>) -> Result<Vec<String>, S
         .collect()
 }
 
-fn in_netns_sysctl<T: Send + 'static>(
+fn in_netns_sysctl<T>(
     netns: Option<&str>,
-    work: impl FnOnce() -> Result<T, SysctlError> + Send + 'static,
+    work: impl FnOnce() -> Result<T, SysctlError>,
 ) -> Result<T, SysctlError> {
     in_netns(netns, move || Ok(work())).map_err(|error| SysctlError { path: None, error })?
 }
