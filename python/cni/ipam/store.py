@@ -32,10 +32,9 @@ reservation that GC reclaims, or not at all, which frees an address whose contai
 Where `O_TMPFILE` is unsupported a named temporary file stands in, and GC removes any such
 file a crash left. `last_reserved_ip.<set>` is a hint for round-robin order, rewritten in
 place (the reference truncates it first; either way an unreadable or torn one only changes
-where the scan starts). Attachment files
-are written in place too: the stamp, written last, is what makes them count. So is the
-state file, under the lock: a write a crash cut short fails its checksum, and the next
-operation rebuilds.
+where the scan starts). Attachment files are written in place too: the stamp, written
+last, is what makes them count. So is the state file, under the lock: a write a crash cut
+short fails its checksum, and the next operation rebuilds.
 """
 
 from __future__ import annotations

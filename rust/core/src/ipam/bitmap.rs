@@ -219,14 +219,12 @@ impl SparseBitmap {
         }
         let (first_key, first_bit) = split(from);
         let (last_key, last_bit) = split(to);
-        let whole = |leaf: &Leaf| u128::from(leaf.count);
-        let mut outside: u128 = self.leaves.range(..first_key).map(|(_, l)| whole(l)).sum();
+        let counted = |leaves: std::collections::btree_map::Range<'_, u128, Box<Leaf>>| {
+            leaves.map(|(_, leaf)| u128::from(leaf.count)).sum::<u128>()
+        };
+        let mut outside = counted(self.leaves.range(..first_key));
         if let Some(after) = last_key.checked_add(1) {
-            outside += self
-                .leaves
-                .range(after..)
-                .map(|(_, l)| whole(l))
-                .sum::<u128>();
+            outside += counted(self.leaves.range(after..));
         }
         if let Some(leaf) = self.leaves.get(&first_key) {
             outside += leaf.count_bits(0, first_bit);
