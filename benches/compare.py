@@ -2,10 +2,13 @@
 """Regression check of a benchmark run against the baseline kept in the repository.
 
 Absolute times on these machines move by 30 % from one run to the next, so a benchmark is
-judged by its ratio to an anchor measured in the same run: the reference plugin of its
-group when the group has one (Debian's Go plugins), else the bare interpreter
-(`python -I -S -c pass`, benches/test_startup.py). A ratio more than THRESHOLD above the
-baseline's ratio is a regression, and the check fails.
+judged by its ratios to anchors measured in the same run: the comparison its group holds
+(Debian's Go plugin, pyroute2's encoder, a Python set as allocator, a per-address cluster
+IPAM), and the bare interpreter (`python -I -S -c pass`, benches/test_startup.py). An
+anchor can move on its own from one boot to the next (the reference's host-local at 1,000
+reservations ran in 7.2 ms on one day and 16.9 ms on another, while ours went from 16.5 to
+9.8 ms), so a benchmark has regressed only when its ratio to every anchor is more than
+THRESHOLD above the baseline's: a change of ours moves it against all of them.
 
     python benches/compare.py                  # compare .benchmarks/latest.json to the baseline
     python benches/compare.py --save           # make .benchmarks/latest.json the baseline
@@ -25,25 +28,32 @@ LATEST = ROOT / ".benchmarks" / "latest.json"
 #: How much worse than the baseline a ratio may get before it counts as a regression.
 THRESHOLD = 0.25
 MACHINE_ANCHOR = "test_startup_bare_interpreter"
+#: What names a group's comparison, the anchor that moves with the same kind of work (an
+#: in-process encoder is not a process start: the interpreter's start moved 35 % between two
+#: boots while pyroute2's encoding stayed put).
+GROUP_ANCHORS = ("reference", "pyroute2", "python_set", "per-address")
 
 
 def ratios(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each benchmark's median and its ratio to its anchor, by full name."""
+    """Each benchmark's median and its ratio to each of its anchors, by full name."""
     benches = run["benchmarks"]
     machine = next((b for b in benches if b["name"] == MACHINE_ANCHOR), None)
     out = {}
     for bench in benches:
-        group = [b for b in benches if b["group"] == bench["group"]]
-        anchor = next((b for b in group if "reference" in b["name"]), machine)
-        if anchor is None or anchor is bench:
+        comparison = next((b for b in benches if b["group"] == bench["group"] and _is_group_anchor(b)), None)
+        anchors = [a for a in (comparison, machine) if a is not None and a is not bench]
+        if bench is comparison or not anchors:
             continue
         out[bench["fullname"]] = {
             "group": bench["group"],
             "median_ms": _significant(bench["stats"]["median"] * 1000),
-            "anchor": anchor["name"],
-            "ratio": _significant(bench["stats"]["median"] / anchor["stats"]["median"]),
+            "ratios": {a["name"]: _significant(bench["stats"]["median"] / a["stats"]["median"]) for a in anchors},
         }
     return out
+
+
+def _is_group_anchor(bench: dict[str, Any]) -> bool:
+    return any(marker in bench["name"] for marker in GROUP_ANCHORS)
 
 
 def _significant(value: float) -> float:
@@ -52,19 +62,28 @@ def _significant(value: float) -> float:
     return float(f"{value:.4g}")
 
 
+def changes(before: dict[str, Any], now: dict[str, Any]) -> dict[str, float]:
+    """How much each ratio the two runs share moved, by anchor (+0.5 is half as slow again)."""
+    return {
+        anchor: ratio / before["ratios"][anchor] - 1
+        for anchor, ratio in now["ratios"].items()
+        if before["ratios"].get(anchor)
+    }
+
+
 def compare(baseline: dict[str, dict[str, Any]], latest: dict[str, dict[str, Any]]) -> list[str]:
     regressions = []
     width = max((len(name) for name in latest), default=10)
-    print(f"{'benchmark':<{width}}  baseline  now     change")
+    print(f"{'benchmark':<{width}}  change against each anchor (the group's comparison, the bare interpreter)")
     for name, now in sorted(latest.items()):
-        before = baseline.get(name)
-        if before is None or before["anchor"] != now["anchor"] or not before["ratio"]:
-            print(f"{name:<{width}}  {'-':>8}  {now['ratio']:<7.3f} (new)")
+        moved = changes(baseline[name], now) if name in baseline else {}
+        if not moved:
+            print(f"{name:<{width}}  (new)")
             continue
-        change = now["ratio"] / before["ratio"] - 1
-        flag = "  REGRESSION" if change > THRESHOLD else ""
-        print(f"{name:<{width}}  {before['ratio']:>8.3f}  {now['ratio']:<7.3f} {change:+.0%}{flag}")
-        if flag:
+        regressed = min(moved.values()) > THRESHOLD
+        shown = " ".join(f"{change:+.0%}" for change in moved.values())
+        print(f"{name:<{width}}  {shown}{'  REGRESSION' if regressed else ''}")
+        if regressed:
             regressions.append(name)
     return regressions
 
@@ -85,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     baseline = json.loads(ns.baseline.read_text())["benchmarks"]
     regressions = compare(baseline, latest)
     if regressions:
-        print(f"{len(regressions)} regression(s) beyond {THRESHOLD:.0%} of the baseline's ratio", file=sys.stderr)
+        print(f"{len(regressions)} regression(s) beyond {THRESHOLD:.0%} of the baseline's ratios", file=sys.stderr)
         return 1
-    print(f"no regression beyond {THRESHOLD:.0%} (ratios to anchors measured in the same run)")
+    print(f"no regression beyond {THRESHOLD:.0%} against every anchor (ratios to anchors of the same run)")
     return 0
 
 

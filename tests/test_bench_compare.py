@@ -20,7 +20,7 @@ def run(**medians: tuple[str, float]) -> dict[str, Any]:
     }
 
 
-def test_ratios_use_the_groups_reference_else_the_bare_interpreter() -> None:
+def test_ratios_are_to_the_groups_reference_and_the_bare_interpreter() -> None:
     ratios = compare.ratios(
         run(
             test_startup_bare_interpreter=("startup", 0.010),
@@ -29,10 +29,11 @@ def test_ratios_use_the_groups_reference_else_the_bare_interpreter() -> None:
             test_allocator=("alloc", 0.000_001),
         )
     )
-    assert ratios["benches/x.py::test_ours"]["ratio"] == 2.0
-    assert ratios["benches/x.py::test_ours"]["anchor"] == "test_reference"
-    assert ratios["benches/x.py::test_allocator"]["anchor"] == "test_startup_bare_interpreter"
-    assert "benches/x.py::test_reference" not in ratios  # an anchor is not judged against itself
+    assert ratios["benches/x.py::test_ours"]["ratios"] == {"test_reference": 2.0, "test_startup_bare_interpreter": 0.4}
+    assert ratios["benches/x.py::test_allocator"]["ratios"] == {"test_startup_bare_interpreter": 0.0001}
+    # An anchor is not judged, against itself or the other.
+    assert "benches/x.py::test_reference" not in ratios
+    assert "benches/x.py::test_startup_bare_interpreter" not in ratios
 
 
 def test_a_machine_twice_as_slow_is_no_regression_but_a_slower_plugin_is(tmp_path: Path) -> None:
@@ -48,4 +49,32 @@ def test_a_machine_twice_as_slow_is_no_regression_but_a_slower_plugin_is(tmp_pat
     assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
     # Ours 50 % slower beside an unchanged reference.
     latest.write_text(json.dumps(run(test_ours=("add", 0.006), test_reference=("add", 0.002))))
+    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 1
+
+
+def test_one_anchor_moving_alone_is_no_regression_but_ours_moving_against_both_is(tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    latest = tmp_path / "latest.json"
+
+    def measured(ours: float, reference: float, interpreter: float) -> None:
+        latest.write_text(
+            json.dumps(
+                run(
+                    test_ours=("add", ours),
+                    test_reference=("add", reference),
+                    test_startup_bare_interpreter=("startup", interpreter),
+                )
+            )
+        )
+
+    measured(0.004, 0.002, 0.010)
+    assert compare.main(["--save", "--latest", str(latest), "--baseline", str(baseline)]) == 0
+    # The reference twice as fast on this boot, ours and the interpreter as before.
+    measured(0.004, 0.001, 0.010)
+    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    # The interpreter twice as fast, the reference as before.
+    measured(0.004, 0.002, 0.005)
+    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    # Ours 50 % slower beside both.
+    measured(0.006, 0.002, 0.010)
     assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 1
