@@ -20,6 +20,10 @@ def run(**medians: tuple[str, float]) -> dict[str, Any]:
     }
 
 
+def judged(latest: Path, baseline: Path, *flags: str) -> int:
+    return compare.main([*flags, "--latest", str(latest), "--baseline", str(baseline)])
+
+
 def test_ratios_are_to_the_groups_reference_and_the_bare_interpreter() -> None:
     ratios = compare.ratios(
         run(
@@ -40,16 +44,16 @@ def test_a_machine_twice_as_slow_is_no_regression_but_a_slower_plugin_is(tmp_pat
     baseline = tmp_path / "baseline.json"
     latest = tmp_path / "latest.json"
     latest.write_text(json.dumps(run(test_ours=("add", 0.004), test_reference=("add", 0.002))))
-    assert compare.main(["--save", "--latest", str(latest), "--baseline", str(baseline)]) == 0
+    assert judged(latest, baseline, "--save") == 0
     # Everything twice as slow: the same ratios.
     latest.write_text(json.dumps(run(test_ours=("add", 0.008), test_reference=("add", 0.004))))
-    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    assert judged(latest, baseline) == 0
     # Within the threshold.
     latest.write_text(json.dumps(run(test_ours=("add", 0.0048), test_reference=("add", 0.002))))
-    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    assert judged(latest, baseline) == 0
     # Ours 50 % slower beside an unchanged reference.
     latest.write_text(json.dumps(run(test_ours=("add", 0.006), test_reference=("add", 0.002))))
-    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 1
+    assert judged(latest, baseline) == 1
 
 
 def test_one_anchor_moving_alone_is_no_regression_but_ours_moving_against_both_is(tmp_path: Path) -> None:
@@ -68,13 +72,13 @@ def test_one_anchor_moving_alone_is_no_regression_but_ours_moving_against_both_i
         )
 
     measured(0.004, 0.002, 0.010)
-    assert compare.main(["--save", "--latest", str(latest), "--baseline", str(baseline)]) == 0
+    assert judged(latest, baseline, "--save") == 0
     # The reference twice as fast on this boot, ours and the interpreter as before.
     measured(0.004, 0.001, 0.010)
-    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    assert judged(latest, baseline) == 0
     # The interpreter twice as fast, the reference as before.
     measured(0.004, 0.002, 0.005)
-    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 0
+    assert judged(latest, baseline) == 0
     # Ours 50 % slower beside both.
     measured(0.006, 0.002, 0.010)
-    assert compare.main(["--latest", str(latest), "--baseline", str(baseline)]) == 1
+    assert judged(latest, baseline) == 1
