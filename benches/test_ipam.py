@@ -7,6 +7,9 @@
   and 99 % fill (the fill is scattered: every other address free at 50 %, one in a hundred
   at 99 %). Half or all of a /64 cannot be built, so the /64 is measured empty and with a
   million addresses in use. A pure-Python set allocator at 99.99 % of a /16 is the baseline.
+- How many addresses a range set can still hand out (host-local asks on every ADD), for a
+  /24 beside a /12 of the same family, with the /12 empty and with a million of its
+  addresses in use: the count of one range must not pay for the other's leaves.
 - host-local ADD and DEL, each a whole process, with 0, 1,000 and 10,000 reservations in the
   store, ours beside Debian's reference binary.
 """
@@ -24,6 +27,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from cni._native import AddressPool, RangeSet
 from cni.ipam import IPAllocator
 
 SUBNETS = {"/24": "10.0.0.0/24", "/16": "10.0.0.0/16", "/8": "10.0.0.0/8", "/64": "fd00::/64"}
@@ -82,6 +86,28 @@ def test_baseline_python_set_allocator_at_99_99_percent_of_a_16(benchmark: Bench
         used.discard(free)
 
     benchmark(pair)
+
+
+@cache
+def two_ranges(other: str) -> tuple[RangeSet, AddressPool]:
+    """A /24 and a /12 in one range set, 30 addresses of the /24 and `other` of the /12 in use."""
+    ranges = RangeSet([{"subnet": "10.1.0.0/24"}, {"subnet": "10.16.0.0/12"}])
+    pool = AddressPool()
+    for n in range(2, 32):
+        pool.add(f"10.1.0.{n}")
+    start = int(ipaddress.IPv4Address("10.16.0.2"))
+    for n in range(0 if other == "empty" else 1_000_000):
+        pool.add(str(ipaddress.IPv4Address(start + n)))
+    return ranges, pool
+
+
+@pytest.mark.benchmark(group="range set free")
+@pytest.mark.parametrize("other", ["empty", "1M used"])
+def test_range_set_free_of_a_24_beside_a_12(benchmark: BenchmarkFixture, other: str) -> None:
+    ranges, pool = two_ranges(other)
+    # Each range hands out its subnet less the network, broadcast and gateway addresses.
+    expected = (2**8 - 3 - 30) + (2**20 - 3 - (0 if other == "empty" else 1_000_000))
+    assert benchmark(ranges.free, pool) == expected
 
 
 # --- host-local as a process ---------------------------------------------------------------------
