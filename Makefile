@@ -70,7 +70,7 @@ bench-run: build ## run the benchmarks in benches/ into .benchmarks/latest.json
 
 .PHONY: bench
 bench: bench-run ## run the benchmarks; fail on a regression against benches/baseline.json
-	$(PY) benches/compare.py
+	$(PY) benches/compare.py --recheck
 
 .PHONY: bench-save
 bench-save: bench-run ## run the benchmarks and record them as the new baseline

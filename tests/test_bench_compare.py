@@ -82,3 +82,19 @@ def test_one_anchor_moving_alone_is_no_regression_but_ours_moving_against_both_i
     # Ours 50 % slower beside both.
     measured(0.006, 0.002, 0.010)
     assert judged(latest, baseline) == 1
+
+
+def test_a_benchmark_has_regressed_only_when_every_run_flags_it(tmp_path: Path) -> None:
+    baseline, first, second = tmp_path / "baseline.json", tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps(run(test_ours=("add", 0.004), test_reference=("add", 0.002))))
+    assert judged(first, baseline, "--save") == 0
+    slower = json.dumps(run(test_ours=("add", 0.006), test_reference=("add", 0.002)))
+    first.write_text(slower)
+    # Flagged by one run and cleared by the other: noise, whichever came first.
+    second.write_text(json.dumps(run(test_ours=("add", 0.004), test_reference=("add", 0.002))))
+    both = ["--latest", str(first), "--latest", str(second), "--baseline", str(baseline)]
+    assert compare.main(both) == 0
+    assert compare.main([*both[2:4], *both[:2], *both[4:]]) == 0
+    # Flagged by both.
+    second.write_text(slower)
+    assert compare.main(both) == 1
