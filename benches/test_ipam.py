@@ -7,9 +7,10 @@
   and 99 % fill (the fill is scattered: every other address free at 50 %, one in a hundred
   at 99 %). Half or all of a /64 cannot be built, so the /64 is measured empty and with a
   million addresses in use. A pure-Python set allocator at 99.99 % of a /16 is the baseline.
-- How many addresses a range set can still hand out (host-local asks on every ADD), for a
-  /24 beside a /12 of the same family, with the /12 empty and with a million of its
-  addresses in use: the count of one range must not pay for the other's leaves.
+- How many addresses a range set can still hand out (STATUS of host-local and cluster-ipam,
+  `IPAllocator.free`), for a /24 beside a /12 of the same family, with the /12 empty and
+  with a million of its addresses in use: the count of one range must not pay for the
+  other's leaves.
 - host-local ADD and DEL, each a whole process, with 0, 1,000 and 10,000 reservations in the
   store, ours beside Debian's reference binary.
 """
